@@ -1,0 +1,139 @@
+//! Settings of the `media-engine` binary. Every knob is documented in
+//! `media-engine/media-engine.sample.toml`.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::load::{ConfigError, Validate};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// WebSocket address; the Kurento endpoint is `ws://<listen>/kurento`.
+    pub listen: SocketAddr,
+    /// Address the WebRTC UDP sockets bind and advertise.
+    pub rtc_ip: IpAddr,
+    /// Address advertised instead of `rtc_ip` (NAT 1:1, Kurento's `externalIPv4`).
+    pub public_ip: Option<IpAddr>,
+    /// UDP ports for WebRTC; `0`–`0` lets the OS choose.
+    pub udp_ports: PortRange,
+    pub max_pipelines: usize,
+    pub max_endpoints: usize,
+    /// Largest accepted WebSocket message, bytes.
+    pub max_message_size: usize,
+    /// How long a session's objects outlive its socket before they are released, seconds.
+    pub session_timeout_secs: u64,
+    /// Log filter (tracing `EnvFilter` syntax).
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8888)),
+            rtc_ip: IpAddr::from([127, 0, 0, 1]),
+            public_ip: None,
+            udp_ports: PortRange { min: 0, max: 0 },
+            max_pipelines: 1000,
+            max_endpoints: 4000,
+            max_message_size: 1 << 20,
+            session_timeout_secs: 240,
+            log: "info".into(),
+        }
+    }
+}
+
+impl Validate for EngineSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.rtc_ip.is_unspecified() {
+            return Err(ConfigError::invalid(
+                "rtc_ip",
+                self.rtc_ip,
+                "must be a concrete address (a wildcard would advertise every interface)",
+            ));
+        }
+        let PortRange { min, max } = self.udp_ports;
+        if (min == 0) != (max == 0) || min > max {
+            return Err(ConfigError::invalid(
+                "udp_ports",
+                format!("{min}-{max}"),
+                "min ≤ max, both 1–65535 (or both 0 for OS-chosen ports)",
+            ));
+        }
+        if self.max_pipelines == 0 {
+            return Err(ConfigError::invalid(
+                "max_pipelines",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if self.max_endpoints == 0 {
+            return Err(ConfigError::invalid(
+                "max_endpoints",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if self.max_message_size < 4096 {
+            return Err(ConfigError::invalid(
+                "max_message_size",
+                self.max_message_size,
+                "must be at least 4096 bytes",
+            ));
+        }
+        if self.session_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "session_timeout_secs",
+                0,
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::load;
+    use serde_json::json;
+
+    #[test]
+    fn layers_apply_in_order_and_bad_values_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("e.toml", "max_pipelines = 7\nrtc_ip = \"127.0.0.2\"")?;
+            jail.set_env("RTCPOOL_ENGINE_MAX_PIPELINES", "9");
+            let flags = json!({"rtc_ip": "127.0.0.3"});
+            let s: EngineSettings = load(
+                Some(std::path::Path::new("e.toml")),
+                "RTCPOOL_ENGINE_",
+                &flags,
+            )
+            .map_err(|e| e.to_string())?;
+            assert_eq!(s.max_pipelines, 9);
+            assert_eq!(s.rtc_ip.to_string(), "127.0.0.3");
+            assert_eq!(s.listen.port(), 8888);
+
+            jail.set_env("RTCPOOL_ENGINE_MAX_PIPELINES", "lots");
+            let e = load::<EngineSettings, _>(None, "RTCPOOL_ENGINE_", &json!({}))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("max_pipelines"), "{e}");
+            jail.clear_env();
+            let e =
+                load::<EngineSettings, _>(None, "X_", &json!({"udp_ports": {"min": 9, "max": 2}}))
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+            assert!(e.contains("`udp_ports` = 9-2"), "{e}");
+            Ok(())
+        });
+    }
+}

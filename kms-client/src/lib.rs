@@ -1,0 +1,2 @@
+//! Kurento-protocol client and the shared wire types.
+pub mod wire;

@@ -1,0 +1,87 @@
+//! `media-engine --listen 127.0.0.1:8888 --rtc-ip 127.0.0.1`: load configuration, set up
+//! tracing, bind, run until SIGINT/SIGTERM.
+
+use clap::Parser;
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// Kurento-compatible media engine (ws://LISTEN/kurento).
+#[derive(Parser, Serialize)]
+#[command(version, about)]
+struct Flags {
+    /// TOML configuration file (see media-engine.sample.toml).
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// WebSocket address; the endpoint is ws://LISTEN/kurento.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    /// Address WebRTC UDP sockets bind and advertise.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtc_ip: Option<IpAddr>,
+    /// Address to advertise instead of --rtc-ip (NAT 1:1).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_ip: Option<IpAddr>,
+    /// Seconds a disconnected session's objects are kept.
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        rename = "session_timeout_secs"
+    )]
+    session_timeout: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    let settings: rtcpool_config::EngineSettings =
+        match rtcpool_config::load(flags.config.as_deref(), "RTCPOOL_ENGINE_", &flags) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("media-engine: {e}");
+                std::process::exit(2);
+            }
+        };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&settings.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, rtc_ip = %settings.rtc_ip, "media-engine listening on /kurento");
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: releasing every object");
+        signal.cancel();
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+    media_engine::run(listener, settings, shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

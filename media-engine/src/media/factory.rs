@@ -1,0 +1,131 @@
+//! Builds every peer connection of the engine with the same settings: loopback-safe UDP binding
+//! on `rtc_ip` (never a wildcard), mDNS off, optional NAT 1:1 address, the NACK storm fix
+//! (at most 3 NACKs per lost packet) and the keyframe-request tap.
+
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::ice::network_type::NetworkType;
+use rtc::interceptor::{
+    NackGeneratorBuilder, NackResponderBuilder, Registry, Slot, TwccReceiverBuilder,
+};
+use rtcpool_config::PortRange;
+use std::net::{IpAddr, UdpSocket};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use webrtc::peer_connection::{
+    configure_rtcp_reports, register_default_interceptors, MediaEngine, PeerConnection,
+    PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateType, RTCIceServer, SettingEngineBuilder,
+};
+use webrtc::runtime::Runtime;
+
+use super::rtcp_tap::KeyframeRequestTap;
+
+/// Application-most slot, above every built-in interceptor.
+const TAP_SLOT: usize = 14_000;
+
+pub struct PcFactory {
+    rtc_ip: IpAddr,
+    public_ip: Option<IpAddr>,
+    ports: PortRange,
+    next_port: AtomicU16,
+    runtime: Arc<dyn Runtime>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FactoryError {
+    #[error("no async runtime available for webrtc")]
+    NoRuntime,
+    #[error("no free UDP port in {0}-{1}")]
+    NoPort(u16, u16),
+    #[error("webrtc: {0}")]
+    Webrtc(#[from] webrtc::error::Error),
+}
+
+impl PcFactory {
+    pub fn new(
+        rtc_ip: IpAddr,
+        public_ip: Option<IpAddr>,
+        ports: PortRange,
+    ) -> Result<Self, FactoryError> {
+        let runtime = webrtc::runtime::default_runtime().ok_or(FactoryError::NoRuntime)?;
+        Ok(Self {
+            rtc_ip,
+            public_ip,
+            ports,
+            next_port: AtomicU16::new(ports.min),
+            runtime,
+        })
+    }
+
+    pub async fn build(
+        &self,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+        ice_servers: Vec<RTCIceServer>,
+    ) -> Result<Arc<dyn PeerConnection>, FactoryError> {
+        let mut media = MediaEngine::default();
+        media.register_default_codecs()?;
+        // Registers the feedback and header extensions the interceptors below rely on; the
+        // chain itself is built by hand to cap NACKs per packet (webrtc-rs 0.21 re-NACKs packets
+        // recovered through RTX forever otherwise).
+        let _ = register_default_interceptors(Registry::new(), &mut media)?;
+        let registry = configure_rtcp_reports(Registry::new())
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(
+                Slot::NackGenerator,
+                NackGeneratorBuilder::new()
+                    .with_max_nacks_per_packet(3)
+                    .build(),
+            )
+            .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
+            .with(Slot::from(TAP_SLOT), KeyframeRequestTap::default());
+        let mut setting = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_network_types(vec![if self.rtc_ip.is_ipv4() {
+                NetworkType::Udp4
+            } else {
+                NetworkType::Udp6
+            }]);
+        if let Some(ip) = self.public_ip {
+            setting = setting.with_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
+        }
+        let addr = self.udp_addr()?;
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(ice_servers)
+                    .build(),
+            )
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(setting.build())
+            .with_handler(handler)
+            .with_runtime(self.runtime.clone())
+            .with_udp_addrs(vec![addr])
+            .build()
+            .await?;
+        Ok(Arc::new(pc))
+    }
+
+    /// `rtc_ip:0`, or the next port of the configured range that is free right now.
+    fn udp_addr(&self) -> Result<String, FactoryError> {
+        let PortRange { min, max } = self.ports;
+        if min == 0 {
+            return Ok(std::net::SocketAddr::new(self.rtc_ip, 0).to_string());
+        }
+        let span = u32::from(max - min) + 1;
+        for _ in 0..span {
+            let p = self.next_port.fetch_add(1, Ordering::Relaxed);
+            let port = if p < min || p > max {
+                self.next_port.store(min + 1, Ordering::Relaxed);
+                min
+            } else {
+                p
+            };
+            let addr = std::net::SocketAddr::new(self.rtc_ip, port);
+            if UdpSocket::bind(addr).is_ok() {
+                return Ok(addr.to_string());
+            }
+        }
+        Err(FactoryError::NoPort(min, max))
+    }
+}

@@ -1,0 +1,74 @@
+//! MediaFlowIn/OutStateChanged: FLOWING on the first packet, NOT_FLOWING after a quiet spell.
+
+use kms_client::wire::events::{self, name, Event};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+use super::MediaKind;
+
+pub type EventTx = mpsc::UnboundedSender<Event>;
+
+const QUIET: Duration = Duration::from_secs(3);
+
+pub struct Flow {
+    object: String,
+    kind: MediaKind,
+    event: &'static str,
+    flowing: bool,
+    last: Option<Instant>,
+}
+
+impl Flow {
+    pub fn new(object: &str, kind: MediaKind, event: &'static str) -> Self {
+        Self {
+            object: object.to_string(),
+            kind,
+            event,
+            flowing: false,
+            last: None,
+        }
+    }
+
+    pub fn inbound(object: &str, kind: MediaKind) -> Self {
+        Self::new(object, kind, name::MEDIA_FLOW_IN)
+    }
+
+    pub fn outbound(object: &str, kind: MediaKind) -> Self {
+        Self::new(object, kind, name::MEDIA_FLOW_OUT)
+    }
+
+    pub fn packet(&mut self, now: Instant, tx: &EventTx) {
+        self.last = Some(now);
+        if !self.flowing {
+            self.flowing = true;
+            self.emit("FLOWING", tx);
+        }
+    }
+
+    pub fn tick(&mut self, now: Instant, tx: &EventTx) {
+        if self.flowing && self.last.is_some_and(|t| now.duration_since(t) >= QUIET) {
+            self.flowing = false;
+            self.emit("NOT_FLOWING", tx);
+        }
+    }
+
+    fn emit(&self, state: &str, tx: &EventTx) {
+        let fields =
+            json!({"state": state, "padName": "default", "mediaType": self.kind.wire_name()});
+        let _ = tx.send(events::build(
+            &self.object,
+            self.event,
+            true,
+            now_millis(),
+            fields,
+        ));
+    }
+}
+
+pub fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}

@@ -1,2 +1,20 @@
-//! Kurento-protocol client and the shared wire types.
+//! Kurento-protocol client for rtcpool's engine and for a real Kurento Media Server, plus the
+//! Kurento wire types shared with the engine ([`wire`]).
+//!
+//! | concept | file |
+//! |---|---|
+//! | wire format (frames, methods, errors, ids, classes, events) | `wire/` |
+//! | the client handle, options, errors, connection states | `client.rs` |
+//! | the connection task: framing, ids, pings, timeouts, reconnect + resume | `connection.rs` |
+//! | typed objects (`MediaPipeline`, `WebRtcEndpoint`, `PassThrough`, `ServerManager`) | `objects.rs` |
+//! | event subscriptions and typed event payloads | `events.rs` |
+
+mod client;
+mod connection;
+mod events;
+mod objects;
 pub mod wire;
+
+pub use client::{ClientError, ClientOptions, ConnectionEvent, ConnectionState, KurentoClient};
+pub use events::{KmsEvent, Subscription};
+pub use objects::{MediaPipeline, MediaType, PassThrough, ServerManager, WebRtcEndpoint};

@@ -1,1 +1,7 @@
+//! Test support shared by the end-to-end tests and the benchmark: a webrtc-rs test peer that
+//! publishes synthetic VP8 + Opus or receives and counts packets, helpers to negotiate a peer
+//! with an engine endpoint through kms-client, and engine process management.
 
+pub mod harness;
+pub mod peer;
+pub mod synth;

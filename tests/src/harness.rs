@@ -1,0 +1,181 @@
+//! Engines for tests (in this process, or as a child process), clients, and the negotiation
+//! dance between a test peer and an engine endpoint.
+
+use kms_client::{ClientOptions, KurentoClient, WebRtcEndpoint};
+use rtcpool_config::EngineSettings;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::peer::TestPeer;
+
+/// An engine running inside the test process.
+pub struct LocalEngine {
+    pub addr: SocketAddr,
+    pub stop: CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<(), media_engine::RunError>>,
+}
+
+impl LocalEngine {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(test_settings("127.0.0.1:0".parse()?)).await
+    }
+
+    pub async fn start_with(settings: EngineSettings) -> anyhow::Result<Self> {
+        let (addr, stop, task) = media_engine::spawn_local(settings).await?;
+        Ok(Self { addr, stop, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/kurento", self.addr)
+    }
+
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+pub fn test_settings(listen: SocketAddr) -> EngineSettings {
+    EngineSettings { listen, session_timeout_secs: 30, ..EngineSettings::default() }
+}
+
+pub async fn client(url: &str) -> anyhow::Result<KurentoClient> {
+    let opts = ClientOptions {
+        ping_interval: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(5),
+        backoff: (Duration::from_millis(50), Duration::from_millis(400)),
+        ..ClientOptions::default()
+    };
+    Ok(KurentoClient::connect(url, opts).await?)
+}
+
+/// Offer from the peer, answer from the endpoint, candidates trickled both ways (the order
+/// OpenVidu uses: subscribe to IceCandidateFound, processOffer, gatherCandidates).
+pub async fn negotiate(ep: &WebRtcEndpoint, peer: &TestPeer) -> anyhow::Result<()> {
+    let mut found = ep.subscribe("IceCandidateFound").await?;
+    let offer = peer.create_offer().await?;
+    let answer = ep.process_offer(&offer).await?;
+    peer.set_answer(&answer).await?;
+    ep.gather_candidates().await?;
+    let pc_peer = peer.pc.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = found.next().await {
+            if let Some(c) = ev.ice_candidate() {
+                let _ = pc_peer
+                    .add_ice_candidate(webrtc::peer_connection::RTCIceCandidateInit {
+                        candidate: c.candidate.clone(),
+                        sdp_mid: Some(c.sdp_mid.clone()),
+                        sdp_mline_index: Some(c.sdp_m_line_index as u16),
+                        ..Default::default()
+                    })
+                    .await;
+            }
+        }
+    });
+    let Some(mut local) = peer.candidates.lock().take() else { return Ok(()) };
+    let ep = ep.clone();
+    tokio::spawn(async move {
+        while let Some(c) = local.recv().await {
+            let cand = kms_client::wire::IceCandidate {
+                candidate: c.candidate,
+                sdp_mid: c.sdp_mid.unwrap_or_else(|| "0".into()),
+                sdp_m_line_index: u32::from(c.sdp_mline_index.unwrap_or(0)),
+            };
+            if ep.add_ice_candidate(&cand).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `GET /health` of an engine.
+pub async fn health(addr: SocketAddr) -> anyhow::Result<Value> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    Ok(serde_json::from_str(body)?)
+}
+
+/// Polls `/health` until `f` holds (or `within` passes); returns the last reading.
+pub async fn wait_health(addr: SocketAddr, within: Duration, f: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let h = health(addr).await?;
+        if f(&h) || tokio::time::Instant::now() >= deadline {
+            return Ok(h);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Where cargo put this workspace's binaries (next to the test executable's `deps/`).
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().and_then(|d| d.parent()).map(PathBuf::from).unwrap_or_default();
+    dir.join(name)
+}
+
+/// The media-engine binary as a child process on a free port. Killed on drop.
+pub struct EngineProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl EngineProcess {
+    pub async fn start(extra: &[&str]) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        Self::start_on(port, extra).await
+    }
+
+    pub async fn start_on(port: u16, extra: &[&str]) -> anyhow::Result<Self> {
+        let bin = bin_path("media-engine");
+        anyhow::ensure!(bin.exists(), "{} not built: run `cargo build --bins` first", bin.display());
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let child = Command::new(bin)
+            .args(["--listen", &addr.to_string(), "--rtc-ip", "127.0.0.1"])
+            .args(extra)
+            .env("RTCPOOL_ENGINE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let me = Self { child, addr };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while health(addr).await.is_err() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "engine did not start");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Ok(me)
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/kurento", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

@@ -1,0 +1,64 @@
+//! kms-client ⇄ media-engine with real webrtc-rs peers: one publisher (synthetic VP8 + Opus)
+//! through a PassThrough to two subscribers. Media must arrive at both, a subscriber's PLI must
+//! reach the publisher, and releasing the pipeline must free every peer connection and task.
+
+use rtcpool_tests::harness::{client, negotiate, wait_health, LocalEngine};
+use rtcpool_tests::peer::TestPeer;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::Result<()> {
+    let engine = LocalEngine::start().await?;
+    let kms = client(&engine.url()).await?;
+    let pipeline = kms.create_pipeline().await?;
+    let publisher_ep = pipeline.create_webrtc_endpoint().await?;
+    let hub = pipeline.create_pass_through().await?;
+    let sub_eps = [pipeline.create_webrtc_endpoint().await?, pipeline.create_webrtc_endpoint().await?];
+
+    let publisher = TestPeer::publisher().await?;
+    negotiate(&publisher_ep, &publisher).await?;
+    publisher_ep.connect(hub.id(), None).await?;
+    assert!(publisher.wait_connected(Duration::from_secs(10)).await, "publisher never connected");
+    let sending = publisher.start_sending(25, 3000, 50);
+
+    let mut subs = Vec::new();
+    for ep in &sub_eps {
+        let peer = TestPeer::subscriber().await?;
+        negotiate(ep, &peer).await?;
+        hub.connect(ep.id(), None).await?;
+        assert!(peer.wait_connected(Duration::from_secs(10)).await, "subscriber never connected");
+        subs.push(peer);
+    }
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while subs.iter().any(|s| s.stats.video() < 50 || s.stats.audio() < 25) {
+        assert!(tokio::time::Instant::now() < deadline, "media did not reach both subscribers: {:?}", subs.iter().map(|s| (s.stats.audio(), s.stats.video())).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A subscriber's keyframe request reaches the publisher as a PLI.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = publisher.stats.plis();
+    assert_eq!(subs[0].send_pli().await, 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while publisher.stats.plis() <= before {
+        assert!(tokio::time::Instant::now() < deadline, "PLI never reached the publisher");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(publisher_ep.get_connection_state().await?, "CONNECTED");
+
+    sending.cancel();
+    pipeline.release().await?;
+    let h = wait_health(engine.addr, Duration::from_secs(5), |h| h["peerConnections"] == 0 && h["mediaTasks"] == 0).await?;
+    assert_eq!(h["elements"], 0, "{h}");
+    assert_eq!(h["pipelines"], 0, "{h}");
+    assert_eq!(h["peerConnections"], 0, "{h}");
+    assert_eq!(h["mediaTasks"], 0, "{h}");
+    publisher.close().await;
+    for s in subs {
+        s.close().await;
+    }
+    kms.close().await;
+    engine.shutdown().await;
+    Ok(())
+}

@@ -8,7 +8,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::connection::{self, Command};
 use crate::events::KmsEvent;
 use crate::objects::{MediaPipeline, ServerManager};
-use crate::wire::method::{CreateParams, InvokeParams, ObjectParams, SubscribeParams, UnsubscribeParams};
+use crate::wire::method::{
+    CreateParams, InvokeParams, ObjectParams, SubscribeParams, UnsubscribeParams,
+};
 use crate::wire::{Method, RpcError};
 
 #[derive(Debug, Clone)]
@@ -52,7 +54,10 @@ pub enum ConnectionEvent {
     /// A new socket is up. `same_session`: the server resumed our session and every object is
     /// still there; `false`: the server did not know it (restarted, or the session expired), so
     /// every object handle is dead and a fresh session was started.
-    Reconnected { same_session: bool, server_id: String },
+    Reconnected {
+        same_session: bool,
+        server_id: String,
+    },
     /// Gave up reconnecting, or `close()` was called.
     Closed,
 }
@@ -101,13 +106,19 @@ impl KurentoClient {
     /// Opens the WebSocket (`ws://host:port/kurento`) and starts the connection task.
     pub async fn connect(uri: &str, options: ClientOptions) -> Result<Self, ClientError> {
         let inner = connection::start(uri.to_string(), options).await?;
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Sends one request and returns its `result` object (without interpretation).
     pub async fn call(&self, method: Method) -> Result<Map<String, Value>, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.inner.commands.send(Command::Call(method, tx)).await.map_err(|_| ClientError::Closed)?;
+        self.inner
+            .commands
+            .send(Command::Call(method, tx))
+            .await
+            .map_err(|_| ClientError::Closed)?;
         match tokio::time::timeout(self.inner.options.request_timeout, rx).await {
             Err(_) => Err(ClientError::Timeout),
             Ok(Err(_)) => Err(ClientError::Disconnected),
@@ -146,7 +157,11 @@ impl KurentoClient {
         Ok(MediaPipeline::new(self.clone(), id))
     }
 
-    pub(crate) async fn create(&self, kind: &str, constructor: Map<String, Value>) -> Result<String, ClientError> {
+    pub(crate) async fn create(
+        &self,
+        kind: &str,
+        constructor: Map<String, Value>,
+    ) -> Result<String, ClientError> {
         let r = self
             .call(Method::Create(CreateParams {
                 kind: kind.into(),
@@ -158,7 +173,12 @@ impl KurentoClient {
         string_value(&r)
     }
 
-    pub(crate) async fn invoke(&self, object: &str, operation: &str, params: Option<Map<String, Value>>) -> Result<Option<Value>, ClientError> {
+    pub(crate) async fn invoke(
+        &self,
+        object: &str,
+        operation: &str,
+        params: Option<Map<String, Value>>,
+    ) -> Result<Option<Value>, ClientError> {
         let r = self
             .call(Method::Invoke(InvokeParams {
                 object: object.into(),
@@ -171,17 +191,34 @@ impl KurentoClient {
     }
 
     pub(crate) async fn release(&self, object: &str) -> Result<(), ClientError> {
-        self.call(Method::Release(ObjectParams { object: object.into(), session_id: None })).await.map(|_| ())
+        self.call(Method::Release(ObjectParams {
+            object: object.into(),
+            session_id: None,
+        }))
+        .await
+        .map(|_| ())
     }
 
-    pub(crate) async fn subscribe_raw(&self, object: &str, kind: &str) -> Result<String, ClientError> {
+    pub(crate) async fn subscribe_raw(
+        &self,
+        object: &str,
+        kind: &str,
+    ) -> Result<String, ClientError> {
         let r = self
-            .call(Method::Subscribe(SubscribeParams { object: object.into(), kind: kind.into(), session_id: None }))
+            .call(Method::Subscribe(SubscribeParams {
+                object: object.into(),
+                kind: kind.into(),
+                session_id: None,
+            }))
             .await?;
         string_value(&r)
     }
 
-    pub(crate) async fn unsubscribe_raw(&self, object: &str, subscription: &str) -> Result<(), ClientError> {
+    pub(crate) async fn unsubscribe_raw(
+        &self,
+        object: &str,
+        subscription: &str,
+    ) -> Result<(), ClientError> {
         self.call(Method::Unsubscribe(UnsubscribeParams {
             object: object.into(),
             subscription: subscription.into(),

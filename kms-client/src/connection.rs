@@ -67,7 +67,14 @@ pub(crate) async fn start(uri: String, options: ClientOptions) -> Result<Inner, 
         pending: HashMap::new(),
     };
     tokio::spawn(conn.run(ws));
-    Ok(Inner { commands: cmd_tx, state: state_rx, conn_events, events, session: session_rx, options })
+    Ok(Inner {
+        commands: cmd_tx,
+        state: state_rx,
+        conn_events,
+        events,
+        session: session_rx,
+        options,
+    })
 }
 
 async fn open(uri: &str, timeout: Duration) -> Result<Ws, ClientError> {
@@ -215,7 +222,11 @@ impl Conn {
         let mut delay = first;
         let mut attempt = 0u32;
         loop {
-            if self.options.max_reconnect_attempts.is_some_and(|m| attempt >= m) {
+            if self
+                .options
+                .max_reconnect_attempts
+                .is_some_and(|m| attempt >= m)
+            {
                 return None;
             }
             attempt += 1;
@@ -228,11 +239,16 @@ impl Conn {
                 return None;
             }
             delay = (delay * 2).min(max);
-            let Ok(mut ws) = open(&self.uri, self.options.connect_timeout).await else { continue };
+            let Ok(mut ws) = open(&self.uri, self.options.connect_timeout).await else {
+                continue;
+            };
             match self.resume(&mut ws).await {
                 Some((same_session, server_id)) => {
                     self.state.send_replace(ConnectionState::Connected);
-                    let _ = self.conn_events.send(ConnectionEvent::Reconnected { same_session, server_id });
+                    let _ = self.conn_events.send(ConnectionEvent::Reconnected {
+                        same_session,
+                        server_id,
+                    });
                     return Some(ws);
                 }
                 None => continue,
@@ -250,25 +266,42 @@ impl Conn {
     /// `connect {sessionId}` on the new socket. 40007 → start a fresh session.
     async fn resume(&mut self, ws: &mut Ws) -> Option<(bool, String)> {
         let old = self.session.borrow().clone();
-        let first = self.handshake(ws, Method::Connect(SessionParams { session_id: old.clone() })).await?;
+        let first = self
+            .handshake(
+                ws,
+                Method::Connect(SessionParams {
+                    session_id: old.clone(),
+                }),
+            )
+            .await?;
         match first {
             Ok(m) => Some((old.is_some(), server_id(&m))),
             Err(e) if e.code == ErrorCode::InvalidSession.code() => {
                 self.session.send_replace(None);
-                let m = self.handshake(ws, Method::Connect(SessionParams::default())).await?.ok()?;
+                let m = self
+                    .handshake(ws, Method::Connect(SessionParams::default()))
+                    .await?
+                    .ok()?;
                 Some((false, server_id(&m)))
             }
             Err(_) => None,
         }
     }
 
-    async fn handshake(&mut self, ws: &mut Ws, m: Method) -> Option<Result<Map<String, Value>, crate::wire::RpcError>> {
+    async fn handshake(
+        &mut self,
+        ws: &mut Ws,
+        m: Method,
+    ) -> Option<Result<Map<String, Value>, crate::wire::RpcError>> {
         let id = self.next_id();
         let text = self.encode(id, &m);
         ws.send(Message::Text(text.into())).await.ok()?;
         let deadline = Instant::now() + self.options.request_timeout;
         loop {
-            let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+            let msg = tokio::time::timeout_at(deadline, ws.next())
+                .await
+                .ok()??
+                .ok()?;
             let Message::Text(t) = msg else { continue };
             if let Ok(Frame::Response(r)) = Frame::parse(&t) {
                 if r.id.as_u64() == Some(id) {
@@ -283,5 +316,8 @@ impl Conn {
 }
 
 fn server_id(m: &Map<String, Value>) -> String {
-    m.get("serverId").and_then(Value::as_str).unwrap_or_default().to_string()
+    m.get("serverId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }

@@ -43,7 +43,9 @@ impl KmsEvent {
     /// `timestampMillis`, which Kurento sends as a string.
     pub fn timestamp_millis(&self) -> Option<u64> {
         let t = self.data.get("timestampMillis")?;
-        t.as_str().and_then(|s| s.parse().ok()).or_else(|| t.as_u64())
+        t.as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| t.as_u64())
     }
 }
 
@@ -58,11 +60,21 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub(crate) async fn new(client: &KurentoClient, object: &str, kind: &str) -> Result<Self, ClientError> {
+    pub(crate) async fn new(
+        client: &KurentoClient,
+        object: &str,
+        kind: &str,
+    ) -> Result<Self, ClientError> {
         // Listen before subscribing so nothing raised in between is missed.
         let rx = client.inner.events.subscribe();
         let id = client.subscribe_raw(object, kind).await?;
-        Ok(Self { client: client.clone(), object: object.into(), kind: kind.into(), id, rx })
+        Ok(Self {
+            client: client.clone(),
+            object: object.into(),
+            kind: kind.into(),
+            id,
+            rx,
+        })
     }
 
     pub fn id(&self) -> &str {

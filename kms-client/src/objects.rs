@@ -33,7 +33,8 @@ fn params(v: Value) -> Option<Map<String, Value>> {
 }
 
 fn as_string(v: Option<Value>) -> Result<String, ClientError> {
-    v.and_then(|v| v.as_str().map(str::to_string)).ok_or_else(|| ClientError::Protocol("expected a string".into()))
+    v.and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| ClientError::Protocol("expected a string".into()))
 }
 
 macro_rules! object_common {
@@ -86,12 +87,18 @@ impl MediaPipeline {
 
     pub async fn create_webrtc_endpoint(&self) -> Result<WebRtcEndpoint, ClientError> {
         let id = self.client.create("WebRtcEndpoint", ctor(&self.id)).await?;
-        Ok(WebRtcEndpoint { client: self.client.clone(), id })
+        Ok(WebRtcEndpoint {
+            client: self.client.clone(),
+            id,
+        })
     }
 
     pub async fn create_pass_through(&self) -> Result<PassThrough, ClientError> {
         let id = self.client.create("PassThrough", ctor(&self.id)).await?;
-        Ok(PassThrough { client: self.client.clone(), id })
+        Ok(PassThrough {
+            client: self.client.clone(),
+            id,
+        })
     }
 
     pub async fn get_children(&self) -> Result<Vec<String>, ClientError> {
@@ -159,10 +166,17 @@ impl WebRtcEndpoint {
     }
 
     pub async fn process_offer(&self, offer: &str) -> Result<String, ClientError> {
-        as_string(self.client.invoke(&self.id, "processOffer", params(json!({"offer": offer}))).await?)
+        as_string(
+            self.client
+                .invoke(&self.id, "processOffer", params(json!({"offer": offer})))
+                .await?,
+        )
     }
 
-    pub async fn generate_offer(&self, options: Option<OfferOptions>) -> Result<String, ClientError> {
+    pub async fn generate_offer(
+        &self,
+        options: Option<OfferOptions>,
+    ) -> Result<String, ClientError> {
         let p = match options {
             Some(o) => {
                 let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
@@ -172,23 +186,45 @@ impl WebRtcEndpoint {
             }
             None => json!({}),
         };
-        as_string(self.client.invoke(&self.id, "generateOffer", params(p)).await?)
+        as_string(
+            self.client
+                .invoke(&self.id, "generateOffer", params(p))
+                .await?,
+        )
     }
 
     pub async fn process_answer(&self, answer: &str) -> Result<String, ClientError> {
-        as_string(self.client.invoke(&self.id, "processAnswer", params(json!({"answer": answer}))).await?)
+        as_string(
+            self.client
+                .invoke(&self.id, "processAnswer", params(json!({"answer": answer})))
+                .await?,
+        )
     }
 
     pub async fn gather_candidates(&self) -> Result<(), ClientError> {
-        self.client.invoke(&self.id, "gatherCandidates", None).await.map(|_| ())
+        self.client
+            .invoke(&self.id, "gatherCandidates", None)
+            .await
+            .map(|_| ())
     }
 
     pub async fn add_ice_candidate(&self, c: &IceCandidate) -> Result<(), ClientError> {
-        self.client.invoke(&self.id, "addIceCandidate", params(json!({"candidate": c.to_wire()}))).await.map(|_| ())
+        self.client
+            .invoke(
+                &self.id,
+                "addIceCandidate",
+                params(json!({"candidate": c.to_wire()})),
+            )
+            .await
+            .map(|_| ())
     }
 
     pub async fn get_connection_state(&self) -> Result<String, ClientError> {
-        as_string(self.client.invoke(&self.id, "getConnectionState", None).await?)
+        as_string(
+            self.client
+                .invoke(&self.id, "getConnectionState", None)
+                .await?,
+        )
     }
 
     pub async fn get_media_state(&self) -> Result<String, ClientError> {
@@ -202,7 +238,10 @@ impl WebRtcEndpoint {
             Some(c) => format!("set{}{}", c.to_ascii_uppercase(), chars.as_str()),
             None => return Err(ClientError::Protocol("empty property".into())),
         };
-        self.client.invoke(&self.id, &op, params(json!({ property: kbps }))).await.map(|_| ())
+        self.client
+            .invoke(&self.id, &op, params(json!({ property: kbps })))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -217,7 +256,11 @@ impl ServerManager {
     }
 
     async fn call(&self, op: &str, p: Option<Map<String, Value>>) -> Result<Value, ClientError> {
-        Ok(self.client.invoke(crate::wire::ids::SERVER_MANAGER_ID, op, p).await?.unwrap_or(Value::Null))
+        Ok(self
+            .client
+            .invoke(crate::wire::ids::SERVER_MANAGER_ID, op, p)
+            .await?
+            .unwrap_or(Value::Null))
     }
 
     pub async fn get_info(&self) -> Result<Value, ClientError> {
@@ -225,7 +268,10 @@ impl ServerManager {
     }
 
     pub async fn get_cpu_count(&self) -> Result<u64, ClientError> {
-        self.call("getCpuCount", None).await?.as_u64().ok_or_else(|| ClientError::Protocol("cpu count".into()))
+        self.call("getCpuCount", None)
+            .await?
+            .as_u64()
+            .ok_or_else(|| ClientError::Protocol("cpu count".into()))
     }
 
     /// Percent of all cores used by the server process over `interval_ms` (blocks that long).
@@ -238,7 +284,10 @@ impl ServerManager {
 
     /// Resident memory of the server process, KiB.
     pub async fn get_used_memory(&self) -> Result<u64, ClientError> {
-        self.call("getUsedMemory", None).await?.as_u64().ok_or_else(|| ClientError::Protocol("memory".into()))
+        self.call("getUsedMemory", None)
+            .await?
+            .as_u64()
+            .ok_or_else(|| ClientError::Protocol("memory".into()))
     }
 
     pub async fn get_pipelines(&self) -> Result<Vec<String>, ClientError> {

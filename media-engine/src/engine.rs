@@ -52,7 +52,7 @@ pub struct Engine {
     pub settings: EngineSettings,
     pub server_id: String,
     pub state: Mutex<State>,
-    pub factory: PcFactory,
+    pub factory: Arc<PcFactory>,
     pub events: EventTx,
     pub cancel: CancellationToken,
     next_socket: AtomicU64,
@@ -74,7 +74,7 @@ impl Engine {
                 media: HashMap::new(),
             }),
             settings,
-            factory,
+            factory: Arc::new(factory),
             events,
             cancel,
             next_socket: AtomicU64::new(1),
@@ -121,7 +121,7 @@ impl Engine {
             Class::WebRtcEndpoint => {
                 match EndpointHandle::spawn(
                     id.0.clone(),
-                    &self.factory,
+                    self.factory.clone(),
                     self.events.clone(),
                     &self.cancel,
                 )

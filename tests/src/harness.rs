@@ -41,7 +41,11 @@ impl LocalEngine {
 }
 
 pub fn test_settings(listen: SocketAddr) -> EngineSettings {
-    EngineSettings { listen, session_timeout_secs: 30, ..EngineSettings::default() }
+    EngineSettings {
+        listen,
+        session_timeout_secs: 30,
+        ..EngineSettings::default()
+    }
 }
 
 pub async fn client(url: &str) -> anyhow::Result<KurentoClient> {
@@ -77,7 +81,9 @@ pub async fn negotiate(ep: &WebRtcEndpoint, peer: &TestPeer) -> anyhow::Result<(
             }
         }
     });
-    let Some(mut local) = peer.candidates.lock().take() else { return Ok(()) };
+    let Some(mut local) = peer.candidates.lock().take() else {
+        return Ok(());
+    };
     let ep = ep.clone();
     tokio::spawn(async move {
         while let Some(c) = local.recv().await {
@@ -97,16 +103,26 @@ pub async fn negotiate(ep: &WebRtcEndpoint, peer: &TestPeer) -> anyhow::Result<(
 /// `GET /health` of an engine.
 pub async fn health(addr: SocketAddr) -> anyhow::Result<Value> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    s.write_all(
+        format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8_lossy(&buf);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     Ok(serde_json::from_str(body)?)
 }
 
 /// Polls `/health` until `f` holds (or `within` passes); returns the last reading.
-pub async fn wait_health(addr: SocketAddr, within: Duration, f: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+pub async fn wait_health(
+    addr: SocketAddr,
+    within: Duration,
+    f: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let h = health(addr).await?;
@@ -120,7 +136,11 @@ pub async fn wait_health(addr: SocketAddr, within: Duration, f: impl Fn(&Value) 
 /// Where cargo put this workspace's binaries (next to the test executable's `deps/`).
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe.parent().and_then(|d| d.parent()).map(PathBuf::from).unwrap_or_default();
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
     dir.join(name)
 }
 
@@ -138,7 +158,11 @@ impl EngineProcess {
 
     pub async fn start_on(port: u16, extra: &[&str]) -> anyhow::Result<Self> {
         let bin = bin_path("media-engine");
-        anyhow::ensure!(bin.exists(), "{} not built: run `cargo build --bins` first", bin.display());
+        anyhow::ensure!(
+            bin.exists(),
+            "{} not built: run `cargo build --bins` first",
+            bin.display()
+        );
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let child = Command::new(bin)
             .args(["--listen", &addr.to_string(), "--rtc-ip", "127.0.0.1"])
@@ -150,7 +174,10 @@ impl EngineProcess {
         let me = Self { child, addr };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while health(addr).await.is_err() {
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "engine did not start");
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "engine did not start"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         Ok(me)
@@ -177,5 +204,7 @@ impl Drop for EngineProcess {
 }
 
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

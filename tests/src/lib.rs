@@ -4,4 +4,5 @@
 
 pub mod harness;
 pub mod peer;
+pub mod raw;
 pub mod synth;

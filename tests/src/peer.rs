@@ -4,7 +4,9 @@ use media_engine::media::factory::PcFactory;
 use parking_lot::Mutex;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtcpool_config::PortRange;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +62,8 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
     async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
-        self.connected.send_replace(s == RTCPeerConnectionState::Connected);
+        self.connected
+            .send_replace(s == RTCPeerConnectionState::Connected);
     }
     async fn on_track(&self, t: Arc<dyn TrackRemote>) {
         let _ = self.tracks.send(t);
@@ -79,7 +82,11 @@ pub struct TestPeer {
 }
 
 fn factory() -> Result<PcFactory, anyhow::Error> {
-    Ok(PcFactory::new("127.0.0.1".parse()?, None, PortRange { min: 0, max: 0 })?)
+    Ok(PcFactory::new(
+        "127.0.0.1".parse()?,
+        None,
+        PortRange { min: 0, max: 0 },
+    )?)
 }
 
 impl TestPeer {
@@ -88,7 +95,14 @@ impl TestPeer {
         let (ttx, trx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = watch::channel(false);
         let pc = factory()?
-            .build(Arc::new(Handler { candidates: ctx, connected: conn_tx, tracks: ttx }), Vec::new())
+            .build(
+                Arc::new(Handler {
+                    candidates: ctx,
+                    connected: conn_tx,
+                    tracks: ttx,
+                }),
+                Vec::new(),
+            )
             .await?;
         let peer = Self {
             pc,
@@ -118,15 +132,28 @@ impl TestPeer {
                 format!("{kind}"),
                 kind,
                 vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                    codec: RTCRtpCodec { mime_type: mime.into(), clock_rate: clock, channels: ch, sdp_fmtp_line: String::new(), rtcp_feedback: vec![] },
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: RTCRtpCodec {
+                        mime_type: mime.into(),
+                        clock_rate: clock,
+                        channels: ch,
+                        sdp_fmtp_line: String::new(),
+                        rtcp_feedback: vec![],
+                    },
                     ..Default::default()
                 }],
             )));
             peer.pc
                 .add_transceiver_from_track(
                     track.clone() as Arc<dyn TrackLocal>,
-                    Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, streams: vec![], send_encodings: vec![] }),
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Sendonly,
+                        streams: vec![],
+                        send_encodings: vec![],
+                    }),
                 )
                 .await?;
             let stats = peer.stats.clone();
@@ -162,7 +189,11 @@ impl TestPeer {
             peer.pc
                 .add_transceiver_from_kind(
                     kind,
-                    Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, streams: vec![], send_encodings: vec![] }),
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        streams: vec![],
+                        send_encodings: vec![],
+                    }),
                 )
                 .await?;
         }
@@ -185,18 +216,32 @@ impl TestPeer {
     pub async fn create_offer(&self) -> anyhow::Result<String> {
         let offer = self.pc.create_offer(None).await?;
         self.pc.set_local_description(offer).await?;
-        Ok(self.pc.local_description().await.map(|d| d.sdp).unwrap_or_default())
+        Ok(self
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .unwrap_or_default())
     }
 
     pub async fn accept_offer(&self, sdp: &str) -> anyhow::Result<String> {
-        self.pc.set_remote_description(RTCSessionDescription::offer(sdp.to_string())?).await?;
+        self.pc
+            .set_remote_description(RTCSessionDescription::offer(sdp.to_string())?)
+            .await?;
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer).await?;
-        Ok(self.pc.local_description().await.map(|d| d.sdp).unwrap_or_default())
+        Ok(self
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .unwrap_or_default())
     }
 
     pub async fn set_answer(&self, sdp: &str) -> anyhow::Result<()> {
-        self.pc.set_remote_description(RTCSessionDescription::answer(sdp.to_string())?).await?;
+        self.pc
+            .set_remote_description(RTCSessionDescription::answer(sdp.to_string())?)
+            .await?;
         Ok(())
     }
 
@@ -214,20 +259,34 @@ impl TestPeer {
 
     pub async fn wait_connected(&self, within: Duration) -> bool {
         let mut rx = self.connected.clone();
-        tokio::time::timeout(within, rx.wait_for(|c| *c)).await.map(|r| r.is_ok()).unwrap_or(false)
+        tokio::time::timeout(within, rx.wait_for(|c| *c))
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false)
     }
 
     /// Sends synthetic media until cancelled: `fps` VP8 frames of `frame_bytes` (keyframe every
     /// `keyframe_every` frames) and 50 Opus packets a second.
-    pub fn start_sending(&self, fps: u32, frame_bytes: usize, keyframe_every: u32) -> CancellationToken {
+    pub fn start_sending(
+        &self,
+        fps: u32,
+        frame_bytes: usize,
+        keyframe_every: u32,
+    ) -> CancellationToken {
         let stop = self.cancel.child_token();
-        let (Some(video), Some(audio)) = (self.video_track.clone(), self.audio_track.clone()) else { return stop };
+        let (Some(video), Some(audio)) = (self.video_track.clone(), self.audio_track.clone())
+        else {
+            return stop;
+        };
         let s = stop.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(20));
             let (mut vseq, mut aseq, mut n, mut i) = (1u16, 1u16, 0u32, 0u32);
             let video_every = (50 / fps.max(1)).max(1);
-            let (vssrc, assrc) = (video.ssrcs().await.first().copied().unwrap_or(0), audio.ssrcs().await.first().copied().unwrap_or(0));
+            let (vssrc, assrc) = (
+                video.ssrcs().await.first().copied().unwrap_or(0),
+                audio.ssrcs().await.first().copied().unwrap_or(0),
+            );
             loop {
                 tokio::select! { _ = s.cancelled() => break, _ = tick.tick() => {} }
                 let mut a = synth::opus_packet(&mut aseq, i * 960, 100);
@@ -235,7 +294,13 @@ impl TestPeer {
                 a.header.payload_type = 111;
                 let _ = audio.write_rtp(a).await;
                 if i % video_every == 0 {
-                    for mut p in synth::vp8_frame(n, frame_bytes, n % keyframe_every.max(1) == 0, &mut vseq, n * 3000) {
+                    for mut p in synth::vp8_frame(
+                        n,
+                        frame_bytes,
+                        n % keyframe_every.max(1) == 0,
+                        &mut vseq,
+                        n * 3000,
+                    ) {
                         p.header.ssrc = vssrc;
                         p.header.payload_type = 96;
                         let _ = video.write_rtp(p).await;
@@ -255,7 +320,13 @@ impl TestPeer {
         for t in tracks {
             if t.kind().await == RtpCodecKind::Video {
                 let ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
-                if t.write_rtcp(vec![Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc })]).await.is_ok() {
+                if t.write_rtcp(vec![Box::new(PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: ssrc,
+                })])
+                .await
+                .is_ok()
+                {
                     sent += 1;
                 }
             }
@@ -281,11 +352,15 @@ async fn count(t: Arc<dyn TrackRemote>, stats: Arc<Stats>, cancel: CancellationT
                 }
                 _ => {
                     stats.video_packets.fetch_add(1, Ordering::Relaxed);
-                    stats.video_bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
+                    stats
+                        .video_bytes
+                        .fetch_add(p.payload.len() as u64, Ordering::Relaxed);
                     if let Some(l) = last_seq {
                         let gap = p.header.sequence_number.wrapping_sub(l);
                         if gap > 1 && gap < 0x8000 {
-                            stats.video_lost.fetch_add(u64::from(gap - 1), Ordering::Relaxed);
+                            stats
+                                .video_lost
+                                .fetch_add(u64::from(gap - 1), Ordering::Relaxed);
                         }
                     }
                     last_seq = Some(p.header.sequence_number);

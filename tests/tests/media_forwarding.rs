@@ -13,12 +13,18 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     let pipeline = kms.create_pipeline().await?;
     let publisher_ep = pipeline.create_webrtc_endpoint().await?;
     let hub = pipeline.create_pass_through().await?;
-    let sub_eps = [pipeline.create_webrtc_endpoint().await?, pipeline.create_webrtc_endpoint().await?];
+    let sub_eps = [
+        pipeline.create_webrtc_endpoint().await?,
+        pipeline.create_webrtc_endpoint().await?,
+    ];
 
     let publisher = TestPeer::publisher().await?;
     negotiate(&publisher_ep, &publisher).await?;
     publisher_ep.connect(hub.id(), None).await?;
-    assert!(publisher.wait_connected(Duration::from_secs(10)).await, "publisher never connected");
+    assert!(
+        publisher.wait_connected(Duration::from_secs(10)).await,
+        "publisher never connected"
+    );
     let sending = publisher.start_sending(25, 3000, 50);
 
     let mut subs = Vec::new();
@@ -26,13 +32,25 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
         let peer = TestPeer::subscriber().await?;
         negotiate(ep, &peer).await?;
         hub.connect(ep.id(), None).await?;
-        assert!(peer.wait_connected(Duration::from_secs(10)).await, "subscriber never connected");
+        assert!(
+            peer.wait_connected(Duration::from_secs(10)).await,
+            "subscriber never connected"
+        );
         subs.push(peer);
     }
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while subs.iter().any(|s| s.stats.video() < 50 || s.stats.audio() < 25) {
-        assert!(tokio::time::Instant::now() < deadline, "media did not reach both subscribers: {:?}", subs.iter().map(|s| (s.stats.audio(), s.stats.video())).collect::<Vec<_>>());
+    while subs
+        .iter()
+        .any(|s| s.stats.video() < 50 || s.stats.audio() < 25)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "media did not reach both subscribers: {:?}",
+            subs.iter()
+                .map(|s| (s.stats.audio(), s.stats.video()))
+                .collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -42,14 +60,20 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     assert_eq!(subs[0].send_pli().await, 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while publisher.stats.plis() <= before {
-        assert!(tokio::time::Instant::now() < deadline, "PLI never reached the publisher");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "PLI never reached the publisher"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(publisher_ep.get_connection_state().await?, "CONNECTED");
 
     sending.cancel();
     pipeline.release().await?;
-    let h = wait_health(engine.addr, Duration::from_secs(5), |h| h["peerConnections"] == 0 && h["mediaTasks"] == 0).await?;
+    let h = wait_health(engine.addr, Duration::from_secs(5), |h| {
+        h["peerConnections"] == 0 && h["mediaTasks"] == 0
+    })
+    .await?;
     assert_eq!(h["elements"], 0, "{h}");
     assert_eq!(h["pipelines"], 0, "{h}");
     assert_eq!(h["peerConnections"], 0, "{h}");

@@ -93,13 +93,13 @@ impl EndpointHandle {
     /// Builds the peer connection (binding its UDP socket) and starts the owning task.
     pub async fn spawn(
         id: String,
-        factory: &PcFactory,
+        factory: Arc<PcFactory>,
         events: EventTx,
         parent: &CancellationToken,
     ) -> Result<Self, RpcError> {
         let (pc_tx, pc_rx) = mpsc::unbounded_channel();
         let pc = factory
-            .build(Arc::new(Handler { tx: pc_tx }), Vec::new())
+            .build(Arc::new(Handler { tx: pc_tx.clone() }), Vec::new())
             .await
             .map_err(|e| {
                 tracing::warn!(%e, "peer connection could not be built");
@@ -116,6 +116,8 @@ impl EndpointHandle {
             stream_id: format!("rtcpool-{}", uuid::Uuid::new_v4().simple()),
             id,
             pc,
+            factory,
+            pc_tx,
             ports: ports.clone(),
             events,
             cancel: parent.child_token(),
@@ -180,6 +182,8 @@ struct Actor {
     id: String,
     stream_id: String,
     pc: Arc<dyn PeerConnection>,
+    factory: Arc<PcFactory>,
+    pc_tx: mpsc::UnboundedSender<PcEvent>,
     ports: Arc<Ports>,
     events: EventTx,
     cancel: CancellationToken,
@@ -227,7 +231,13 @@ impl Actor {
     async fn handle(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::ProcessOffer(sdp, r) => {
-                let _ = r.send(self.process_offer(sdp).await);
+                let result = self.process_offer(sdp).await;
+                if result.is_err() && self.snapshot.lock().local_sdp.is_none() {
+                    // A refused offer may have been half applied: start again from a clean
+                    // peer connection so the endpoint can still negotiate.
+                    self.reset_pc().await;
+                }
+                let _ = r.send(result);
             }
             Cmd::GenerateOffer(o, r) => {
                 let _ = r.send(self.generate_offer(o).await);
@@ -245,6 +255,29 @@ impl Actor {
         }
     }
 
+    async fn reset_pc(&mut self) {
+        let _ = self.pc.close().await;
+        match self
+            .factory
+            .build(
+                Arc::new(Handler {
+                    tx: self.pc_tx.clone(),
+                }),
+                Vec::new(),
+            )
+            .await
+        {
+            Ok(pc) => self.pc = pc,
+            Err(e) => tracing::warn!(%e, "could not rebuild the peer connection"),
+        }
+        self.local_candidates.clear();
+        self.remote_candidates.clear();
+        self.gathering_complete = false;
+        let mut snap = self.snapshot.lock();
+        snap.remote_sdp = None;
+        snap.local_sdp = None;
+    }
+
     async fn process_offer(&mut self, offer: String) -> Result<String, RpcError> {
         if self.snapshot.lock().remote_sdp.is_some() {
             return Err(RpcError::new(
@@ -254,6 +287,12 @@ impl Actor {
         }
         let sections = sdp::sections(&offer)
             .ok_or_else(|| RpcError::new(ErrorCode::SdpParseError, "Offer is not an SDP"))?;
+        if let Some(missing) = sdp::missing_transport(&offer) {
+            return Err(RpcError::new(
+                ErrorCode::SdpParseError,
+                format!("Invalid SDP offer: no {missing}"),
+            ));
+        }
         let desc = RTCSessionDescription::offer(offer.clone()).map_err(|e| {
             RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP offer: {e}"))
         })?;

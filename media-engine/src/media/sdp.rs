@@ -77,6 +77,18 @@ pub fn sections(sdp: &str) -> Option<Vec<Section>> {
     Some(out)
 }
 
+/// The first transport attribute a WebRTC description must have but lacks, if any.
+pub fn missing_transport(sdp: &str) -> Option<&'static str> {
+    [
+        ("a=ice-ufrag:", "ICE username (a=ice-ufrag)"),
+        ("a=ice-pwd:", "ICE password (a=ice-pwd)"),
+        ("a=fingerprint:", "DTLS fingerprint (a=fingerprint)"),
+    ]
+    .into_iter()
+    .find(|(attr, _)| !sdp.contains(attr))
+    .map(|(_, what)| what)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

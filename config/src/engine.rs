@@ -44,7 +44,7 @@ impl Default for EngineSettings {
             max_endpoints: 4000,
             max_message_size: 1 << 20,
             session_timeout_secs: 240,
-            log: "info".into(),
+            log: "info,rtc_ice=error,rtc_dtls=error,rtc=error,webrtc=error".into(),
         }
     }
 }

@@ -76,7 +76,8 @@ async fn serve(engine: Arc<Engine>, ws: WebSocket) {
         };
         let text = match msg {
             Some(Ok(Message::Text(t))) => t.to_string(),
-            Some(Ok(Message::Binary(_))) => String::new(),
+            // Some clients (websocket-stream) send JSON in binary frames; accept it.
+            Some(Ok(Message::Binary(b))) => String::from_utf8(b.to_vec()).unwrap_or_default(),
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             Some(Ok(_)) => continue,
         };

@@ -6,7 +6,9 @@ use kms_client::{ConnectionEvent, MediaPipeline};
 use rtcpool_tests::harness::{client, test_settings, LocalEngine};
 use std::time::Duration;
 
-async fn next_event(rx: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>) -> anyhow::Result<ConnectionEvent> {
+async fn next_event(
+    rx: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>,
+) -> anyhow::Result<ConnectionEvent> {
     Ok(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await??)
 }
 
@@ -24,8 +26,15 @@ async fn dropped_socket_resumes_same_session_and_restart_reports_loss() -> anyho
 
     // 1. The socket drops; the client reconnects and the server resumes the same session.
     kms.drop_connection().await;
-    assert_eq!(next_event(&mut events).await?, ConnectionEvent::Disconnected);
-    let ConnectionEvent::Reconnected { same_session, server_id } = next_event(&mut events).await? else {
+    assert_eq!(
+        next_event(&mut events).await?,
+        ConnectionEvent::Disconnected
+    );
+    let ConnectionEvent::Reconnected {
+        same_session,
+        server_id,
+    } = next_event(&mut events).await?
+    else {
         anyhow::bail!("expected Reconnected");
     };
     assert!(same_session);
@@ -37,9 +46,16 @@ async fn dropped_socket_resumes_same_session_and_restart_reports_loss() -> anyho
     // 2. The engine restarts on the same port: the session is unknown there (40007), so the
     //    client reports the loss and starts a fresh session; old handles are dead.
     engine.shutdown().await;
-    assert_eq!(next_event(&mut events).await?, ConnectionEvent::Disconnected);
+    assert_eq!(
+        next_event(&mut events).await?,
+        ConnectionEvent::Disconnected
+    );
     let again = LocalEngine::start_with(test_settings(addr)).await?;
-    let ConnectionEvent::Reconnected { same_session, server_id: new_server } = next_event(&mut events).await? else {
+    let ConnectionEvent::Reconnected {
+        same_session,
+        server_id: new_server,
+    } = next_event(&mut events).await?
+    else {
         anyhow::bail!("expected Reconnected");
     };
     assert!(!same_session);
@@ -66,8 +82,19 @@ async fn objects_of_a_vanished_client_are_released_after_the_window() -> anyhow:
     let h = rtcpool_tests::harness::health(engine.addr).await?;
     assert_eq!(h["elements"], 1);
     kms.close().await;
-    let h = rtcpool_tests::harness::wait_health(engine.addr, Duration::from_secs(5), |h| h["pipelines"] == 0).await?;
-    assert_eq!((h["pipelines"].as_u64(), h["elements"].as_u64(), h["sessions"].as_u64()), (Some(0), Some(0), Some(0)), "{h}");
+    let h = rtcpool_tests::harness::wait_health(engine.addr, Duration::from_secs(5), |h| {
+        h["pipelines"] == 0
+    })
+    .await?;
+    assert_eq!(
+        (
+            h["pipelines"].as_u64(),
+            h["elements"].as_u64(),
+            h["sessions"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{h}"
+    );
     engine.shutdown().await;
     Ok(())
 }

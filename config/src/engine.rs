@@ -105,6 +105,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
     fn layers_apply_in_order_and_bad_values_name_the_key() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("e.toml", "max_pipelines = 7\nrtc_ip = \"127.0.0.2\"")?;

@@ -178,6 +178,9 @@ fn gone() -> RpcError {
     RpcError::new(ErrorCode::MediaObjectNotFound, "Endpoint has been released")
 }
 
+/// A local track added to the peer connection: kind, track, its SSRC and its sender.
+type LocalTrack = (MediaKind, Arc<TrackLocalStaticRTP>, u32, Arc<dyn RtpSender>);
+
 struct Actor {
     id: String,
     stream_id: String,
@@ -195,7 +198,7 @@ struct Actor {
     /// Received before the remote description: applied after it.
     remote_candidates: Vec<RTCIceCandidateInit>,
     /// Local tracks added to an offer of ours, started once the answer arrives.
-    pending_sinks: Vec<(MediaKind, Arc<TrackLocalStaticRTP>, u32, Arc<dyn RtpSender>)>,
+    pending_sinks: Vec<LocalTrack>,
     connected: watch::Sender<bool>,
     last_ice: Option<&'static str>,
 }
@@ -400,7 +403,7 @@ impl Actor {
         &mut self,
         kind: MediaKind,
         preferred: &[(String, u32)],
-    ) -> Result<(MediaKind, Arc<TrackLocalStaticRTP>, u32, Arc<dyn RtpSender>), RpcError> {
+    ) -> Result<LocalTrack, RpcError> {
         let ssrc = rand_ssrc();
         let codec = pick_codec(kind, preferred);
         let rtp_kind = match kind {

@@ -82,18 +82,10 @@ async fn send_pli(track: &Arc<dyn TrackRemote>, media_ssrc: u32) {
 
 /// Remembers the last 1024 sequence numbers, so a packet delivered twice (a retransmission of
 /// something that had arrived after all) is forwarded once.
+#[derive(Default)]
 pub struct SeqWindow {
     bits: [u64; 16],
     highest: Option<u16>,
-}
-
-impl Default for SeqWindow {
-    fn default() -> Self {
-        Self {
-            bits: [0; 16],
-            highest: None,
-        }
-    }
 }
 
 impl SeqWindow {

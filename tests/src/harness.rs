@@ -61,11 +61,27 @@ pub async fn client(url: &str) -> anyhow::Result<KurentoClient> {
 /// Offer from the peer, answer from the endpoint, candidates trickled both ways (the order
 /// OpenVidu uses: subscribe to IceCandidateFound, processOffer, gatherCandidates).
 pub async fn negotiate(ep: &WebRtcEndpoint, peer: &TestPeer) -> anyhow::Result<()> {
-    let mut found = ep.subscribe("IceCandidateFound").await?;
+    let found = ep.subscribe("IceCandidateFound").await?;
     let offer = peer.create_offer().await?;
     let answer = ep.process_offer(&offer).await?;
     peer.set_answer(&answer).await?;
     ep.gather_candidates().await?;
+    trickle(ep, peer, found);
+    Ok(())
+}
+
+/// Server offers (generateOffer), the peer answers (processAnswer); candidates both ways.
+pub async fn negotiate_server_offer(ep: &WebRtcEndpoint, peer: &TestPeer) -> anyhow::Result<()> {
+    let found = ep.subscribe("IceCandidateFound").await?;
+    let offer = ep.generate_offer(None).await?;
+    let answer = peer.accept_offer(&offer).await?;
+    ep.process_answer(&answer).await?;
+    ep.gather_candidates().await?;
+    trickle(ep, peer, found);
+    Ok(())
+}
+
+fn trickle(ep: &WebRtcEndpoint, peer: &TestPeer, mut found: kms_client::Subscription) {
     let pc_peer = peer.pc.clone();
     tokio::spawn(async move {
         while let Some(ev) = found.next().await {
@@ -82,7 +98,7 @@ pub async fn negotiate(ep: &WebRtcEndpoint, peer: &TestPeer) -> anyhow::Result<(
         }
     });
     let Some(mut local) = peer.candidates.lock().take() else {
-        return Ok(());
+        return;
     };
     let ep = ep.clone();
     tokio::spawn(async move {
@@ -97,7 +113,6 @@ pub async fn negotiate(ep: &WebRtcEndpoint, peer: &TestPeer) -> anyhow::Result<(
             }
         }
     });
-    Ok(())
 }
 
 /// `GET /health` of an engine.

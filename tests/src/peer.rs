@@ -213,6 +213,25 @@ impl TestPeer {
         Ok(peer)
     }
 
+    /// A receiving peer with no transceivers of its own: it answers a server's offer.
+    pub async fn answerer() -> anyhow::Result<Self> {
+        let (peer, mut tracks) = Self::build().await?;
+        let stats = peer.stats.clone();
+        let remote = peer.remote_tracks.clone();
+        let cancel = peer.cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let t = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    t = tracks.recv() => match t { Some(t) => t, None => break },
+                };
+                remote.lock().push(t.clone());
+                tokio::spawn(count(t, stats.clone(), cancel.clone()));
+            }
+        });
+        Ok(peer)
+    }
+
     pub async fn create_offer(&self) -> anyhow::Result<String> {
         let offer = self.pc.create_offer(None).await?;
         self.pc.set_local_description(offer).await?;

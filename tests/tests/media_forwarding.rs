@@ -1,8 +1,8 @@
 //! kms-client ⇄ media-engine with real webrtc-rs peers: one publisher (synthetic VP8 + Opus)
-//! through a PassThrough to two subscribers. Media must arrive at both, a subscriber's PLI must
+//! through a PassThrough to three subscribers (two offer, one answers the engine's offer). Media must arrive at both, a subscriber's PLI must
 //! reach the publisher, and releasing the pipeline must free every peer connection and task.
 
-use rtcpool_tests::harness::{client, negotiate, wait_health, LocalEngine};
+use rtcpool_tests::harness::{client, negotiate, negotiate_server_offer, wait_health, LocalEngine};
 use rtcpool_tests::peer::TestPeer;
 use std::time::Duration;
 
@@ -28,9 +28,18 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     let sending = publisher.start_sending(25, 3000, 50);
 
     let mut subs = Vec::new();
-    for ep in &sub_eps {
-        let peer = TestPeer::subscriber().await?;
-        negotiate(ep, &peer).await?;
+    for (i, ep) in sub_eps.iter().enumerate() {
+        // Two subscribers offer (the OpenVidu path); the third answers the engine's offer.
+        let peer = if i < 2 {
+            TestPeer::subscriber().await?
+        } else {
+            TestPeer::answerer().await?
+        };
+        if i < 2 {
+            negotiate(ep, &peer).await?;
+        } else {
+            negotiate_server_offer(ep, &peer).await?;
+        }
         hub.connect(ep.id(), None).await?;
         assert!(
             peer.wait_connected(Duration::from_secs(10)).await,
@@ -46,7 +55,7 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "media did not reach both subscribers: {:?}",
+            "media did not reach every subscriber: {:?}",
             subs.iter()
                 .map(|s| (s.stats.audio(), s.stats.video()))
                 .collect::<Vec<_>>()

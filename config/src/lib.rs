@@ -6,9 +6,15 @@
 //! |---|---|
 //! | the layered loader and its error | `load.rs` |
 //! | media-engine settings, defaults, validation | `engine.rs` |
+//! | signaling settings (OpenVidu's variable names), validation | `signaling.rs` |
+//! | values given as JSON text or as native arrays | `json_or_native.rs` |
 
 mod engine;
+mod json_or_native;
 mod load;
+mod signaling;
 
 pub use engine::{EngineSettings, PortRange};
-pub use load::{load, ConfigError, Validate};
+pub use figment::providers::Env;
+pub use load::{load, load_with, ConfigError, Validate};
+pub use signaling::{IceServer, SignalingSettings, SIGNALING_ENV_KEYS};

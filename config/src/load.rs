@@ -41,6 +41,16 @@ where
     T: Default + Serialize + DeserializeOwned + Validate,
     F: Serialize,
 {
+    load_with(file, Env::prefixed(env_prefix).split("__"), flags)
+}
+
+/// Like [`load`], with the environment provider given (e.g. `Env::raw().only(&[..])` for
+/// OpenVidu's unprefixed variable names).
+pub fn load_with<T, F>(file: Option<&Path>, env: Env, flags: &F) -> Result<T, ConfigError>
+where
+    T: Default + Serialize + DeserializeOwned + Validate,
+    F: Serialize,
+{
     let mut figment = Figment::from(Serialized::defaults(T::default()));
     if let Some(path) = file {
         if !path.exists() {
@@ -52,9 +62,7 @@ where
         }
         figment = figment.merge(Toml::file(path));
     }
-    figment = figment
-        .merge(Env::prefixed(env_prefix).split("__"))
-        .merge(Serialized::defaults(flags));
+    figment = figment.merge(env).merge(Serialized::defaults(flags));
     let settings: T = figment.extract().map_err(|e| describe(&e))?;
     settings.validate()?;
     Ok(settings)

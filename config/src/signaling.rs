@@ -1,0 +1,289 @@
+//! Settings of the `signaling` binary. Keys are OpenVidu's environment variable names
+//! (lower-cased), a contract other tools rely on; the sample `signaling/signaling.sample.toml`
+//! documents each.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::load::{ConfigError, Validate};
+
+/// Environment variables read without prefix (OpenVidu's names).
+pub const SIGNALING_ENV_KEYS: &[&str] = &[
+    "SERVER_PORT",
+    "SERVER_ADDRESS",
+    "HTTPS_PORT",
+    "OPENVIDU_SECRET",
+    "DOMAIN_OR_PUBLIC_IP",
+    "KMS_URIS",
+    "KMS_WEIGHTS",
+    "OPENVIDU_WEBRTC_ICE_SERVERS",
+    "OPENVIDU_STREAMS_VIDEO_MAX_RECV_BANDWIDTH",
+    "OPENVIDU_STREAMS_VIDEO_MIN_RECV_BANDWIDTH",
+    "OPENVIDU_STREAMS_VIDEO_MAX_SEND_BANDWIDTH",
+    "OPENVIDU_STREAMS_VIDEO_MIN_SEND_BANDWIDTH",
+    "OPENVIDU_SESSIONS_GARBAGE_INTERVAL",
+    "OPENVIDU_SESSIONS_GARBAGE_THRESHOLD",
+    "CERTIFICATE_PATH",
+    "PRIVATE_KEY_PATH",
+    "LOCAL_ENGINES",
+    "ENGINE_BINARY",
+    "STATIC_DIR",
+    "RTCPOOL_LOG",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalingSettings {
+    pub server_port: u16,
+    pub server_address: IpAddr,
+    /// Public port put in token URLs (defaults to `server_port`).
+    pub https_port: Option<u16>,
+    pub openvidu_secret: String,
+    pub domain_or_public_ip: String,
+    /// Engines to use; unset → start `local_engines` media-engine processes.
+    #[serde(deserialize_with = "crate::json_or_native::deserialize_opt")]
+    pub kms_uris: Option<Vec<String>>,
+    #[serde(deserialize_with = "crate::json_or_native::deserialize_opt")]
+    pub kms_weights: Option<Vec<i64>>,
+    #[serde(deserialize_with = "crate::json_or_native::deserialize")]
+    pub openvidu_webrtc_ice_servers: Vec<IceServer>,
+    pub openvidu_streams_video_max_recv_bandwidth: u32,
+    pub openvidu_streams_video_min_recv_bandwidth: u32,
+    pub openvidu_streams_video_max_send_bandwidth: u32,
+    pub openvidu_streams_video_min_send_bandwidth: u32,
+    pub openvidu_sessions_garbage_interval: u64,
+    pub openvidu_sessions_garbage_threshold: u64,
+    /// PEM certificate chain and key: when both are set, HTTPS/WSS.
+    pub certificate_path: Option<PathBuf>,
+    pub private_key_path: Option<PathBuf>,
+    pub local_engines: usize,
+    /// media-engine binary for local engines (default: next to the signaling binary).
+    pub engine_binary: Option<PathBuf>,
+    pub static_dir: PathBuf,
+    pub rtcpool_log: String,
+}
+
+impl Default for SignalingSettings {
+    fn default() -> Self {
+        Self {
+            server_port: 4443,
+            server_address: IpAddr::from([127, 0, 0, 1]),
+            https_port: None,
+            openvidu_secret: "MY_SECRET".into(),
+            domain_or_public_ip: "127.0.0.1".into(),
+            kms_uris: None,
+            kms_weights: None,
+            openvidu_webrtc_ice_servers: Vec::new(),
+            openvidu_streams_video_max_recv_bandwidth: 1000,
+            openvidu_streams_video_min_recv_bandwidth: 300,
+            openvidu_streams_video_max_send_bandwidth: 1000,
+            openvidu_streams_video_min_send_bandwidth: 300,
+            openvidu_sessions_garbage_interval: 900,
+            openvidu_sessions_garbage_threshold: 3600,
+            certificate_path: None,
+            private_key_path: None,
+            local_engines: 2,
+            engine_binary: None,
+            static_dir: PathBuf::from("static"),
+            rtcpool_log: "info,rtc=error,webrtc=error".into(),
+        }
+    }
+}
+
+impl SignalingSettings {
+    pub fn tls(&self) -> bool {
+        self.certificate_path.is_some() && self.private_key_path.is_some()
+    }
+
+    /// `ws[s]://DOMAIN[:PORT]` (the token URL base; no path, as OpenVidu).
+    pub fn public_ws_url(&self) -> String {
+        let (scheme, default_port) = if self.tls() { ("wss", 443) } else { ("ws", 80) };
+        let port = self.https_port.unwrap_or(self.server_port);
+        if port == default_port {
+            format!("{scheme}://{}", self.domain_or_public_ip)
+        } else {
+            format!("{scheme}://{}:{port}", self.domain_or_public_ip)
+        }
+    }
+
+    /// Weights aligned with `kms_uris` (1 each when not given).
+    pub fn weights(&self) -> Vec<u32> {
+        let n = self.kms_uris.as_ref().map(Vec::len).unwrap_or(0);
+        match &self.kms_weights {
+            Some(w) => w.iter().map(|x| u32::try_from(*x).unwrap_or(1)).collect(),
+            None => vec![1; n],
+        }
+    }
+}
+
+impl Validate for SignalingSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let secret_ok = !self.openvidu_secret.is_empty()
+            && self
+                .openvidu_secret
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !secret_ok {
+            return Err(ConfigError::invalid(
+                "OPENVIDU_SECRET",
+                "(hidden)",
+                "non-empty, only a-z A-Z 0-9 _ -",
+            ));
+        }
+        if self.domain_or_public_ip.is_empty() || self.domain_or_public_ip.contains(['/', ' ', '?'])
+        {
+            return Err(ConfigError::invalid(
+                "DOMAIN_OR_PUBLIC_IP",
+                &self.domain_or_public_ip,
+                "a host name or IP address",
+            ));
+        }
+        if let Some(uris) = &self.kms_uris {
+            if uris.is_empty() {
+                return Err(ConfigError::invalid(
+                    "KMS_URIS",
+                    "[]",
+                    "at least one ws:// or wss:// URL (or unset to start local engines)",
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for u in uris {
+                let ok = (u.starts_with("ws://") || u.starts_with("wss://"))
+                    && u.split("://")
+                        .nth(1)
+                        .is_some_and(|h| !h.is_empty() && !h.starts_with('/'));
+                if !ok {
+                    return Err(ConfigError::invalid(
+                        "KMS_URIS",
+                        u,
+                        "each entry must be a ws:// or wss:// URL",
+                    ));
+                }
+                if !seen.insert(u.trim_end_matches('/')) {
+                    return Err(ConfigError::invalid("KMS_URIS", u, "duplicate engine URI"));
+                }
+            }
+            if let Some(w) = &self.kms_weights {
+                if w.len() != uris.len() {
+                    return Err(ConfigError::invalid(
+                        "KMS_WEIGHTS",
+                        format!("{} weights", w.len()),
+                        &format!(
+                            "one positive integer per KMS_URIS entry ({} entries)",
+                            uris.len()
+                        ),
+                    ));
+                }
+                if let Some(bad) = w.iter().find(|x| **x <= 0 || **x > i64::from(u32::MAX)) {
+                    return Err(ConfigError::invalid(
+                        "KMS_WEIGHTS",
+                        bad,
+                        "weights must be positive integers",
+                    ));
+                }
+            }
+        } else if self.kms_weights.is_some() {
+            return Err(ConfigError::invalid("KMS_WEIGHTS", "set", "needs KMS_URIS"));
+        } else if self.local_engines == 0 {
+            return Err(ConfigError::invalid(
+                "LOCAL_ENGINES",
+                0,
+                "at least 1 when KMS_URIS is unset",
+            ));
+        }
+        for s in &self.openvidu_webrtc_ice_servers {
+            if !["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|p| s.url.starts_with(p))
+            {
+                return Err(ConfigError::invalid(
+                    "OPENVIDU_WEBRTC_ICE_SERVERS",
+                    &s.url,
+                    "each url must start with stun:, stuns:, turn: or turns:",
+                ));
+            }
+        }
+        if self.certificate_path.is_some() != self.private_key_path.is_some() {
+            return Err(ConfigError::invalid(
+                "CERTIFICATE_PATH",
+                "only one of the pair",
+                "set both CERTIFICATE_PATH and PRIVATE_KEY_PATH, or neither",
+            ));
+        }
+        if self.openvidu_sessions_garbage_interval == 0 {
+            return Err(ConfigError::invalid(
+                "OPENVIDU_SESSIONS_GARBAGE_INTERVAL",
+                0,
+                "at least 1 second",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::load_with;
+    use figment::providers::Env;
+
+    fn load_env() -> Result<SignalingSettings, String> {
+        load_with(
+            None,
+            Env::raw().only(SIGNALING_ENV_KEYS),
+            &serde_json::json!({}),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
+    fn openvidu_variable_names_and_json_lists() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OPENVIDU_SECRET", "s3cret");
+            jail.set_env(
+                "KMS_URIS",
+                r#"["ws://127.0.0.1:8888/kurento","ws://127.0.0.1:8889/kurento"]"#,
+            );
+            jail.set_env("KMS_WEIGHTS", "[3,1]");
+            jail.set_env(
+                "OPENVIDU_WEBRTC_ICE_SERVERS",
+                r#"[{"url":"stun:127.0.0.1:3478"}]"#,
+            );
+            let s = load_env()?;
+            assert_eq!(s.kms_uris.as_ref().map(Vec::len), Some(2));
+            assert_eq!(s.weights(), vec![3, 1]);
+            assert_eq!(s.openvidu_webrtc_ice_servers.len(), 1);
+            assert_eq!(s.public_ws_url(), "ws://127.0.0.1:4443");
+            jail.set_env("KMS_WEIGHTS", "[3]");
+            assert!(load_env().err().unwrap_or_default().contains("KMS_WEIGHTS"));
+            jail.set_env("KMS_WEIGHTS", "[3,0]");
+            assert!(load_env().err().unwrap_or_default().contains("positive"));
+            jail.set_env("KMS_WEIGHTS", "[1,1]");
+            jail.set_env("KMS_URIS", r#"["http://x/kurento","ws://y"]"#);
+            assert!(load_env()
+                .err()
+                .unwrap_or_default()
+                .contains("http://x/kurento"));
+            jail.set_env("KMS_URIS", r#"["ws://y","ws://y"]"#);
+            assert!(load_env().err().unwrap_or_default().contains("duplicate"));
+            jail.set_env("OPENVIDU_SECRET", "bad secret!");
+            assert!(load_env()
+                .err()
+                .unwrap_or_default()
+                .contains("OPENVIDU_SECRET"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,453 @@
+//! Signaling's shared state and the lifecycle operations the REST API and the browser protocol
+//! both use. The registry lock guards small maps and is never held across an `.await`; each
+//! session's media has its own async lock so engine operations of one session run in order.
+
+use parking_lot::Mutex;
+use rtcpool_config::SignalingSettings;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::ids;
+use crate::media::{Bandwidth, SessionMedia};
+use crate::model::{Connection, ConnectionProps, Session, SessionProps};
+use crate::pool::EnginePool;
+use crate::rpc::wire::{Code, Notification, RpcError};
+
+/// What a socket writer is told to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    Text(String),
+    Close(&'static str),
+}
+
+pub type OutTx = mpsc::UnboundedSender<Outgoing>;
+
+pub struct Participant {
+    pub rpc: String,
+    pub session_id: String,
+    pub connection_id: String,
+    pub socket: Option<(u64, OutTx)>,
+    pub detached_at: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    pub sessions: BTreeMap<String, Session>,
+    pub participants: HashMap<String, Participant>,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub joins: AtomicU64,
+    pub rpc_errors: AtomicU64,
+    pub ws_connections: AtomicU64,
+}
+
+type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;
+
+pub struct App {
+    pub settings: SignalingSettings,
+    pub reg: Mutex<Registry>,
+    media: Mutex<HashMap<String, MediaSlot>>,
+    pub pool: Arc<EnginePool>,
+    pub shutdown: CancellationToken,
+    pub metrics: Metrics,
+    next_socket: AtomicU64,
+}
+
+/// How long a participant whose socket dropped keeps its place (OpenVidu: 10 s).
+pub const RECONNECTION_WINDOW: Duration = Duration::from_secs(10);
+
+impl App {
+    pub fn new(
+        settings: SignalingSettings,
+        pool: Arc<EnginePool>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let app = Arc::new(Self {
+            settings,
+            reg: Mutex::new(Registry::default()),
+            media: Mutex::new(HashMap::new()),
+            pool,
+            shutdown,
+            metrics: Metrics::default(),
+            next_socket: AtomicU64::new(1),
+        });
+        tokio::spawn(collect_garbage(Arc::downgrade(&app)));
+        app
+    }
+
+    pub fn next_socket_id(&self) -> u64 {
+        self.next_socket.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn bandwidth(&self) -> Bandwidth {
+        let s = &self.settings;
+        Bandwidth {
+            max_recv: s.openvidu_streams_video_max_recv_bandwidth,
+            min_recv: s.openvidu_streams_video_min_recv_bandwidth,
+            max_send: s.openvidu_streams_video_max_send_bandwidth,
+            min_send: s.openvidu_streams_video_min_send_bandwidth,
+        }
+    }
+
+    // ---- REST-side lifecycle -------------------------------------------------------------
+
+    /// `POST /sessions`. `Err(None)` = custom id exists (409).
+    pub fn create_session(&self, props: SessionProps) -> Result<Value, Option<String>> {
+        let mut reg = self.reg.lock();
+        let id = if props.custom_session_id.is_empty() {
+            ids::session_id()
+        } else {
+            props.custom_session_id.clone()
+        };
+        if reg.sessions.contains_key(&id) {
+            return Err(None);
+        }
+        let s = Session::new(id.clone(), props, ids::now_ms());
+        let json = s.rest_json(false);
+        reg.sessions.insert(id, s);
+        Ok(json)
+    }
+
+    /// `POST /sessions/{id}/connection`: a pending connection with its token.
+    pub fn create_connection(&self, session_id: &str, props: ConnectionProps) -> Option<Value> {
+        let mut reg = self.reg.lock();
+        let s = reg.sessions.get_mut(session_id)?;
+        let id = ids::connection_id();
+        let token = format!(
+            "{}?sessionId={}&token={}",
+            self.settings.public_ws_url(),
+            session_id,
+            ids::token_id()
+        );
+        let c = Connection {
+            id,
+            token,
+            props,
+            created_at: ids::now_ms(),
+            active: None,
+            publisher: None,
+            subscriptions: Vec::new(),
+        };
+        let json = c.rest_json(session_id);
+        s.add(c);
+        Some(json)
+    }
+
+    // ---- notifications -------------------------------------------------------------------
+
+    /// Sends to one connection of a session (if it has a live socket).
+    pub fn send_to(&self, session_id: &str, connection_id: &str, n: &Notification) {
+        let reg = self.reg.lock();
+        let rpc = reg
+            .sessions
+            .get(session_id)
+            .and_then(|s| s.connections.get(connection_id))
+            .and_then(|c| c.active.as_ref())
+            .map(|a| a.rpc.clone());
+        if let Some(tx) = rpc
+            .and_then(|r| reg.participants.get(&r))
+            .and_then(|p| p.socket.as_ref())
+            .map(|(_, tx)| tx)
+        {
+            let _ = tx.send(Outgoing::Text(n.to_text()));
+        }
+    }
+
+    /// Sends to every active connection of a session except `except`.
+    pub fn broadcast(&self, session_id: &str, except: Option<&str>, n: &Notification) {
+        let text = n.to_text();
+        let reg = self.reg.lock();
+        let Some(s) = reg.sessions.get(session_id) else {
+            return;
+        };
+        for c in s.active().filter(|c| Some(c.id.as_str()) != except) {
+            let tx = c
+                .active
+                .as_ref()
+                .and_then(|a| reg.participants.get(&a.rpc))
+                .and_then(|p| p.socket.as_ref())
+                .map(|(_, tx)| tx);
+            if let Some(tx) = tx {
+                let _ = tx.send(Outgoing::Text(text.clone()));
+            }
+        }
+    }
+
+    // ---- media -------------------------------------------------------------------------
+
+    pub fn media_slot(&self, session_id: &str) -> MediaSlot {
+        self.media
+            .lock()
+            .entry(session_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn take_media_slot(&self, session_id: &str) -> Option<MediaSlot> {
+        self.media.lock().remove(session_id)
+    }
+
+    /// Places the session on an engine and creates its pipeline, once (first join).
+    pub async fn ensure_pipeline(&self, session_id: &str) -> Result<(), RpcError> {
+        let slot = self.media_slot(session_id);
+        let mut media = slot.lock().await;
+        if media.is_some() {
+            return Ok(());
+        }
+        let engine = self.pool.pick().map_err(|why| {
+            RpcError::new(Code::RoomCannotBeCreated, format!("There is no available Media Node where to initialize session {session_id}: {why}"))
+        })?;
+        let client = engine.client().ok_or_else(|| {
+            RpcError::new(
+                Code::RoomCannotBeCreated,
+                "Selected media node is not connected",
+            )
+        })?;
+        let pipeline = client.create_pipeline().await.map_err(|e| {
+            RpcError::new(
+                Code::RoomCannotBeCreated,
+                format!("Media node {} could not create a pipeline: {e}", engine.id),
+            )
+        })?;
+        engine.session_placed();
+        if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
+            s.engine = Some(engine.id.clone());
+        }
+        *media = Some(SessionMedia::new(
+            session_id.to_string(),
+            engine.id.clone(),
+            client,
+            pipeline,
+        ));
+        Ok(())
+    }
+
+    // ---- leaving -------------------------------------------------------------------------
+
+    /// Removes a participant: others get `participantLeft` (and, when `evicted`, everyone incl.
+    /// the evicted one gets `participantEvicted`); its engine objects are released; the session
+    /// closes when its last participant goes.
+    pub async fn remove_participant(
+        &self,
+        session_id: &str,
+        connection_id: &str,
+        reason: &str,
+        evicted: bool,
+    ) {
+        let had_stream;
+        let rpc;
+        {
+            let reg = self.reg.lock();
+            let Some(c) = reg
+                .sessions
+                .get(session_id)
+                .and_then(|s| s.connections.get(connection_id))
+            else {
+                return;
+            };
+            had_stream = c.publisher.is_some();
+            rpc = c.active.as_ref().map(|a| a.rpc.clone());
+        }
+        if evicted {
+            self.broadcast(
+                session_id,
+                None,
+                &Notification::ParticipantEvicted {
+                    connection_id: connection_id.into(),
+                    reason: reason.into(),
+                },
+            );
+        }
+        let evicted_socket = {
+            let mut reg = self.reg.lock();
+            if let Some(s) = reg.sessions.get_mut(session_id) {
+                s.remove(connection_id);
+                for c in s.connections.values_mut() {
+                    c.subscriptions.retain(|(st, _)| {
+                        crate::ids::connection_of_stream(st) != Some(connection_id)
+                    });
+                }
+            }
+            rpc.and_then(|r| reg.participants.remove(&r))
+                .and_then(|p| p.socket)
+        };
+        self.broadcast(
+            session_id,
+            None,
+            &Notification::ParticipantLeft {
+                connection_id: connection_id.into(),
+                reason: reason.into(),
+            },
+        );
+        let _ = had_stream;
+        if let Some((_, tx)) = evicted_socket {
+            if evicted {
+                // OpenVidu closes the evicted socket after a grace period; the client leaves on
+                // the notification.
+                let tx2 = tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    let _ = tx2.send(Outgoing::Close("evicted"));
+                });
+            }
+        }
+        let slot = self.media_slot(session_id);
+        {
+            let mut media = slot.lock().await;
+            if let Some(m) = media.as_mut() {
+                m.release_participant(connection_id).await;
+            }
+        }
+        let empty = self
+            .reg
+            .lock()
+            .sessions
+            .get(session_id)
+            .is_none_or(|s| s.active().next().is_none());
+        if empty {
+            self.close_session_if_empty(session_id).await;
+        }
+    }
+
+    /// The last participant left: the session and its pipeline go (OpenVidu destroys it).
+    async fn close_session_if_empty(&self, session_id: &str) {
+        let engine = {
+            let mut reg = self.reg.lock();
+            let Some(s) = reg.sessions.get(session_id) else {
+                return;
+            };
+            if s.active().next().is_some() || s.engine.is_none() {
+                return;
+            }
+            reg.sessions.remove(session_id).and_then(|s| s.engine)
+        };
+        self.release_media(session_id, engine).await;
+    }
+
+    async fn release_media(&self, session_id: &str, engine: Option<String>) {
+        if let Some(slot) = self.take_media_slot(session_id) {
+            if let Some(m) = slot.lock().await.take() {
+                m.release_all().await;
+            }
+        }
+        if let Some(e) = engine.and_then(|id| self.pool.get(&id)) {
+            e.session_removed();
+        }
+    }
+
+    /// `DELETE /sessions/{id}` and shutdown: every participant is evicted with `reason`, the
+    /// pipeline released, the session removed. False when the session is unknown.
+    pub async fn close_session(&self, session_id: &str, reason: &str) -> bool {
+        let active: Vec<String> = {
+            let reg = self.reg.lock();
+            let Some(s) = reg.sessions.get(session_id) else {
+                return false;
+            };
+            s.active().map(|c| c.id.clone()).collect()
+        };
+        for c in &active {
+            self.broadcast(
+                session_id,
+                None,
+                &Notification::ParticipantEvicted {
+                    connection_id: c.clone(),
+                    reason: reason.into(),
+                },
+            );
+        }
+        let (engine, rpcs) = {
+            let mut reg = self.reg.lock();
+            let s = reg.sessions.remove(session_id);
+            let rpcs: Vec<String> = s
+                .as_ref()
+                .map(|s| {
+                    s.active()
+                        .filter_map(|c| c.active.as_ref().map(|a| a.rpc.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for r in &rpcs {
+                reg.participants.remove(r);
+            }
+            (s.and_then(|s| s.engine), rpcs)
+        };
+        let _ = rpcs;
+        self.release_media(session_id, engine).await;
+        true
+    }
+
+    /// Every session, closed with `openviduServerStopped` (graceful shutdown).
+    pub async fn close_all(&self, reason: &str) {
+        let ids: Vec<String> = self.reg.lock().sessions.keys().cloned().collect();
+        for id in ids {
+            self.close_session(&id, reason).await;
+        }
+    }
+
+    /// A socket dropped: its participant keeps its place for the reconnection window, then is
+    /// evicted with `networkDisconnect`.
+    pub fn socket_lost(self: &Arc<Self>, rpc: &str, socket: u64) {
+        {
+            let mut reg = self.reg.lock();
+            let Some(p) = reg.participants.get_mut(rpc) else {
+                return;
+            };
+            if p.socket.as_ref().map(|(id, _)| *id) != Some(socket) {
+                return;
+            }
+            p.socket = None;
+            p.detached_at = Some(Instant::now());
+        }
+        let app = Arc::downgrade(self);
+        let rpc = rpc.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(RECONNECTION_WINDOW).await;
+            let Some(app) = app.upgrade() else { return };
+            let gone = {
+                let reg = app.reg.lock();
+                reg.participants
+                    .get(&rpc)
+                    .filter(|p| p.socket.is_none())
+                    .map(|p| (p.session_id.clone(), p.connection_id.clone()))
+            };
+            if let Some((s, c)) = gone {
+                tracing::info!(session = %s, connection = %c, "participant did not reconnect; evicting");
+                app.remove_participant(&s, &c, "networkDisconnect", false)
+                    .await;
+            }
+        });
+    }
+}
+
+/// Drops sessions created by REST that nobody joined within the threshold (OpenVidu's
+/// `OPENVIDU_SESSIONS_GARBAGE_*`).
+async fn collect_garbage(app: std::sync::Weak<App>) {
+    let Some(interval) = app
+        .upgrade()
+        .map(|a| Duration::from_secs(a.settings.openvidu_sessions_garbage_interval))
+    else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(app) = app.upgrade() else { return };
+        if app.shutdown.is_cancelled() {
+            return;
+        }
+        let threshold_ms = app.settings.openvidu_sessions_garbage_threshold * 1000;
+        let now = ids::now_ms();
+        let mut reg = app.reg.lock();
+        reg.sessions.retain(|_, s| {
+            s.engine.is_some()
+                || s.active().next().is_some()
+                || now.saturating_sub(s.created_at) < threshold_ms
+        });
+    }
+}

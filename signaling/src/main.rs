@@ -1,0 +1,92 @@
+//! `signaling`: load configuration (OpenVidu's variable names), start local engines when
+//! `KMS_URIS` is unset, serve until SIGINT/SIGTERM.
+
+use clap::Parser;
+use rtcpool_config::{Env, SignalingSettings, SIGNALING_ENV_KEYS};
+use serde::Serialize;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// OpenVidu-compatible signaling server for a pool of media engines.
+#[derive(Parser, Serialize)]
+#[command(version, about)]
+struct Flags {
+    /// TOML configuration file (see signaling.sample.toml).
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// HTTP/WS port (SERVER_PORT).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_port: Option<u16>,
+    /// Directory of the browser client and pages (STATIC_DIR).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    static_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    let settings: SignalingSettings = match rtcpool_config::load_with(
+        flags.config.as_deref(),
+        Env::raw().only(SIGNALING_ENV_KEYS),
+        &flags,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("signaling: {e}");
+            std::process::exit(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&settings.rtcpool_log))
+        .with_writer(std::io::stderr)
+        .init();
+    let (engines, local) = match &settings.kms_uris {
+        Some(uris) => (uris.iter().cloned().zip(settings.weights()).collect(), None),
+        None => {
+            let bin = settings
+                .engine_binary
+                .clone()
+                .unwrap_or_else(signaling::local_engines::default_binary);
+            let local = signaling::local_engines::LocalEngines::start(
+                settings.local_engines,
+                &bin,
+                "127.0.0.1",
+            )
+            .await?;
+            tracing::info!(engines = ?local.uris, "KMS_URIS unset: started local media engines");
+            (
+                local.uris.iter().map(|u| (u.clone(), 1)).collect(),
+                Some(local),
+            )
+        }
+    };
+    let addr = std::net::SocketAddr::new(settings.server_address, settings.server_port);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, public = %settings.public_ws_url(), "signaling listening: demo at http://{addr}/");
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+    signaling::run(listener, settings, engines, shutdown).await?;
+    if let Some(l) = local {
+        l.stop().await;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = ctrl_c.await;
+        return;
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+}

@@ -1,0 +1,404 @@
+//! A session's media on its engine: one MediaPipeline; per publisher a WebRtcEndpoint feeding a
+//! PassThrough; per subscription a WebRtcEndpoint fed from that PassThrough. ICE candidates are
+//! relayed both ways with OpenVidu's endpoint naming; candidates that arrive before their
+//! endpoint exists are held.
+
+use kms_client::wire::IceCandidate;
+use kms_client::{KurentoClient, MediaPipeline, PassThrough, Subscription, WebRtcEndpoint};
+use std::collections::HashMap;
+use std::sync::Weak;
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::rpc::wire::{Code, Notification, RpcError};
+
+pub struct SessionMedia {
+    pub session_id: String,
+    pub engine_id: String,
+    pub client: KurentoClient,
+    pub pipeline: MediaPipeline,
+    publishers: HashMap<String, PublisherMedia>,
+    /// By (subscriber connection, publisher connection).
+    subscribers: HashMap<(String, String), SubscriberMedia>,
+    /// Candidates for endpoints not created yet, by (owner connection, endpointName).
+    pending_ice: HashMap<(String, String), Vec<IceCandidate>>,
+}
+
+struct PublisherMedia {
+    stream_id: String,
+    endpoint: WebRtcEndpoint,
+    hub: PassThrough,
+    relay: JoinHandle<()>,
+}
+
+struct SubscriberMedia {
+    endpoint: WebRtcEndpoint,
+    relay: JoinHandle<()>,
+}
+
+/// Bandwidth limits (kbps) applied to every endpoint, as OpenVidu does.
+#[derive(Debug, Clone, Copy)]
+pub struct Bandwidth {
+    pub max_recv: u32,
+    pub min_recv: u32,
+    pub max_send: u32,
+    pub min_send: u32,
+}
+
+fn media_err(e: kms_client::ClientError) -> RpcError {
+    tracing::warn!(%e, "engine operation failed");
+    let code = match e.code() {
+        Some(c) if (40200..40300).contains(&c) => Code::MediaSdp,
+        _ => Code::MediaEndpoint,
+    };
+    let what = match e {
+        kms_client::ClientError::Server(s) => s.message,
+        other => other.to_string(),
+    };
+    RpcError::new(code, format!("Media server error: {what}"))
+}
+
+impl SessionMedia {
+    pub fn new(
+        session_id: String,
+        engine_id: String,
+        client: KurentoClient,
+        pipeline: MediaPipeline,
+    ) -> Self {
+        Self {
+            session_id,
+            engine_id,
+            client,
+            pipeline,
+            publishers: HashMap::new(),
+            subscribers: HashMap::new(),
+            pending_ice: HashMap::new(),
+        }
+    }
+
+    pub fn endpoint_count(&self) -> usize {
+        self.publishers.len() * 2 + self.subscribers.len()
+    }
+
+    async fn new_endpoint(&self, name: &str, bw: Bandwidth) -> Result<WebRtcEndpoint, RpcError> {
+        let ep = self
+            .pipeline
+            .create_webrtc_endpoint()
+            .await
+            .map_err(media_err)?;
+        let (a, b, c, d, e) = futures::join!(
+            ep.set_name(name),
+            ep.set_bandwidth("maxVideoRecvBandwidth", bw.max_recv),
+            ep.set_bandwidth("minVideoRecvBandwidth", bw.min_recv),
+            ep.set_bandwidth("maxVideoSendBandwidth", bw.max_send),
+            ep.set_bandwidth("minVideoSendBandwidth", bw.min_send),
+        );
+        if let Err(err) = a.and(b).and(c).and(d).and(e) {
+            let _ = ep.release().await;
+            return Err(media_err(err));
+        }
+        Ok(ep)
+    }
+
+    /// `publishVideo`: endpoint → PassThrough, answer the offer, start gathering.
+    pub async fn publish(
+        &mut self,
+        app: Weak<App>,
+        owner: &str,
+        stream_id: &str,
+        offer: &str,
+        bw: Bandwidth,
+    ) -> Result<String, RpcError> {
+        if self.publishers.contains_key(owner) {
+            return Err(RpcError::new(
+                Code::UserAlreadyStreaming,
+                "The user is already publishing",
+            ));
+        }
+        let hub = self
+            .pipeline
+            .create_pass_through()
+            .await
+            .map_err(media_err)?;
+        match self
+            .negotiate(app, owner, owner, stream_id, offer, bw, Some(&hub))
+            .await
+        {
+            Ok((endpoint, answer, relay)) => {
+                self.publishers.insert(
+                    owner.to_string(),
+                    PublisherMedia {
+                        stream_id: stream_id.into(),
+                        endpoint,
+                        hub,
+                        relay,
+                    },
+                );
+                Ok(answer)
+            }
+            Err(e) => {
+                let _ = hub.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// `reconnectStream` of a publisher: a fresh endpoint on the same PassThrough, so the
+    /// subscribers' endpoints stay as they are.
+    pub async fn republish(
+        &mut self,
+        app: Weak<App>,
+        owner: &str,
+        offer: &str,
+        bw: Bandwidth,
+    ) -> Result<String, RpcError> {
+        let Some(old) = self.publishers.remove(owner) else {
+            return Err(RpcError::new(
+                Code::UserNotStreaming,
+                "The user is not publishing",
+            ));
+        };
+        old.relay.abort();
+        let _ = old.endpoint.release().await;
+        match self
+            .negotiate(app, owner, owner, &old.stream_id, offer, bw, Some(&old.hub))
+            .await
+        {
+            Ok((endpoint, answer, relay)) => {
+                self.publishers.insert(
+                    owner.to_string(),
+                    PublisherMedia {
+                        stream_id: old.stream_id,
+                        endpoint,
+                        hub: old.hub,
+                        relay,
+                    },
+                );
+                Ok(answer)
+            }
+            Err(e) => {
+                let _ = old.hub.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// `receiveVideoFrom` (client offer): a new endpoint fed from the publisher's PassThrough.
+    pub async fn subscribe(
+        &mut self,
+        app: Weak<App>,
+        subscriber: &str,
+        publisher: &str,
+        offer: &str,
+        bw: Bandwidth,
+    ) -> Result<String, RpcError> {
+        let Some(hub) = self.publishers.get(publisher).map(|p| p.hub.clone()) else {
+            return Err(RpcError::new(
+                Code::UserNotStreaming,
+                format!("Connection {publisher} is not publishing"),
+            ));
+        };
+        let key = (subscriber.to_string(), publisher.to_string());
+        if let Some(old) = self.subscribers.remove(&key) {
+            old.relay.abort();
+            let _ = old.endpoint.release().await;
+        }
+        let stream_id = self
+            .publishers
+            .get(publisher)
+            .map(|p| p.stream_id.clone())
+            .unwrap_or_default();
+        let name = format!("{subscriber}_{stream_id}");
+        let (endpoint, answer, relay) = self
+            .negotiate(app, subscriber, publisher, &name, offer, bw, None)
+            .await?;
+        if let Err(e) = hub.connect(endpoint.id(), None).await {
+            relay.abort();
+            let _ = endpoint.release().await;
+            return Err(media_err(e));
+        }
+        self.subscribers
+            .insert(key, SubscriberMedia { endpoint, relay });
+        Ok(answer)
+    }
+
+    /// Creates an endpoint for `owner` carrying `sender`'s media, answers `offer` and starts
+    /// trickling candidates (to `owner`, tagged with `sender` as the browser routes them).
+    #[allow(clippy::too_many_arguments)]
+    async fn negotiate(
+        &mut self,
+        app: Weak<App>,
+        owner: &str,
+        sender: &str,
+        name: &str,
+        offer: &str,
+        bw: Bandwidth,
+        feeds: Option<&PassThrough>,
+    ) -> Result<(WebRtcEndpoint, String, JoinHandle<()>), RpcError> {
+        let ep = self.new_endpoint(name, bw).await?;
+        let result = async {
+            let found = ep.subscribe("IceCandidateFound").await.map_err(media_err)?;
+            let answer = ep.process_offer(offer).await.map_err(media_err)?;
+            if let Some(hub) = feeds {
+                ep.connect(hub.id(), None).await.map_err(media_err)?;
+            }
+            let relay = tokio::spawn(relay_candidates(
+                app,
+                self.session_id.clone(),
+                owner.to_string(),
+                sender.to_string(),
+                name.to_string(),
+                found,
+            ));
+            ep.gather_candidates().await.map_err(media_err)?;
+            Ok::<_, RpcError>((answer, relay))
+        }
+        .await;
+        match result {
+            Ok((answer, relay)) => {
+                for c in self
+                    .pending_ice
+                    .remove(&(owner.to_string(), sender.to_string()))
+                    .unwrap_or_default()
+                {
+                    let _ = ep.add_ice_candidate(&c).await;
+                }
+                Ok((ep, answer, relay))
+            }
+            Err(e) => {
+                let _ = ep.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// `onIceCandidate`: `endpoint_name` is the connection id of the stream's owner.
+    pub async fn add_ice_candidate(
+        &mut self,
+        caller: &str,
+        endpoint_name: &str,
+        c: IceCandidate,
+    ) -> Result<(), RpcError> {
+        let ep = if caller == endpoint_name {
+            self.publishers.get(caller).map(|p| p.endpoint.clone())
+        } else {
+            self.subscribers
+                .get(&(caller.to_string(), endpoint_name.to_string()))
+                .map(|s| s.endpoint.clone())
+        };
+        match ep {
+            Some(ep) => ep.add_ice_candidate(&c).await.map_err(media_err),
+            None => {
+                let held = self
+                    .pending_ice
+                    .entry((caller.to_string(), endpoint_name.to_string()))
+                    .or_default();
+                if held.len() < 64 {
+                    held.push(c);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn stream_of(&self, publisher: &str) -> Option<String> {
+        self.publishers.get(publisher).map(|p| p.stream_id.clone())
+    }
+
+    pub fn is_subscribed(&self, subscriber: &str, publisher: &str) -> bool {
+        self.subscribers
+            .contains_key(&(subscriber.to_string(), publisher.to_string()))
+    }
+
+    /// Releases `publisher`'s endpoint and PassThrough and every subscription to it; returns the
+    /// subscribers whose subscription went.
+    pub async fn unpublish(&mut self, publisher: &str) -> Vec<String> {
+        let mut gone = Vec::new();
+        let keys: Vec<(String, String)> = self
+            .subscribers
+            .keys()
+            .filter(|(_, p)| p == publisher)
+            .cloned()
+            .collect();
+        for k in keys {
+            if let Some(s) = self.subscribers.remove(&k) {
+                s.relay.abort();
+                let _ = s.endpoint.release().await;
+                gone.push(k.0);
+            }
+        }
+        if let Some(p) = self.publishers.remove(publisher) {
+            p.relay.abort();
+            let _ = p.endpoint.release().await;
+            let _ = p.hub.release().await;
+        }
+        self.pending_ice
+            .retain(|(o, s), _| o != publisher && s != publisher);
+        gone
+    }
+
+    pub async fn unsubscribe(&mut self, subscriber: &str, publisher: &str) -> bool {
+        match self
+            .subscribers
+            .remove(&(subscriber.to_string(), publisher.to_string()))
+        {
+            Some(s) => {
+                s.relay.abort();
+                let _ = s.endpoint.release().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Releases everything a participant owns (its publication and its subscriptions).
+    pub async fn release_participant(&mut self, connection: &str) {
+        self.unpublish(connection).await;
+        let mine: Vec<(String, String)> = self
+            .subscribers
+            .keys()
+            .filter(|(s, _)| s == connection)
+            .cloned()
+            .collect();
+        for (s, p) in mine {
+            self.unsubscribe(&s, &p).await;
+        }
+        self.pending_ice.retain(|(o, _), _| o != connection);
+    }
+
+    /// Releases the pipeline (the engine releases its children).
+    pub async fn release_all(mut self) {
+        for (_, p) in self.publishers.drain() {
+            p.relay.abort();
+        }
+        for (_, s) in self.subscribers.drain() {
+            s.relay.abort();
+        }
+        let _ = self.pipeline.release().await;
+    }
+}
+
+/// Forwards an endpoint's IceCandidateFound events to the participant that owns it.
+async fn relay_candidates(
+    app: Weak<App>,
+    session: String,
+    owner: String,
+    sender: String,
+    endpoint_name: String,
+    mut found: Subscription,
+) {
+    while let Some(ev) = found.next().await {
+        let Some(c) = ev.ice_candidate() else {
+            continue;
+        };
+        let Some(app) = app.upgrade() else { return };
+        let n = Notification::IceCandidate {
+            sender_connection_id: sender.clone(),
+            endpoint_name: endpoint_name.clone(),
+            sdp_m_line_index: c.sdp_m_line_index,
+            sdp_mid: c.sdp_mid,
+            candidate: c.candidate,
+        };
+        app.send_to(&session, &owner, &n);
+    }
+}

@@ -1,0 +1,126 @@
+//! `POST/GET /sessions/{id}/connection`, `GET/DELETE /sessions/{id}/connection/{cid}`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{flag, no_content, object_body, ok_json, ApiError};
+use crate::app::App;
+use crate::model::ConnectionProps;
+
+fn path(id: &str) -> String {
+    format!("/openvidu/api/sessions/{id}/connection")
+}
+
+pub async fn create(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let p = path(&id);
+    let body = match object_body(&body, &p) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let props = match ConnectionProps::parse(&body, &app.settings.openvidu_webrtc_ice_servers) {
+        Ok(x) => x,
+        Err(msg) => return ApiError::new(StatusCode::BAD_REQUEST, msg, &p).into_response(),
+    };
+    if props.kind == "IPCAM" {
+        return ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "IPCAM connections are not supported by this server",
+            &p,
+        )
+        .into_response();
+    }
+    match app.create_connection(&id, props) {
+        Some(json) => ok_json(json),
+        None => ApiError::new(StatusCode::NOT_FOUND, format!("Session {id} not found"), &p)
+            .into_response(),
+    }
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let pending = flag(&q, "pendingConnections", true);
+    let reg = app.reg.lock();
+    let Some(s) = reg.sessions.get(&id) else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Session {id} not found"),
+            &path(&id),
+        )
+        .into_response();
+    };
+    let content: Vec<Value> = s
+        .in_order()
+        .filter(|c| pending || c.active.is_some())
+        .map(|c| c.rest_json(&id))
+        .collect();
+    ok_json(json!({"numberOfElements": content.len(), "content": content}))
+}
+
+pub async fn get(State(app): State<Arc<App>>, Path((id, cid)): Path<(String, String)>) -> Response {
+    let p = format!("{}/{cid}", path(&id));
+    let reg = app.reg.lock();
+    let Some(s) = reg.sessions.get(&id) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Session {id} not found"),
+            &p,
+        )
+        .into_response();
+    };
+    match s.connections.get(&cid) {
+        Some(c) => ok_json(c.rest_json(&id)),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Connection {cid} not found"),
+            &p,
+        )
+        .into_response(),
+    }
+}
+
+/// Evicts an active connection (`forceDisconnectByServer`) or deletes an unused token.
+pub async fn remove(
+    State(app): State<Arc<App>>,
+    Path((id, cid)): Path<(String, String)>,
+) -> Response {
+    let p = format!("{}/{cid}", path(&id));
+    let active = {
+        let mut reg = app.reg.lock();
+        let Some(s) = reg.sessions.get_mut(&id) else {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Session {id} not found"),
+                &p,
+            )
+            .into_response();
+        };
+        match s.connections.get(&cid).map(|c| c.active.is_some()) {
+            None => {
+                return ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("Connection {cid} not found"),
+                    &p,
+                )
+                .into_response()
+            }
+            Some(false) => {
+                s.remove(&cid);
+                false
+            }
+            Some(true) => true,
+        }
+    };
+    if active {
+        app.remove_participant(&id, &cid, "forceDisconnectByServer", true)
+            .await;
+    }
+    no_content()
+}

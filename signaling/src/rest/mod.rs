@@ -1,0 +1,154 @@
+//! The REST API under `/openvidu/api` (reference §3): Basic auth `OPENVIDUAPP:<secret>`, OpenVidu's
+//! bodies, defaults and status codes. Errors are mapped in one place ([`ApiError`]); a refused
+//! request changes nothing.
+
+mod config;
+mod connections;
+mod recordings;
+mod sessions;
+mod signal;
+mod streams;
+mod tokens;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+use crate::app::App;
+
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/sessions", post(sessions::create).get(sessions::list))
+        .route("/sessions/{id}", get(sessions::get).delete(sessions::close))
+        .route(
+            "/sessions/{id}/connection",
+            post(connections::create).get(connections::list),
+        )
+        .route(
+            "/sessions/{id}/connection/{cid}",
+            get(connections::get).delete(connections::remove),
+        )
+        .route("/sessions/{id}/stream/{sid}", delete(streams::remove))
+        .route("/signal", post(signal::send))
+        .route("/tokens", post(tokens::create))
+        .route("/recordings", get(recordings::disabled))
+        .route("/recordings/start", post(recordings::disabled))
+        .route("/recordings/stop/{rid}", post(recordings::disabled))
+        .route(
+            "/recordings/{rid}",
+            get(recordings::disabled).delete(recordings::disabled),
+        )
+        .route("/config", get(config::all))
+        .route("/config/{key}", get(config::one))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            basic_auth,
+        ))
+        .with_state(app);
+    Router::new().nest("/openvidu/api", api)
+}
+
+/// Basic auth with user `OPENVIDUAPP`; `GET /config/openvidu-publicurl` is public.
+async fn basic_auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    if req.uri().path().ends_with("/config/openvidu-publicurl") {
+        return next.run(req).await;
+    }
+    let ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|d| String::from_utf8(d).ok())
+        .is_some_and(|cred| cred == format!("OPENVIDUAPP:{}", app.settings.openvidu_secret));
+    if ok {
+        next.run(req).await
+    } else {
+        let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", req.uri().path())
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"OpenVidu\""),
+        );
+        r
+    }
+}
+
+/// An error answer: status plus OpenVidu's JSON body (`timestamp, status, error, message, path`).
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    path: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>, path: &str) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            path: path.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "timestamp": crate::ids::now_ms(),
+            "status": self.status.as_u16(),
+            "error": self.status.canonical_reason().unwrap_or(""),
+            "message": self.message,
+            "path": self.path,
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A JSON object body; empty means `{}`; anything else is a 400.
+pub fn object_body(body: &Bytes, path: &str) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Body must be a JSON object",
+            path,
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Body is not valid JSON: {e}"),
+            path,
+        )),
+    }
+}
+
+pub fn flag(q: &std::collections::HashMap<String, String>, key: &str, default: bool) -> bool {
+    q.get(key).map(|v| v == "true").unwrap_or(default)
+}
+
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub fn ok_json(v: Value) -> Response {
+    (StatusCode::OK, Json(v)).into_response()
+}
+
+pub fn headers_ip(h: &HeaderMap) -> Option<String> {
+    h.get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}

@@ -1,0 +1,74 @@
+//! `POST/GET /sessions`, `GET/DELETE /sessions/{id}`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{flag, no_content, object_body, ok_json, ApiError};
+use crate::app::App;
+use crate::model::SessionProps;
+
+const PATH: &str = "/openvidu/api/sessions";
+
+pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let body = match object_body(&body, PATH) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let props = match SessionProps::parse(&body) {
+        Ok(p) => p,
+        Err(msg) => return ApiError::new(StatusCode::BAD_REQUEST, msg, PATH).into_response(),
+    };
+    match app.create_session(props) {
+        Ok(json) => ok_json(json),
+        Err(_) => StatusCode::CONFLICT.into_response(),
+    }
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let pending = flag(&q, "pendingConnections", false);
+    let reg = app.reg.lock();
+    let content: Vec<Value> = reg
+        .sessions
+        .values()
+        .map(|s| s.rest_json(pending))
+        .collect();
+    ok_json(json!({"numberOfElements": content.len(), "content": content}))
+}
+
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let pending = flag(&q, "pendingConnections", false);
+    match app.reg.lock().sessions.get(&id) {
+        Some(s) => ok_json(s.rest_json(pending)),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Session {id} not found"),
+            &format!("{PATH}/{id}"),
+        )
+        .into_response(),
+    }
+}
+
+pub async fn close(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    if app.close_session(&id, "sessionClosedByServer").await {
+        no_content()
+    } else {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Session {id} not found"),
+            &format!("{PATH}/{id}"),
+        )
+        .into_response()
+    }
+}

@@ -1,0 +1,92 @@
+//! `POST /signal {session, to?, type?, data?}`: a server signal (no `from`).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::sync::Arc;
+
+use super::{object_body, ApiError};
+use crate::app::App;
+use crate::rpc::deliver_signal;
+use crate::rpc::wire::Notification;
+
+const PATH: &str = "/openvidu/api/signal";
+
+pub async fn send(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let body = match object_body(&body, PATH) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let Some(session) = body
+        .get("session")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return ApiError::new(StatusCode::BAD_REQUEST, "'session' is required", PATH)
+            .into_response();
+    };
+    let to: Vec<String> = match body.get("to") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "'to' must be an array of connection ids",
+                PATH,
+            )
+            .into_response()
+        }
+    };
+    let text = |k: &str| match body.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("'{k}' must be a string"),
+            PATH,
+        )),
+    };
+    let (kind, data) = match (text("type"), text("data")) {
+        (Ok(t), Ok(d)) => (t, d),
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
+    };
+    let active = app
+        .reg
+        .lock()
+        .sessions
+        .get(&session)
+        .map(|s| s.active().next().is_some());
+    match active {
+        None => {
+            return ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("Session {session} not found"),
+                PATH,
+            )
+            .into_response()
+        }
+        Some(false) => {
+            return ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                format!("Session {session} has no participants"),
+                PATH,
+            )
+            .into_response()
+        }
+        Some(true) => {}
+    }
+    let n = Notification::SendMessage {
+        data: Some(data.unwrap_or_default()),
+        kind: Some(kind.unwrap_or_else(|| "signal".into())),
+        from: None,
+    };
+    match deliver_signal(&app, &session, &to, &n) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => ApiError::new(StatusCode::NOT_ACCEPTABLE, e.message, PATH).into_response(),
+    }
+}

@@ -1,0 +1,37 @@
+//! `forceDisconnect {connectionId}` (moderators only, else 401): the others get `participantLeft
+//! {reason: "forceDisconnectByUser"}` and everyone `participantEvicted`.
+
+use serde_json::{Map, Value};
+
+use super::wire::{param, Code, RpcError};
+use super::Ctx;
+use crate::model::Role;
+
+pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
+    let me = ctx.me("forceDisconnect")?;
+    let target: String = param("forceDisconnect", p, "connectionId")?;
+    if me.role != Role::Moderator {
+        return Err(RpcError::new(
+            Code::UserUnauthorized,
+            "The user does not have permissions to force disconnect",
+        ));
+    }
+    let known = ctx
+        .app
+        .reg
+        .lock()
+        .sessions
+        .get(&me.session_id)
+        .and_then(|s| s.connections.get(&target))
+        .is_some_and(|c| c.active.is_some());
+    if !known {
+        return Err(RpcError::new(
+            Code::UserNotFound,
+            format!("Connection {target} is not in the session"),
+        ));
+    }
+    ctx.app
+        .remove_participant(&me.session_id, &target, "forceDisconnectByUser", true)
+        .await;
+    Ok(super::empty())
+}

@@ -1,0 +1,165 @@
+//! `joinRoom`: consume the token, place the session on an engine at its first join, answer
+//! with the local connection and every remote one, tell the others `participantJoined`.
+
+use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
+
+use super::wire::{opt_param, param, Code, Notification, RpcError};
+use super::Ctx;
+use crate::app::Participant;
+use crate::ids;
+use crate::model::{Active, Connection, ConnectionProps, Role};
+
+/// The OpenVidu version we speak (openvidu-browser checks it as semver).
+pub const OPENVIDU_VERSION: &str = "2.32.2";
+
+pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
+    let m = "joinRoom";
+    let token: String = param(m, p, "token")?;
+    let session_id: String = param(m, p, "session")?;
+    let platform: String = param(m, p, "platform")?;
+    let metadata: String = param(m, p, "metadata")?;
+    let secret: String = opt_param(p, "secret").unwrap_or_default();
+    if ctx
+        .app
+        .reg
+        .lock()
+        .participants
+        .contains_key(ctx.rpc.as_str())
+    {
+        return Err(RpcError::new(
+            Code::Generic,
+            "This socket has already joined a session",
+        ));
+    }
+    let now = ids::now_ms();
+    let active = Active {
+        active_at: now,
+        platform,
+        client_data: metadata,
+        ip: ctx.ip.to_string(),
+        rpc: ctx.rpc.clone(),
+    };
+    // Consume the token (or, with the server secret, make a connection on the spot) under one
+    // lock, so a token can be used once only.
+    let connection_id = {
+        let mut reg = ctx.app.reg.lock();
+        let Some(s) = reg.sessions.get_mut(&session_id) else {
+            return Err(RpcError::new(
+                Code::RoomNotFound,
+                format!(
+                    "Unable to join session {session_id}. Session {session_id} cannot be found"
+                ),
+            ));
+        };
+        let id = if !secret.is_empty() && secret == ctx.app.settings.openvidu_secret {
+            let props = ConnectionProps {
+                kind: "WEBRTC".into(),
+                data: String::new(),
+                record: false,
+                role: Role::Moderator,
+                kurento_options: None,
+                custom_ice_servers: Vec::new(),
+            };
+            let c = Connection {
+                id: ids::connection_id(),
+                token: token.clone(),
+                props,
+                created_at: now,
+                active: None,
+                publisher: None,
+                subscriptions: Vec::new(),
+            };
+            let id = c.id.clone();
+            s.add(c);
+            id
+        } else {
+            match s
+                .by_token(&token)
+                .filter(|c| c.active.is_none())
+                .map(|c| c.id.clone())
+            {
+                Some(id) => id,
+                None => {
+                    return Err(RpcError::new(
+                        Code::UserUnauthorized,
+                        format!("Unable to join session {session_id}. Token {token} is not valid"),
+                    ))
+                }
+            }
+        };
+        if let Some(c) = s.connections.get_mut(&id) {
+            c.active = Some(active);
+        }
+        id
+    };
+    if let Err(e) = ctx.app.ensure_pipeline(&session_id).await {
+        // Give the token back: nothing is half-joined.
+        if let Some(c) = ctx
+            .app
+            .reg
+            .lock()
+            .sessions
+            .get_mut(&session_id)
+            .and_then(|s| s.connections.get_mut(&connection_id))
+        {
+            c.active = None;
+        }
+        return Err(e);
+    }
+    let (result, joined) = {
+        let mut reg = ctx.app.reg.lock();
+        let Some(s) = reg.sessions.get(&session_id) else {
+            return Err(RpcError::new(
+                Code::RoomClosed,
+                format!("Session {session_id} was closed"),
+            ));
+        };
+        let Some(me) = s.connections.get(&connection_id) else {
+            return Err(RpcError::new(
+                Code::RoomClosed,
+                format!("Session {session_id} was closed"),
+            ));
+        };
+        let others: Vec<Value> = s
+            .active()
+            .filter(|c| c.id != connection_id)
+            .map(|c| c.remote_json())
+            .collect();
+        let ice: Vec<Value> = me.props.custom_ice_servers.clone();
+        let result = json!({
+            "id": me.id,
+            "finalUserId": ctx.rpc.chars().take(16).collect::<String>(),
+            "createdAt": now,
+            "metadata": me.metadata(),
+            "value": others,
+            "session": session_id,
+            "version": OPENVIDU_VERSION,
+            "mediaServer": "kurento",
+            "videoSimulcast": false,
+            "record": me.props.record,
+            "role": me.role().as_str(),
+            "customIceServers": ice,
+        });
+        let joined = Notification::ParticipantJoined {
+            id: me.id.clone(),
+            created_at: now,
+            metadata: me.metadata(),
+        };
+        reg.participants.insert(
+            ctx.rpc.clone(),
+            Participant {
+                rpc: ctx.rpc.clone(),
+                session_id: session_id.clone(),
+                connection_id: connection_id.clone(),
+                socket: Some((ctx.socket, ctx.tx.clone())),
+                detached_at: None,
+            },
+        );
+        (result, joined)
+    };
+    ctx.app
+        .broadcast(&session_id, Some(&connection_id), &joined);
+    ctx.app.metrics.joins.fetch_add(1, Ordering::Relaxed);
+    Ok(result)
+}

@@ -1,0 +1,68 @@
+//! `receiveVideoFrom {sender: streamId, sdpOffer}`: a subscriber endpoint fed from the
+//! publisher's PassThrough answers the browser's offer → `{sdpAnswer}`.
+
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+use super::wire::{opt_param, param, Code, RpcError};
+use super::Ctx;
+use crate::ids;
+
+pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
+    let m = "receiveVideoFrom";
+    let me = ctx.me(m)?;
+    let sender: String = param(m, p, "sender")?;
+    let Some(offer) = opt_param::<String>(p, "sdpOffer") else {
+        return Err(RpcError::new(Code::MissingParam, "Request element 'sdpOffer' is missing in RPC method 'receiveVideoFrom' (this server takes the client-offer path)"));
+    };
+    let answer = subscribe(ctx, &me.session_id, &me.connection_id, &sender, &offer).await?;
+    Ok(json!({"sdpAnswer": answer}))
+}
+
+/// Shared with `reconnectStream`: (re)creates the subscription and records it.
+pub async fn subscribe(
+    ctx: &Ctx<'_>,
+    session_id: &str,
+    me: &str,
+    stream_id: &str,
+    offer: &str,
+) -> Result<String, RpcError> {
+    let publisher = {
+        let reg = ctx.app.reg.lock();
+        reg.sessions
+            .get(session_id)
+            .and_then(|s| s.by_stream(stream_id))
+            .map(|c| c.id.clone())
+    };
+    let Some(publisher) = publisher else {
+        return Err(RpcError::new(
+            Code::UserNotStreaming,
+            format!("Stream {stream_id} does not exist"),
+        ));
+    };
+    let slot = ctx.app.media_slot(session_id);
+    let answer = {
+        let mut guard = slot.lock().await;
+        let Some(sm) = guard.as_mut() else {
+            return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
+        };
+        sm.subscribe(
+            Arc::downgrade(ctx.app),
+            me,
+            &publisher,
+            offer,
+            ctx.app.bandwidth(),
+        )
+        .await?
+    };
+    let mut reg = ctx.app.reg.lock();
+    if let Some(c) = reg
+        .sessions
+        .get_mut(session_id)
+        .and_then(|s| s.connections.get_mut(me))
+    {
+        c.subscriptions.retain(|(s, _)| s != stream_id);
+        c.subscriptions.push((stream_id.to_string(), ids::now_ms()));
+    }
+    Ok(answer)
+}

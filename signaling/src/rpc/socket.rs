@@ -1,0 +1,125 @@
+//! One browser WebSocket: ordered request handling, the ping watchdog (no ping for 3 × the
+//! announced interval closes the socket), and the reconnection window when it drops.
+
+use axum::extract::ws::{Message, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+use super::wire::{self, method, Code, RpcError};
+use super::{dispatch, Ctx};
+use crate::app::{App, Outgoing};
+
+/// Used until the client announces its ping interval (OpenVidu's default).
+const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+
+#[tracing::instrument(skip_all, fields(socket))]
+pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
+    let socket = app.next_socket_id();
+    tracing::Span::current().record("socket", socket);
+    app.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outgoing::Text(t) => {
+                    if sink.send(Message::Text(t.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Outgoing::Close(_) => break,
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut rpc = uuid::Uuid::new_v4().simple().to_string();
+    let mut ping_interval: Option<Duration> = None;
+    let mut last_ping = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let msg = tokio::select! {
+            m = stream.next() => m,
+            _ = tick.tick() => {
+                let allowed = ping_interval.unwrap_or(DEFAULT_PING_INTERVAL) * 3;
+                if last_ping.elapsed() > allowed {
+                    tracing::info!("no ping from client; closing");
+                    break;
+                }
+                continue;
+            }
+            _ = app.shutdown.cancelled() => break,
+        };
+        let text = match msg {
+            Some(Ok(Message::Text(t))) => t.to_string(),
+            Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => continue,
+        };
+        let Ok(Value::Object(frame)) = serde_json::from_str::<Value>(&text) else {
+            let _ = tx.send(Outgoing::Text(wire::response(
+                &Value::Null,
+                None,
+                Err(RpcError::new(Code::ParseError, "Parse error")),
+            )));
+            continue;
+        };
+        let id = frame.get("id").cloned().unwrap_or(Value::Null);
+        let Some(name) = frame
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            if frame.contains_key("result") || frame.contains_key("error") {
+                continue; // a response: the browser never answers anything of ours
+            }
+            let _ = tx.send(Outgoing::Text(wire::response(
+                &id,
+                None,
+                Err(RpcError::new(Code::InvalidRequest, "Invalid request")),
+            )));
+            continue;
+        };
+        if id.is_null() {
+            continue; // a notification from the client: nothing to answer
+        }
+        let params = match frame.get("params") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        if name == method::PING {
+            last_ping = Instant::now();
+            if let Some(ms) = params.get("interval").and_then(Value::as_u64) {
+                ping_interval = Some(Duration::from_millis(ms.clamp(500, 60_000)));
+            }
+            let echo = params.get("sessionId").and_then(Value::as_str);
+            let _ = tx.send(Outgoing::Text(wire::response(
+                &id,
+                echo,
+                Ok(json!({"value": "pong"})),
+            )));
+            continue;
+        }
+        let result = {
+            let mut ctx = Ctx {
+                app: &app,
+                rpc: &mut rpc,
+                socket,
+                tx: &tx,
+                ip: &ip,
+            };
+            dispatch(&mut ctx, &name, &params).await
+        };
+        if result.is_err() {
+            app.metrics.rpc_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = tx.send(Outgoing::Text(wire::response(&id, Some(&rpc), result)));
+    }
+    app.socket_lost(&rpc, socket);
+    let _ = tx.send(Outgoing::Close("closed"));
+    drop(tx);
+    let _ = writer.await;
+}

@@ -1,0 +1,37 @@
+//! `unsubscribeFromVideo {sender: connectionId}`: releases this participant's subscriber
+//! endpoint for that publisher → `{}`; unknown → 102.
+
+use serde_json::{Map, Value};
+
+use super::wire::{param, Code, RpcError};
+use super::Ctx;
+
+pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
+    let me = ctx.me("unsubscribeFromVideo")?;
+    let sender: String = param("unsubscribeFromVideo", p, "sender")?;
+    // Browsers send the publisher's connection id; accept a stream id too.
+    let publisher = crate::ids::connection_of_stream(&sender)
+        .unwrap_or(&sender)
+        .to_string();
+    let slot = ctx.app.media_slot(&me.session_id);
+    let removed = match slot.lock().await.as_mut() {
+        Some(sm) => sm.unsubscribe(&me.connection_id, &publisher).await,
+        None => false,
+    };
+    if !removed {
+        return Err(RpcError::new(
+            Code::UserNotFound,
+            format!("Not subscribed to {sender}"),
+        ));
+    }
+    let mut reg = ctx.app.reg.lock();
+    if let Some(c) = reg
+        .sessions
+        .get_mut(&me.session_id)
+        .and_then(|s| s.connections.get_mut(&me.connection_id))
+    {
+        c.subscriptions
+            .retain(|(s, _)| crate::ids::connection_of_stream(s) != Some(publisher.as_str()));
+    }
+    Ok(super::empty())
+}

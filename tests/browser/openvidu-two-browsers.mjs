@@ -1,0 +1,96 @@
+// Two Chromium participants using the unchanged openvidu-browser 2.32.2 bundle against rtcpool
+// signaling: each decodes the other's video, a signal arrives, one leaves and the other gets
+// streamDestroyed + connectionDestroyed; afterwards the engines hold no pipelines.
+// Tokens come from the unchanged openvidu-node-client 2.32.2. Runs inside a lo-only namespace.
+import { createRequire } from 'node:module';
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const { OpenVidu } = require('openvidu-node-client');
+const kurento = require('kurento-client');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
+const SECRET = process.env.OPENVIDU_SECRET || 'MY_SECRET';
+const PAGE = process.env.PAGE || 'ov-page.html';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection'];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const files = {
+  '/': [path.join(here, PAGE), 'text/html'],
+  '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
+};
+const server = http.createServer((req, res) => {
+  const f = files[req.url.split('?')[0]];
+  if (!f) { res.statusCode = 404; return res.end(); }
+  res.setHeader('content-type', f[1]);
+  res.end(fs.readFileSync(f[0]));
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${server.address().port}/`;
+
+async function until(what, f, ms = 20000) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
+let failed = null;
+try {
+  const ov = new OpenVidu(SIGNALING, SECRET);
+  const session = await ov.createSession({ customSessionId: 'browser-room' });
+  const [ca, cb] = [await session.createConnection({ data: 'alice' }), await session.createConnection({ data: 'bob' })];
+  const a = await (await browser.newContext()).newPage();
+  const b = await (await browser.newContext()).newPage();
+  a.on('console', (m) => { if (m.type() === 'error') console.error('A:', m.text()); });
+  b.on('console', (m) => { if (m.type() === 'error') console.error('B:', m.text()); });
+  await a.goto(origin); await b.goto(origin);
+  const t0 = Date.now();
+  const idA = await a.evaluate(([t]) => window.joinRoom(t, 'alice'), [ca.token]);
+  const idB = await b.evaluate(([t]) => window.joinRoom(t, 'bob'), [cb.token]);
+  await until('A decodes B', () => a.evaluate(() => window.decoded()));
+  await until('B decodes A', () => b.evaluate(() => window.decoded()));
+  const media = Date.now() - t0;
+  const fa = await a.evaluate(() => window.decoded());
+  const fb = await b.evaluate(() => window.decoded());
+  await a.evaluate(() => window.signal('hello'));
+  await until('signal at B', () => b.evaluate(() => window.log.includes('signal:hello')));
+  await session.fetch();
+  const activeBefore = session.activeConnections.length;
+  await b.evaluate(() => window.leave());
+  await until('streamDestroyed at A', () => a.evaluate(() => window.log.some((l) => l.startsWith('streamDestroyed'))));
+  await until('connectionDestroyed at A', () => a.evaluate(() => window.log.some((l) => l.startsWith('connectionDestroyed'))));
+  const logA = await a.evaluate(() => window.log);
+  await a.evaluate(() => window.leave());
+  // The session is gone once the last participant left; the engines hold nothing.
+  await sleep(500);
+  const health = await (await fetch(`${SIGNALING}/health`)).json();
+  let pipelines = 0;
+  for (const e of health.engines) {
+    const k = await kurento(e.uri);
+    pipelines += (await (await k.getServerManager()).getPipelines()).length;
+    k.close();
+  }
+  console.log(JSON.stringify({ result: 'stats', idA, idB, mediaMs: media, framesA: fa, framesB: fb, activeBefore, logA, pipelines }));
+  if (!(fa > 0 && fb > 0)) failed = 'no frames decoded';
+  else if (activeBefore !== 2) failed = `node-client saw ${activeBefore} active connections`;
+  else if (!logA.includes('streamDestroyed:disconnect') || !logA.includes('connectionDestroyed:disconnect')) failed = `wrong leave events ${logA}`;
+  else if (pipelines !== 0) failed = `engines still hold ${pipelines} pipelines`;
+} catch (e) {
+  failed = String(e && e.stack || e);
+} finally {
+  await browser.close();
+  server.close();
+}
+if (failed) { console.error('FAIL:', failed); process.exit(1); }
+console.log('PASS');
+process.exit(0);

@@ -31,6 +31,7 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "ENGINE_BINARY",
     "STATIC_DIR",
     "RTCPOOL_LOG",
+    "DEMO_TOKENS",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +73,8 @@ pub struct SignalingSettings {
     pub engine_binary: Option<PathBuf>,
     pub static_dir: PathBuf,
     pub rtcpool_log: String,
+    /// Serve `POST /demo/token` for the demo page (an application server's job in production).
+    pub demo_tokens: bool,
 }
 
 impl Default for SignalingSettings {
@@ -97,6 +100,7 @@ impl Default for SignalingSettings {
             engine_binary: None,
             static_dir: PathBuf::from("static"),
             rtcpool_log: "info,rtc=error,webrtc=error".into(),
+            demo_tokens: true,
         }
     }
 }

@@ -21,6 +21,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/openvidu", get(ws))
         .route("/health", get(health))
+        .route("/demo/token", axum::routing::post(crate::demo::token))
         .with_state(app.clone())
         .merge(crate::rest::router(app))
         .fallback_service(ServeDir::new(static_dir))

@@ -1,4 +1,5 @@
-// Two Chromium participants using the unchanged openvidu-browser 2.32.2 bundle against rtcpool
+// Two Chromium participants (PAGE=ov-page.html: the unchanged openvidu-browser 2.32.2 bundle;
+// PAGE=ours-page.html: rtcpool's own static/rtcpool.js) against rtcpool
 // signaling: each decodes the other's video, a signal arrives, one leaves and the other gets
 // streamDestroyed + connectionDestroyed; afterwards the engines hold no pipelines.
 // Tokens come from the unchanged openvidu-node-client 2.32.2. Runs inside a lo-only namespace.
@@ -23,6 +24,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const files = {
   '/': [path.join(here, PAGE), 'text/html'],
   '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
+  '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'],
 };
 const server = http.createServer((req, res) => {
   const f = files[req.url.split('?')[0]];
@@ -47,13 +49,14 @@ const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || 
 let failed = null;
 try {
   const ov = new OpenVidu(SIGNALING, SECRET);
-  const session = await ov.createSession({ customSessionId: 'browser-room' });
+  const session = await ov.createSession({ customSessionId: `browser-room-${PAGE.split('-')[0]}` });
   const [ca, cb] = [await session.createConnection({ data: 'alice' }), await session.createConnection({ data: 'bob' })];
   const a = await (await browser.newContext()).newPage();
   const b = await (await browser.newContext()).newPage();
   a.on('console', (m) => { if (m.type() === 'error') console.error('A:', m.text()); });
   b.on('console', (m) => { if (m.type() === 'error') console.error('B:', m.text()); });
   await a.goto(origin); await b.goto(origin);
+  await a.waitForFunction(() => window.joinRoom); await b.waitForFunction(() => window.joinRoom);
   const t0 = Date.now();
   const idA = await a.evaluate(([t]) => window.joinRoom(t, 'alice'), [ca.token]);
   const idB = await b.evaluate(([t]) => window.joinRoom(t, 'bob'), [cb.token]);

@@ -237,3 +237,189 @@ pub fn free_port() -> anyhow::Result<u16> {
         .local_addr()?
         .port())
 }
+
+/// Signaling in this process, in front of `n` in-process engines.
+pub struct LocalSignaling {
+    pub addr: SocketAddr,
+    pub engines: Vec<LocalEngine>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub const SECRET: &str = "MY_SECRET";
+
+impl LocalSignaling {
+    pub async fn start(n_engines: usize) -> anyhow::Result<Self> {
+        let mut engines = Vec::new();
+        for _ in 0..n_engines {
+            engines.push(LocalEngine::start().await?);
+        }
+        let uris: Vec<(String, u32)> = engines.iter().map(|e| (e.url(), 1)).collect();
+        Self::start_with(engines, uris, |_| {}).await
+    }
+
+    pub async fn start_with(
+        engines: Vec<LocalEngine>,
+        uris: Vec<(String, u32)>,
+        tweak: impl FnOnce(&mut rtcpool_config::SignalingSettings),
+    ) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut settings = rtcpool_config::SignalingSettings {
+            server_port: addr.port(),
+            openvidu_secret: SECRET.into(),
+            kms_uris: Some(uris.iter().map(|(u, _)| u.clone()).collect()),
+            static_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../static"),
+            ..Default::default()
+        };
+        tweak(&mut settings);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(signaling::run(listener, settings, uris, stop.clone()));
+        let me = Self {
+            addr,
+            engines,
+            stop,
+            task,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, h) = me.http("GET", "/health", None).await?;
+            if h["engines"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["connected"] == true))
+            {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "engines did not connect: {h}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Ok(me)
+    }
+
+    /// One HTTP request with Basic auth; (status, JSON body or Null).
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        http_request(self.addr, method, path, body, Some(("OPENVIDUAPP", SECRET))).await
+    }
+
+    /// A session (custom id) and a connection token with `role`.
+    pub async fn token(&self, session: &str, role: &str) -> anyhow::Result<String> {
+        let (st, _) = self
+            .http(
+                "POST",
+                "/openvidu/api/sessions",
+                Some(&serde_json::json!({"customSessionId": session})),
+            )
+            .await?;
+        anyhow::ensure!(st == 200 || st == 409, "create session: {st}");
+        let (st, c) = self
+            .http(
+                "POST",
+                &format!("/openvidu/api/sessions/{session}/connection"),
+                Some(&serde_json::json!({"role": role})),
+            )
+            .await?;
+        anyhow::ensure!(st == 200, "create connection: {st} {c}");
+        Ok(c["token"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Pipelines + elements over every engine.
+    pub async fn engine_objects(&self) -> anyhow::Result<u64> {
+        let mut n = 0;
+        for e in &self.engines {
+            let h = health(e.addr).await?;
+            n += h["pipelines"].as_u64().unwrap_or(0) + h["elements"].as_u64().unwrap_or(0);
+        }
+        Ok(n)
+    }
+
+    /// Polls until every engine holds no objects (or `within` passes); returns what is left.
+    pub async fn wait_engines_empty(&self, within: Duration) -> anyhow::Result<u64> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let n = self.engine_objects().await?;
+            if n == 0 || tokio::time::Instant::now() >= deadline {
+                return Ok(n);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+        for e in self.engines {
+            e.shutdown().await;
+        }
+    }
+
+    /// Stops signaling gracefully, leaving the engines running (to inspect them afterwards).
+    pub async fn shutdown_signaling_only(&self) {
+        self.stop.cancel();
+        while !self.task.is_finished() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 client (tests only): one request per connection.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    auth: Option<(&str, &str)>,
+) -> anyhow::Result<(u16, Value)> {
+    use base64::Engine as _;
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    if let Some((u, p)) = auth {
+        req.push_str(&format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, raw) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let raw = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(raw)
+    } else {
+        raw.to_string()
+    };
+    Ok((status, serde_json::from_str(&raw).unwrap_or(Value::Null)))
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}

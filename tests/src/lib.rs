@@ -2,6 +2,7 @@
 //! publishes synthetic VP8 + Opus or receives and counts packets, helpers to negotiate a peer
 //! with an engine endpoint through kms-client, and engine process management.
 
+pub mod bot;
 pub mod harness;
 pub mod peer;
 pub mod raw;

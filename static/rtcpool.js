@@ -1,0 +1,221 @@
+// rtcpool browser client: a dependency-free ES module speaking the OpenVidu 2.32 browser
+// protocol (JSON-RPC 2.0 over WebSocket at /openvidu) to rtcpool signaling.
+//
+//   import { Room } from '/rtcpool.js';
+//   const room = await Room.join(token, { name: 'Ann' });
+//   room.addEventListener('stream-added', (e) => show(e.detail.connectionId, e.detail.stream));
+//   await room.publish(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
+//
+// Events (CustomEvent, data in `detail`): participant-joined {connectionId, name},
+// participant-left {connectionId, reason}, stream-added {connectionId, streamId, stream},
+// stream-removed {connectionId, reason}, signal {from, type, data}, disconnected {reason}.
+
+const PING_MS = 5000;
+const REQUEST_TIMEOUT_MS = 10000;
+
+export class Room extends EventTarget {
+  static async join(token, { name = '', iceServers } = {}) {
+    const url = new URL(token);
+    const sessionId = url.searchParams.get('sessionId');
+    if (!/^wss?:$/.test(url.protocol) || !sessionId) throw new Error('Token not valid');
+    const room = new Room(`${url.protocol}//${url.host}/openvidu?sessionId=${encodeURIComponent(sessionId)}`);
+    await room.#open();
+    const r = await room.#call('joinRoom', {
+      token, session: sessionId, platform: navigator.userAgent, metadata: JSON.stringify({ clientData: name }),
+      secret: '', sdkVersion: '2.32.2', recorder: false, stt: false,
+    });
+    room.connectionId = r.id;
+    room.sessionId = r.session;
+    room.role = r.role;
+    room.#iceServers = iceServers || (r.customIceServers || []).map((s) => ({ urls: [s.url], username: s.username, credential: s.credential }));
+    for (const p of r.value) {
+      room.#emit('participant-joined', { connectionId: p.id, name: clientName(p.metadata) });
+      for (const s of p.streams || []) room.#subscribe(p.id, s.id);
+    }
+    return room;
+  }
+
+  connectionId = null;
+  sessionId = null;
+  role = null;
+  #url; #ws; #nextId = 0; #pending = new Map(); #ping = null;
+  #iceServers = [];
+  #publisher = null;            // {pc, streamId, stream, queued: []}
+  #subscribers = new Map();     // publisher connectionId → {pc, streamId, queued: []}
+
+  constructor(url) { super(); this.#url = url; }
+
+  async publish(stream) {
+    if (this.#publisher) throw new Error('already publishing');
+    const pc = new RTCPeerConnection({ iceServers: this.#iceServers });
+    const pub = { pc, stream, streamId: null, queued: [] };
+    this.#publisher = pub;
+    for (const t of stream.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [stream] });
+    pc.onicecandidate = (e) => this.#sendCandidate(this.connectionId, e.candidate);
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const v = stream.getVideoTracks()[0];
+    const settings = v ? v.getSettings() : {};
+    const r = await this.#call('publishVideo', {
+      sdpOffer: offer.sdp, doLoopback: false,
+      hasAudio: stream.getAudioTracks().length > 0, hasVideo: !!v,
+      audioActive: stream.getAudioTracks().some((t) => t.enabled), videoActive: !!v && v.enabled,
+      typeOfVideo: v ? 'CAMERA' : undefined, frameRate: settings.frameRate || -1,
+      videoDimensions: v ? JSON.stringify({ width: settings.width || 0, height: settings.height || 0 }) : undefined,
+    });
+    pub.streamId = r.id;
+    await pc.setRemoteDescription({ type: 'answer', sdp: r.sdpAnswer });
+    for (const c of pub.queued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+    return r.id;
+  }
+
+  /** Mutes or unmutes the published audio (`kind` 'audio') or video ('video'). */
+  async setEnabled(kind, enabled) {
+    const pub = this.#publisher;
+    if (!pub) return;
+    for (const t of kind === 'audio' ? pub.stream.getAudioTracks() : pub.stream.getVideoTracks()) t.enabled = enabled;
+    await this.#call('streamPropertyChanged', {
+      streamId: pub.streamId, property: kind === 'audio' ? 'audioActive' : 'videoActive', newValue: enabled,
+      reason: kind === 'audio' ? 'publishAudio' : 'publishVideo',
+    });
+  }
+
+  /** A signal to everyone (`to` empty) or to the given connection ids. */
+  signal(data, type = 'chat', to = []) {
+    return this.#call('sendMessage', { message: JSON.stringify({ to, data: String(data), type: `signal:${type}` }) });
+  }
+
+  async leave() {
+    try { await this.#call('leaveRoom', {}); } catch (_) { /* leaving anyway */ }
+    this.#close('disconnect');
+  }
+
+  /** Inbound video frames decoded so far, over every subscription (for tests and stats). */
+  async framesDecoded() {
+    let n = 0;
+    for (const s of this.#subscribers.values()) {
+      (await s.pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.framesDecoded || 0; });
+    }
+    return n;
+  }
+
+  // ---- protocol ---------------------------------------------------------------------------
+
+  #open() {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.#url);
+      this.#ws = ws;
+      ws.onopen = () => {
+        this.#call('ping', { interval: PING_MS }).catch(() => {});
+        this.#ping = setInterval(() => this.#call('ping').catch(() => this.#close('networkDisconnect')), PING_MS);
+        resolve();
+      };
+      ws.onerror = () => reject(new Error('cannot reach signaling'));
+      ws.onclose = () => this.#close('networkDisconnect');
+      ws.onmessage = (e) => this.#onMessage(JSON.parse(e.data));
+    });
+  }
+
+  #call(method, params) {
+    const id = this.#nextId++;
+    const msg = { jsonrpc: '2.0', method, id };
+    if (params !== undefined) msg.params = params;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.#pending.delete(id); reject(new Error(`${method} timed out`)); }, REQUEST_TIMEOUT_MS);
+      this.#pending.set(id, { resolve, reject, timer });
+      if (!this.#ws || this.#ws.readyState !== WebSocket.OPEN) { clearTimeout(timer); this.#pending.delete(id); return reject(new Error('not connected')); }
+      this.#ws.send(JSON.stringify(msg));
+    });
+  }
+
+  #onMessage(m) {
+    if (m.id !== undefined && m.id !== null && !m.method) {
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      clearTimeout(p.timer);
+      if (m.error) p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+      else p.resolve(m.result);
+      return;
+    }
+    const p = m.params || {};
+    switch (m.method) {
+      case 'participantJoined': return this.#emit('participant-joined', { connectionId: p.id, name: clientName(p.metadata) });
+      case 'participantPublished': return (p.streams || []).forEach((s) => this.#subscribe(p.id, s.id));
+      case 'participantUnpublished': return this.#dropSubscriber(p.connectionId, p.reason);
+      case 'participantLeft':
+        this.#dropSubscriber(p.connectionId, p.reason);
+        return this.#emit('participant-left', { connectionId: p.connectionId, reason: p.reason });
+      case 'participantEvicted': if (p.connectionId === this.connectionId) this.#close(p.reason); return;
+      case 'sendMessage': return this.#emit('signal', { from: p.from, type: (p.type || '').replace(/^signal:/, ''), data: p.data });
+      case 'iceCandidate': return this.#remoteCandidate(p);
+      default: return;
+    }
+  }
+
+  async #subscribe(connectionId, streamId) {
+    if (this.#subscribers.has(connectionId)) return;
+    const pc = new RTCPeerConnection({ iceServers: this.#iceServers });
+    const sub = { pc, streamId, queued: [], stream: new MediaStream() };
+    this.#subscribers.set(connectionId, sub);
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.ontrack = (e) => {
+      sub.stream.addTrack(e.track);
+      if (sub.stream.getTracks().length === 1) this.#emit('stream-added', { connectionId, streamId, stream: sub.stream });
+    };
+    pc.onicecandidate = (e) => this.#sendCandidate(connectionId, e.candidate);
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    try {
+      const r = await this.#call('receiveVideoFrom', { sender: streamId, sdpOffer: offer.sdp });
+      await pc.setRemoteDescription({ type: 'answer', sdp: r.sdpAnswer });
+      for (const c of sub.queued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+    } catch (e) {
+      this.#subscribers.delete(connectionId);
+      pc.close();
+    }
+  }
+
+  #dropSubscriber(connectionId, reason) {
+    const s = this.#subscribers.get(connectionId);
+    if (!s) return;
+    this.#subscribers.delete(connectionId);
+    s.pc.close();
+    this.#emit('stream-removed', { connectionId, reason });
+  }
+
+  #sendCandidate(endpointName, c) {
+    if (!c || !c.candidate) return;
+    this.#call('onIceCandidate', { endpointName, candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex }).catch(() => {});
+  }
+
+  async #remoteCandidate(p) {
+    const target = p.senderConnectionId === this.connectionId ? this.#publisher : this.#subscribers.get(p.senderConnectionId);
+    if (!target) return;
+    const c = { candidate: p.candidate, sdpMid: p.sdpMid, sdpMLineIndex: p.sdpMLineIndex };
+    if (target.pc.remoteDescription) await target.pc.addIceCandidate(c).catch(() => {});
+    else target.queued.push(c);
+  }
+
+  #close(reason) {
+    if (!this.#ws) return;
+    const ws = this.#ws;
+    this.#ws = null;
+    clearInterval(this.#ping);
+    for (const p of this.#pending.values()) { clearTimeout(p.timer); p.reject(new Error('disconnected')); }
+    this.#pending.clear();
+    for (const id of [...this.#subscribers.keys()]) this.#dropSubscriber(id, reason);
+    if (this.#publisher) { this.#publisher.pc.close(); this.#publisher = null; }
+    ws.onclose = null;
+    ws.close();
+    this.#emit('disconnected', { reason });
+  }
+
+  #emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+}
+
+function clientName(metadata) {
+  const first = String(metadata || '').split('%/%')[0];
+  try { return JSON.parse(first).clientData ?? first; } catch (_) { return first; }
+}

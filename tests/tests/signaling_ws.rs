@@ -1,0 +1,373 @@
+//! The OpenVidu browser protocol against real signaling and real engines, with webrtc-rs bots:
+//! media flows both ways, notifications have OpenVidu's shapes, roles and tokens are enforced,
+//! bad input fails alone, reconnection and eviction follow OpenVidu's timings, and every engine
+//! object is released afterwards.
+
+use rtcpool_tests::bot::Bot;
+use rtcpool_tests::harness::LocalSignaling;
+use serde_json::json;
+use std::time::Duration;
+
+async fn media_flows(peer: &rtcpool_tests::peer::TestPeer) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while peer.stats.video() < 20 || peer.stats.audio() < 10 {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bots_publish_subscribe_signal_and_leave() -> anyhow::Result<()> {
+    let sig = LocalSignaling::start(1).await?;
+    let (ta, tb) = (
+        sig.token("room", "PUBLISHER").await?,
+        sig.token("room", "PUBLISHER").await?,
+    );
+    let mut a = Bot::open(&ta).await?;
+    a.start_pinging();
+    let ja = a.join(&ta, "alice").await?;
+    assert_eq!(ja["value"], json!([]));
+    assert_eq!(
+        (
+            ja["role"].clone(),
+            ja["mediaServer"].clone(),
+            ja["version"].clone()
+        ),
+        (json!("PUBLISHER"), json!("kurento"), json!("2.32.2"))
+    );
+    assert!(ja["sessionId"].as_str().is_some_and(|s| !s.is_empty()));
+    let (pub_a, stream_a) = a.publish().await?;
+    let send_a = pub_a.start_sending(25, 2000, 50);
+    assert!(
+        stream_a.starts_with("str_CAM_") && stream_a.ends_with(&a.connection_id),
+        "{stream_a}"
+    );
+
+    let mut b = Bot::open(&tb).await?;
+    let jb = b.join(&tb, "bob").await?;
+    // Bob sees Alice and her stream; no role in remote entries.
+    let remote = &jb["value"][0];
+    assert_eq!(remote["id"], json!(a.connection_id));
+    assert!(remote.get("role").is_none());
+    assert_eq!(
+        remote["metadata"],
+        json!({"clientData": "alice"}).to_string()
+    );
+    assert_eq!(remote["streams"][0]["id"], json!(stream_a));
+    assert_eq!(
+        remote["streams"][0]["videoDimensions"],
+        "{\"width\":640,\"height\":480}"
+    );
+    a.wait_for("participantJoined", |p| p["id"] == json!(b.connection_id))
+        .await?;
+
+    let sub_b = b.subscribe(&stream_a).await?;
+    assert!(media_flows(&sub_b).await, "no media from alice to bob");
+    let (pub_b, stream_b) = b.publish().await?;
+    let send_b = pub_b.start_sending(25, 2000, 50);
+    let published = a
+        .wait_for("participantPublished", |p| {
+            p["id"] == json!(b.connection_id)
+        })
+        .await?;
+    assert_eq!(published["params"]["streams"][0]["id"], json!(stream_b));
+    let sub_a = a.subscribe(&stream_b).await?;
+    assert!(media_flows(&sub_a).await, "no media from bob to alice");
+
+    // REST sees both active, with their publishers and subscriptions.
+    let (_, s) = sig.http("GET", "/openvidu/api/sessions/room", None).await?;
+    assert_eq!(s["connections"]["numberOfElements"], 2);
+    let conn_b = s["connections"]["content"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["connectionId"] == json!(b.connection_id))
+                .cloned()
+        })
+        .unwrap_or_default();
+    assert_eq!(conn_b["publishers"][0]["streamId"], json!(stream_b));
+    assert_eq!(conn_b["subscribers"][0]["streamId"], json!(stream_a));
+    assert_eq!(conn_b["status"], "active");
+
+    // Signals: to everyone (sender included) and to one.
+    a.call(
+        "sendMessage",
+        json!({"message": json!({"to": [], "data": "hi all", "type": "signal:chat"}).to_string()}),
+    )
+    .await?;
+    b.wait_for("sendMessage", |p| {
+        p["data"] == "hi all" && p["from"] == json!(a.connection_id) && p["type"] == "signal:chat"
+    })
+    .await?;
+    a.wait_for("sendMessage", |p| p["data"] == "hi all").await?;
+    // streamPropertyChanged: newValue is the JSON text of what the client sent.
+    a.call("streamPropertyChanged", json!({"streamId": stream_a, "property": "audioActive", "newValue": false, "reason": "publishAudio"})).await?;
+    b.wait_for("streamPropertyChanged", |p| {
+        p["newValue"] == "false"
+            && p["property"] == "audioActive"
+            && p["streamId"] == json!(stream_a)
+    })
+    .await?;
+    a.call("streamPropertyChanged", json!({"streamId": stream_a, "property": "videoDimensions", "newValue": "{\"width\":320,\"height\":240}", "reason": "screenResized"})).await?;
+    b.wait_for("streamPropertyChanged", |p| {
+        p["newValue"] == "\"{\\\"width\\\":320,\\\"height\\\":240}\""
+    })
+    .await?;
+    a.call(
+        "videoData",
+        json!({"height": 480, "width": 640, "videoActive": true, "audioActive": false}),
+    )
+    .await?;
+    assert_eq!(
+        a.call("echo", json!({})).await?,
+        json!({"sessionId": a.rpc_session})
+    );
+
+    // Unsubscribe, unpublish, leave.
+    b.call("unsubscribeFromVideo", json!({"sender": a.connection_id}))
+        .await?;
+    assert_eq!(
+        b.fails("unsubscribeFromVideo", json!({"sender": a.connection_id}))
+            .await?,
+        102
+    );
+    b.call("unpublishVideo", json!({})).await?;
+    a.wait_for("participantUnpublished", |p| {
+        p["connectionId"] == json!(b.connection_id) && p["reason"] == "unpublish"
+    })
+    .await?;
+    assert_eq!(b.fails("unpublishVideo", json!({})).await?, 105);
+    b.call("leaveRoom", json!({})).await?;
+    a.wait_for("participantLeft", |p| {
+        p["connectionId"] == json!(b.connection_id) && p["reason"] == "disconnect"
+    })
+    .await?;
+    a.call("leaveRoom", json!({})).await?;
+    send_a.cancel();
+    send_b.cancel();
+    // The last one left: session gone, engines empty.
+    let (st, _) = sig.http("GET", "/openvidu/api/sessions/room", None).await?;
+    assert_eq!(st, 404);
+    assert_eq!(sig.wait_engines_empty(Duration::from_secs(5)).await?, 0);
+    for p in [pub_a, pub_b, sub_a, sub_b] {
+        p.close().await;
+    }
+    sig.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_tokens_and_bad_input() -> anyhow::Result<()> {
+    let sig = LocalSignaling::start(1).await?;
+    let t_pub = sig.token("r2", "PUBLISHER").await?;
+    let t_sub = sig.token("r2", "SUBSCRIBER").await?;
+    let t_mod = sig.token("r2", "MODERATOR").await?;
+    let mut p = Bot::open(&t_pub).await?;
+    // Nothing before joinRoom.
+    assert_eq!(
+        p.fails(
+            "publishVideo",
+            json!({"sdpOffer": "v=0", "hasAudio": true, "hasVideo": true, "doLoopback": false})
+        )
+        .await?,
+        803
+    );
+    assert_eq!(p.fails("joinRoom", json!({"token": "ws://x?sessionId=nope&token=tok_A", "session": "nope", "platform": "x", "metadata": "", "secret": ""})).await?, 202);
+    assert_eq!(p.fails("joinRoom", json!({"token": "ws://x?sessionId=r2&token=tok_Bogus", "session": "r2", "platform": "x", "metadata": "", "secret": ""})).await?, 401);
+    assert_eq!(p.fails("joinRoom", json!({"session": "r2"})).await?, -1);
+    p.join(&t_pub, "pub").await?;
+    let (pub_peer, stream) = p.publish().await?;
+    let sending = pub_peer.start_sending(25, 2000, 50);
+    // Tokens are single-use.
+    let mut again = Bot::open(&t_pub).await?;
+    assert_eq!(again.fails("joinRoom", json!({"token": t_pub, "session": "r2", "platform": "x", "metadata": "", "secret": ""})).await?, 401);
+    // A subscriber cannot publish (401) but can subscribe.
+    let mut s = Bot::open(&t_sub).await?;
+    s.join(&t_sub, "sub").await?;
+    let offer = rtcpool_tests::peer::TestPeer::publisher().await?;
+    let sdp = offer.create_offer().await?;
+    assert_eq!(
+        s.fails(
+            "publishVideo",
+            json!({"sdpOffer": sdp, "hasAudio": true, "hasVideo": true, "doLoopback": false})
+        )
+        .await?,
+        401
+    );
+    let sub_peer = s.subscribe(&stream).await?;
+    assert!(media_flows(&sub_peer).await);
+    // Malformed SDP fails that request only; media to the subscriber keeps flowing.
+    let code = p.fails("publishVideo", json!({"sdpOffer": "v=0\r\nnonsense", "hasAudio": true, "hasVideo": true, "doLoopback": false})).await?;
+    assert_eq!(code, 106, "already publishing is checked first");
+    let mut m = Bot::open(&t_mod).await?;
+    m.join(&t_mod, "mod").await?;
+    let code = m.fails("publishVideo", json!({"sdpOffer": "v=0\r\nnonsense", "hasAudio": true, "hasVideo": true, "doLoopback": false})).await?;
+    assert_eq!(code, 302);
+    assert_eq!(
+        m.fails(
+            "receiveVideoFrom",
+            json!({"sender": stream, "sdpOffer": "garbage"})
+        )
+        .await?,
+        302
+    );
+    assert_eq!(
+        m.fails(
+            "receiveVideoFrom",
+            json!({"sender": "str_CAM_XXXX_con_Nobody", "sdpOffer": sdp})
+        )
+        .await?,
+        105
+    );
+    let before = sub_peer.stats.video();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sub_peer.stats.video() > before, "neighbour's media stopped");
+    // Unknown methods and unsupported features answer an error, never silence.
+    assert_eq!(m.fails("frobnicate", json!({})).await?, -32601);
+    assert_eq!(
+        m.fails(
+            "applyFilter",
+            json!({"streamId": stream, "type": "GStreamerFilter", "options": "{}"})
+        )
+        .await?,
+        996
+    );
+    assert_eq!(
+        m.fails(
+            "subscribeToSpeechToText",
+            json!({"connectionId": p.connection_id, "lang": "en"})
+        )
+        .await?,
+        997
+    );
+    // Signals with bad JSON or unknown recipients.
+    assert_eq!(
+        m.fails("sendMessage", json!({"message": "not json"}))
+            .await?,
+        600
+    );
+    assert_eq!(
+        m.fails(
+            "sendMessage",
+            json!({"message": json!({"to": ["con_Nobody"], "data": "x"}).to_string()})
+        )
+        .await?,
+        601
+    );
+    // Only moderators force.
+    assert_eq!(
+        p.fails("forceUnpublish", json!({"streamId": stream}))
+            .await?,
+        401
+    );
+    assert_eq!(
+        p.fails("forceDisconnect", json!({"connectionId": s.connection_id}))
+            .await?,
+        401
+    );
+    m.call("forceUnpublish", json!({"streamId": stream}))
+        .await?;
+    p.wait_for("participantUnpublished", |x| {
+        x["reason"] == "forceUnpublishByUser"
+    })
+    .await?;
+    s.wait_for("participantUnpublished", |x| {
+        x["reason"] == "forceUnpublishByUser"
+    })
+    .await?;
+    let evicted = s.connection_id.clone();
+    m.call("forceDisconnect", json!({"connectionId": evicted}))
+        .await?;
+    s.wait_for("participantEvicted", |x| {
+        x["connectionId"] == json!(evicted) && x["reason"] == "forceDisconnectByUser"
+    })
+    .await?;
+    p.wait_for("participantLeft", |x| {
+        x["connectionId"] == json!(evicted) && x["reason"] == "forceDisconnectByUser"
+    })
+    .await?;
+    sending.cancel();
+    p.call("leaveRoom", json!({})).await?;
+    m.call("leaveRoom", json!({})).await?;
+    assert_eq!(sig.wait_engines_empty(Duration::from_secs(5)).await?, 0);
+    for x in [pub_peer, sub_peer, offer] {
+        x.close().await;
+    }
+    sig.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnection_window_ping_watchdog_and_shutdown() -> anyhow::Result<()> {
+    let sig = LocalSignaling::start(1).await?;
+    let tokens = [
+        sig.token("r3", "PUBLISHER").await?,
+        sig.token("r3", "PUBLISHER").await?,
+        sig.token("r3", "PUBLISHER").await?,
+    ];
+    let mut a = Bot::open(&tokens[0]).await?;
+    a.start_pinging();
+    a.join(&tokens[0], "a").await?;
+    let mut b = Bot::open(&tokens[1]).await?;
+    b.join(&tokens[1], "b").await?;
+    let mut c = Bot::open(&tokens[2]).await?;
+    // c announces a 500 ms ping interval and then goes silent: the watchdog closes it after
+    // 1.5 s, and 10 s later it is evicted with networkDisconnect.
+    c.request("ping", json!({"interval": 500})).await?;
+    c.join(&tokens[2], "c").await?;
+    // b's socket drops; a new socket resumes it with `connect {sessionId}`.
+    let rpc_b = b.rpc_session.clone();
+    b.drop_socket();
+    let mut b2 = Bot::open(&tokens[1]).await?;
+    let r = b2
+        .call("connect", json!({"sessionId": rpc_b, "reconnect": true}))
+        .await?;
+    assert_eq!(
+        r,
+        json!({"value": "reconnection successful", "sessionId": rpc_b})
+    );
+    assert_eq!(
+        b2.fails(
+            "connect",
+            json!({"sessionId": "unknown-rpc", "reconnect": true})
+        )
+        .await?,
+        40007
+    );
+    let started = std::time::Instant::now();
+    a.wait_for("participantLeft", |p| {
+        p["reason"] == "networkDisconnect" && p["connectionId"] == json!(c.connection_id)
+    })
+    .await?;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited <= Duration::from_secs(14),
+        "evicted after {waited:?}"
+    );
+    // b (resumed) is still in, and still gets notifications on its new socket.
+    let (_, s) = sig.http("GET", "/openvidu/api/sessions/r3", None).await?;
+    assert_eq!(s["connections"]["numberOfElements"], 2);
+    b2.start_pinging();
+    // Graceful shutdown tells everyone and releases the engines' objects.
+    let engines_before = sig.engine_objects().await?;
+    assert_eq!(engines_before, 1, "one pipeline");
+    let addr = sig.engines[0].addr;
+    let stop_wait = tokio::spawn(async move {
+        let n = a
+            .wait_for("participantEvicted", |p| {
+                p["reason"] == "openviduServerStopped"
+            })
+            .await
+            .map(|_| ());
+        (a, n)
+    });
+    sig.shutdown_signaling_only().await;
+    let (_a, n) = stop_wait.await?;
+    n?;
+    let h = rtcpool_tests::harness::health(addr).await?;
+    assert_eq!(h["pipelines"], 0, "{h}");
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! Real Chromium against rtcpool signaling (which starts its own local engines), inside a
+//! network namespace that has only `lo`:
+//! * the unchanged openvidu-browser 2.32.2 bundle: two participants publish fake cameras and
+//!   each decodes the other, a signal arrives, one leaves and the other gets
+//!   streamDestroyed/connectionDestroyed, and the engines end with no pipelines;
+//! * the same scenario with rtcpool's own `static/rtcpool.js`;
+//! * the unchanged openvidu-node-client 2.32.2 driving the REST API against a live participant.
+
+use rtcpool_tests::harness::bin_path;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn run(driver: &str, page: Option<&str>) -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("browser");
+    anyhow::ensure!(
+        dir.join("node_modules/openvidu-browser").is_dir(),
+        "run scripts/test (installs tests/browser/node_modules)"
+    );
+    anyhow::ensure!(
+        PathBuf::from("/usr/bin/chromium").exists(),
+        "run scripts/test (installs Debian's chromium)"
+    );
+    let signaling = bin_path("signaling");
+    anyhow::ensure!(
+        signaling.exists() && bin_path("media-engine").exists(),
+        "binaries not built: cargo build --bins"
+    );
+    let mut cmd = Command::new(dir.join("netns-signaling.sh"));
+    cmd.arg(&signaling)
+        .arg(dir.join(driver))
+        .arg(root.join("../static"));
+    cmd.env("RTCPOOL_LOG", "warn")
+        .env("RTCPOOL_ENGINE_LOG", "warn,rtc=error");
+    if let Some(p) = page {
+        cmd.env("PAGE", p);
+    }
+    let out = cmd.output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    anyhow::ensure!(
+        out.status.success() && stdout.contains("PASS"),
+        "{driver} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn browser_openvidu_browser_two_participants() -> anyhow::Result<()> {
+    run("openvidu-two-browsers.mjs", Some("ov-page.html"))
+}
+
+#[test]
+fn browser_own_client_two_participants() -> anyhow::Result<()> {
+    run("openvidu-two-browsers.mjs", Some("ours-page.html"))
+}
+
+#[test]
+fn browser_openvidu_node_client_drives_rest() -> anyhow::Result<()> {
+    run("openvidu-node-client.mjs", None)
+}

@@ -37,10 +37,15 @@ pub async fn run(
         Box::new(pool::FirstConnected),
         inner.child_token(),
     );
+    let tls = match (&settings.certificate_path, &settings.private_key_path) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => None,
+    };
     let app = App::new(settings, pool, inner.clone());
-    let router = server::router(app.clone());
+    let service = server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let drained = CancellationToken::new();
     let drain = {
-        let app = app.clone();
+        let (app, drained) = (app.clone(), drained.clone());
         async move {
             shutdown.cancelled().await;
             tracing::info!("shutting down: evicting participants and releasing engine objects");
@@ -48,14 +53,28 @@ pub async fn run(
             // Let the socket writers flush the evictions before the sockets close.
             tokio::time::sleep(Duration::from_millis(200)).await;
             inner.cancel();
+            drained.cancel();
         }
     };
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(drain)
-    .await
+    let Some((cert, key)) = tls else {
+        return axum::serve(listener, service)
+            .with_graceful_shutdown(drain)
+            .await;
+    };
+    // HTTPS/WSS with rustls (ring provider: no C toolchain needed).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    let handle = axum_server::Handle::new();
+    tokio::spawn(drain);
+    let h = handle.clone();
+    tokio::spawn(async move {
+        drained.cancelled().await;
+        h.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, config)?
+        .handle(handle)
+        .serve(service)
+        .await
 }
 
 /// For tests: the app with its router, without binding.

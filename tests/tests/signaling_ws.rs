@@ -383,26 +383,50 @@ async fn no_engine_means_204_and_the_token_survives() -> anyhow::Result<()> {
     let token = sig.token("r4", "PUBLISHER").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut a = Bot::open(&token).await?;
-    let r = a.request("joinRoom", json!({"token": token, "session": "r4", "platform": "x", "metadata": "", "secret": ""})).await?;
+    let r = a
+        .request(
+            "joinRoom",
+            json!({"token": token, "session": "r4", "platform": "x", "metadata": "", "secret": ""}),
+        )
+        .await?;
     assert_eq!(r["error"]["code"], 204, "{r}");
-    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("connected")), "{r}");
-    let (_, c) = sig.http("GET", "/openvidu/api/sessions/r4/connection", None).await?;
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("connected")),
+        "{r}"
+    );
+    let (_, c) = sig
+        .http("GET", "/openvidu/api/sessions/r4/connection", None)
+        .await?;
     assert_eq!(c["content"][0]["status"], "pending");
     // The engine comes back on the same address: the same token now joins.
-    let addr: std::net::SocketAddr = uri.trim_start_matches("ws://").trim_end_matches("/kurento").parse()?;
-    let again = rtcpool_tests::harness::LocalEngine::start_with(rtcpool_tests::harness::test_settings(addr)).await?;
+    let addr: std::net::SocketAddr = uri
+        .trim_start_matches("ws://")
+        .trim_end_matches("/kurento")
+        .parse()?;
+    let again = rtcpool_tests::harness::LocalEngine::start_with(
+        rtcpool_tests::harness::test_settings(addr),
+    )
+    .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (_, h) = sig.http("GET", "/health", None).await?;
         if h["engines"][0]["connected"] == true {
             break;
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "engine did not rejoin the pool: {h}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "engine did not rejoin the pool: {h}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     a.join(&token, "a").await?;
     a.call("leaveRoom", json!({})).await?;
-    assert_eq!(rtcpool_tests::harness::health(again.addr).await?["pipelines"], 0);
+    assert_eq!(
+        rtcpool_tests::harness::health(again.addr).await?["pipelines"],
+        0
+    );
     sig.shutdown().await;
     again.shutdown().await;
     Ok(())

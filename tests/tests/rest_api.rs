@@ -49,9 +49,7 @@ impl Api {
         let Ok(req) = req.body(body) else {
             panic!("request")
         };
-        let Ok(res) = self.router.clone().oneshot(req).await else {
-            panic!("router")
-        };
+        let Ok(res) = self.router.clone().oneshot(req).await;
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
             .await

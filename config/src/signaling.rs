@@ -32,7 +32,42 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "STATIC_DIR",
     "RTCPOOL_LOG",
     "DEMO_TOKENS",
+    "POOL_STRATEGY",
+    "POOL_CPU_LIMIT",
+    "POOL_MAX_ENDPOINTS",
+    "POOL_HEALTH_INTERVAL_MS",
+    "POOL_STALE_AFTER_MS",
+    "POOL_PING_TIMEOUT_MS",
+    "POOL_RECONNECT_WINDOW_MS",
+    "POOL_MAX_FAILS",
 ];
+
+/// How a new session's engine is chosen among the admitted ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// nginx's smooth weighted round robin over the configured weights (default).
+    WeightedRoundRobin,
+    /// The engine with the lowest load (CPU), ties by fewer endpoints.
+    LeastLoaded,
+    /// Smooth weighted round robin with weight × (1 − load) (OWT's weight-robin).
+    LoadWeighted,
+}
+
+/// One engine of a TOML `engines` list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineEntry {
+    pub uri: String,
+    #[serde(default = "one")]
+    pub weight: i64,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+fn one() -> i64 {
+    1
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IceServer {
@@ -75,6 +110,23 @@ pub struct SignalingSettings {
     pub rtcpool_log: String,
     /// Serve `POST /demo/token` for the demo page (an application server's job in production).
     pub demo_tokens: bool,
+    /// Engines as a TOML list of `{uri, weight, labels}` (instead of KMS_URIS/KMS_WEIGHTS).
+    pub engines: Option<Vec<EngineEntry>>,
+    pub pool_strategy: Strategy,
+    /// An engine at or above this CPU % takes no new sessions.
+    pub pool_cpu_limit: f64,
+    /// An engine with this many endpoints takes no new sessions.
+    pub pool_max_endpoints: u64,
+    /// How often each engine's health (ping RTT, CPU, memory, endpoints) is sampled (≤ 2000).
+    pub pool_health_interval_ms: u64,
+    /// Stats older than this make an engine not admitted.
+    pub pool_stale_after_ms: u64,
+    /// An engine ping unanswered this long counts as a lost connection (a frozen engine).
+    pub pool_ping_timeout_ms: u64,
+    /// After a lost connection, how long to wait for the same engine process before re-homing.
+    pub pool_reconnect_window_ms: u64,
+    /// nginx's max_fails: a failed placement lowers the effective weight by weight / max_fails.
+    pub pool_max_fails: u32,
 }
 
 impl Default for SignalingSettings {
@@ -101,6 +153,15 @@ impl Default for SignalingSettings {
             static_dir: PathBuf::from("static"),
             rtcpool_log: "info,rtc=error,webrtc=error".into(),
             demo_tokens: true,
+            engines: None,
+            pool_strategy: Strategy::WeightedRoundRobin,
+            pool_cpu_limit: 90.0,
+            pool_max_endpoints: 2000,
+            pool_health_interval_ms: 1000,
+            pool_stale_after_ms: 5000,
+            pool_ping_timeout_ms: 3000,
+            pool_reconnect_window_ms: 3000,
+            pool_max_fails: 1,
         }
     }
 }
@@ -129,6 +190,16 @@ impl SignalingSettings {
             None => vec![1; n],
         }
     }
+
+    /// The configured engines as (uri, weight, labels), from `engines` or KMS_URIS/KMS_WEIGHTS;
+    /// `None` when neither is set (local engines are started).
+    pub fn engine_list(&self) -> Option<Vec<(String, u32, std::collections::BTreeMap<String, String>)>> {
+        if let Some(e) = &self.engines {
+            return Some(e.iter().map(|x| (x.uri.clone(), u32::try_from(x.weight).unwrap_or(1), x.labels.clone())).collect());
+        }
+        let uris = self.kms_uris.as_ref()?;
+        Some(uris.iter().cloned().zip(self.weights()).map(|(u, w)| (u, w, Default::default())).collect())
+    }
 }
 
 impl Validate for SignalingSettings {
@@ -152,6 +223,39 @@ impl Validate for SignalingSettings {
                 &self.domain_or_public_ip,
                 "a host name or IP address",
             ));
+        }
+        if let Some(list) = &self.engines {
+            if self.kms_uris.is_some() || self.kms_weights.is_some() {
+                return Err(ConfigError::invalid("engines", "set together with KMS_URIS", "use either the `engines` list or KMS_URIS/KMS_WEIGHTS"));
+            }
+            if list.is_empty() {
+                return Err(ConfigError::invalid("engines", "[]", "at least one {uri, weight}"));
+            }
+            let mut seen = BTreeSet::new();
+            for e in list {
+                check_uri("engines.uri", &e.uri)?;
+                if !seen.insert(e.uri.trim_end_matches('/')) {
+                    return Err(ConfigError::invalid("engines.uri", &e.uri, "duplicate engine URI"));
+                }
+                if e.weight <= 0 || e.weight > i64::from(u32::MAX) {
+                    return Err(ConfigError::invalid("engines.weight", e.weight, "weights must be positive integers"));
+                }
+            }
+        }
+        if !(1.0..=100.0).contains(&self.pool_cpu_limit) {
+            return Err(ConfigError::invalid("POOL_CPU_LIMIT", self.pool_cpu_limit, "a CPU percentage in 1–100"));
+        }
+        if !(100..=2000).contains(&self.pool_health_interval_ms) {
+            return Err(ConfigError::invalid("POOL_HEALTH_INTERVAL_MS", self.pool_health_interval_ms, "100–2000 ms (health is refreshed at least every 2 s)"));
+        }
+        if self.pool_stale_after_ms < 2 * self.pool_health_interval_ms {
+            return Err(ConfigError::invalid("POOL_STALE_AFTER_MS", self.pool_stale_after_ms, "at least twice POOL_HEALTH_INTERVAL_MS"));
+        }
+        if self.pool_ping_timeout_ms < 200 {
+            return Err(ConfigError::invalid("POOL_PING_TIMEOUT_MS", self.pool_ping_timeout_ms, "at least 200 ms"));
+        }
+        if self.pool_max_fails == 0 {
+            return Err(ConfigError::invalid("POOL_MAX_FAILS", 0, "at least 1"));
         }
         if let Some(uris) = &self.kms_uris {
             if uris.is_empty() {
@@ -199,7 +303,7 @@ impl Validate for SignalingSettings {
             }
         } else if self.kms_weights.is_some() {
             return Err(ConfigError::invalid("KMS_WEIGHTS", "set", "needs KMS_URIS"));
-        } else if self.local_engines == 0 {
+        } else if self.engines.is_none() && self.local_engines == 0 {
             return Err(ConfigError::invalid(
                 "LOCAL_ENGINES",
                 0,
@@ -236,6 +340,16 @@ impl Validate for SignalingSettings {
     }
 }
 
+/// A ws:// or wss:// URL with a host.
+pub fn check_uri(key: &str, u: &str) -> Result<(), ConfigError> {
+    let ok = (u.starts_with("ws://") || u.starts_with("wss://")) && u.split("://").nth(1).is_some_and(|h| !h.is_empty() && !h.starts_with('/') && !h.contains(' '));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, u, "each entry must be a ws:// or wss:// URL"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +363,23 @@ mod tests {
             &serde_json::json!({}),
         )
         .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
+    fn toml_engine_list() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("s.toml", "[[engines]]\nuri = \"ws://a:8888/kurento\"\nweight = 3\nlabels = { zone = \"a\" }\n[[engines]]\nuri = \"ws://b:8888/kurento\"\n")?;
+            let s: SignalingSettings = load_with(Some(std::path::Path::new("s.toml")), Env::raw().only(SIGNALING_ENV_KEYS), &serde_json::json!({})).map_err(|e| e.to_string())?;
+            let list = s.engine_list().unwrap_or_default();
+            assert_eq!(list.len(), 2);
+            assert_eq!((list[0].1, list[1].1), (3, 1));
+            assert_eq!(list[0].2.get("zone").map(String::as_str), Some("a"));
+            jail.create_file("bad.toml", "[[engines]]\nuri = \"ws://a\"\nweight = 0\n")?;
+            let e = load_with::<SignalingSettings, _>(Some(std::path::Path::new("bad.toml")), Env::raw().only(SIGNALING_ENV_KEYS), &serde_json::json!({})).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("engines.weight"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]
@@ -282,6 +413,12 @@ mod tests {
                 .contains("http://x/kurento"));
             jail.set_env("KMS_URIS", r#"["ws://y","ws://y"]"#);
             assert!(load_env().err().unwrap_or_default().contains("duplicate"));
+            jail.set_env("KMS_URIS", r#"["ws://y","ws://z"]"#);
+            jail.set_env("POOL_STRATEGY", "least-loaded");
+            assert_eq!(load_env()?.pool_strategy, Strategy::LeastLoaded);
+            jail.set_env("POOL_STRATEGY", "random");
+            assert!(load_env().err().unwrap_or_default().contains("pool_strategy"));
+            jail.set_env("POOL_STRATEGY", "load-weighted");
             jail.set_env("OPENVIDU_SECRET", "bad secret!");
             assert!(load_env()
                 .err()

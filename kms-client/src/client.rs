@@ -17,8 +17,10 @@ use crate::wire::{Method, RpcError};
 pub struct ClientOptions {
     /// Per-request timeout (the JS client uses 20 s, Java/OpenVidu 10 s).
     pub request_timeout: Duration,
-    /// Interval of keepalive `ping`s; a ping unanswered within `request_timeout` drops the socket.
+    /// Interval of keepalive `ping`s.
     pub ping_interval: Duration,
+    /// A ping unanswered for this long drops the socket (and starts reconnection).
+    pub ping_timeout: Duration,
     /// How long to wait for the WebSocket to open.
     pub connect_timeout: Duration,
     /// Reconnection attempts after a drop before giving up (`None`: forever).
@@ -32,6 +34,7 @@ impl Default for ClientOptions {
         Self {
             request_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             max_reconnect_attempts: None,
             backoff: (Duration::from_millis(100), Duration::from_secs(2)),

@@ -108,7 +108,10 @@ impl Conn {
 
     async fn serve(&mut self, ws: Ws) -> Outcome {
         let (mut sink, mut stream) = ws.split();
-        let mut ping = tokio::time::interval(self.options.ping_interval);
+        // Ticks often enough to notice an overdue ping within a fraction of the timeout.
+        let tick = self.options.ping_interval.min(self.options.ping_timeout / 4).max(Duration::from_millis(50));
+        let mut ping = tokio::time::interval(tick);
+        let mut last_ping_sent = Instant::now() - self.options.ping_interval;
         let mut ping_sent: Option<(u64, Instant)> = None;
         loop {
             tokio::select! {
@@ -140,12 +143,16 @@ impl Conn {
                 },
                 _ = ping.tick() => {
                     if let Some((_, at)) = ping_sent {
-                        if at.elapsed() > self.options.request_timeout {
+                        if at.elapsed() > self.options.ping_timeout {
                             tracing::warn!(uri = %self.uri, "ping unanswered; reconnecting");
                             return Outcome::Lost;
                         }
                         continue;
                     }
+                    if last_ping_sent.elapsed() < self.options.ping_interval {
+                        continue;
+                    }
+                    last_ping_sent = Instant::now();
                     let id = self.next_id();
                     let text = self.encode(id, &Method::Ping(PingParams { interval: Some(self.options.ping_interval.as_millis() as u64), session_id: None }));
                     ping_sent = Some((id, Instant::now()));

@@ -64,11 +64,7 @@ pub struct App {
 pub const RECONNECTION_WINDOW: Duration = Duration::from_secs(10);
 
 impl App {
-    pub fn new(
-        settings: SignalingSettings,
-        pool: Arc<EnginePool>,
-        shutdown: CancellationToken,
-    ) -> Arc<Self> {
+    pub fn new(settings: SignalingSettings, pool: Arc<EnginePool>, lost: mpsc::UnboundedReceiver<String>, shutdown: CancellationToken) -> Arc<Self> {
         let app = Arc::new(Self {
             settings,
             reg: Mutex::new(Registry::default()),
@@ -79,6 +75,7 @@ impl App {
             next_socket: AtomicU64::new(1),
         });
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
+        tokio::spawn(rehome_lost_engines(Arc::downgrade(&app), lost));
         app
     }
 
@@ -194,39 +191,81 @@ impl App {
         self.media.lock().remove(session_id)
     }
 
-    /// Places the session on an engine and creates its pipeline, once (first join).
+    /// Places the session on an engine and creates its pipeline, once (first join). A failed
+    /// placement lowers that engine's effective weight and the next admitted engine is tried.
     pub async fn ensure_pipeline(&self, session_id: &str) -> Result<(), RpcError> {
         let slot = self.media_slot(session_id);
         let mut media = slot.lock().await;
         if media.is_some() {
             return Ok(());
         }
-        let engine = self.pool.pick().map_err(|why| {
-            RpcError::new(Code::RoomCannotBeCreated, format!("There is no available Media Node where to initialize session {session_id}: {why}"))
-        })?;
-        let client = engine.client().ok_or_else(|| {
-            RpcError::new(
-                Code::RoomCannotBeCreated,
-                "Selected media node is not connected",
-            )
-        })?;
-        let pipeline = client.create_pipeline().await.map_err(|e| {
-            RpcError::new(
-                Code::RoomCannotBeCreated,
-                format!("Media node {} could not create a pipeline: {e}", engine.id),
-            )
-        })?;
-        engine.session_placed();
+        let (engine, client, pipeline) = self.place(session_id).await?;
         if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
-            s.engine = Some(engine.id.clone());
+            s.engine = Some(engine.clone());
         }
-        *media = Some(SessionMedia::new(
-            session_id.to_string(),
-            engine.id.clone(),
-            client,
-            pipeline,
-        ));
+        *media = Some(SessionMedia::new(session_id.to_string(), engine, client, pipeline));
         Ok(())
+    }
+
+    /// A new pipeline for `session_id` on an admitted engine.
+    async fn place(&self, session_id: &str) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), RpcError> {
+        let mut last = String::new();
+        for _ in 0..self.pool.all().len().max(1) {
+            let engine = self.pool.pick().map_err(|why| {
+                RpcError::new(Code::RoomCannotBeCreated, format!("There is no available Media Node where to initialize session {session_id}: {why}"))
+            })?;
+            let created = match engine.client() {
+                Some(c) => c.create_pipeline().await.map(|p| (c, p)).map_err(|e| e.to_string()),
+                None => Err("not connected".into()),
+            };
+            match created {
+                Ok((client, pipeline)) => {
+                    engine.session_added(session_id);
+                    return Ok((engine.id.clone(), client, pipeline));
+                }
+                Err(e) => {
+                    tracing::warn!(engine = %engine.id, %e, "placement failed");
+                    self.pool.placement_failed(&engine);
+                    last = format!("media node {} could not create a pipeline: {e}", engine.id);
+                }
+            }
+        }
+        Err(RpcError::new(Code::RoomCannotBeCreated, format!("Session {session_id} could not be placed: {last}")))
+    }
+
+    /// An engine was lost: every session it hosted moves to an admitted engine (participants keep
+    /// their sockets and reconnect their streams), or, when none can take it, is closed with
+    /// `nodeCrashed`.
+    pub async fn rehome_engine(&self, engine_id: &str) {
+        let sessions: Vec<String> = self.reg.lock().sessions.values().filter(|s| s.engine.as_deref() == Some(engine_id)).map(|s| s.id.clone()).collect();
+        if let Some(e) = self.pool.get(engine_id) {
+            for s in &sessions {
+                e.session_removed(s);
+            }
+        }
+        for session_id in sessions {
+            let slot = self.media_slot(&session_id);
+            let mut media = slot.lock().await;
+            let Some(m) = media.as_mut() else { continue };
+            if m.engine_id != engine_id {
+                continue; // already moved
+            }
+            match self.place(&session_id).await {
+                Ok((new_engine, client, pipeline)) => {
+                    tracing::info!(session = %session_id, from = %engine_id, to = %new_engine, "session re-homed");
+                    m.rehome(new_engine.clone(), client, pipeline);
+                    if let Some(s) = self.reg.lock().sessions.get_mut(&session_id) {
+                        s.engine = Some(new_engine);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");
+                    *media = None;
+                    drop(media);
+                    self.close_session(&session_id, "nodeCrashed").await;
+                }
+            }
+        }
     }
 
     // ---- leaving -------------------------------------------------------------------------
@@ -338,7 +377,7 @@ impl App {
             }
         }
         if let Some(e) = engine.and_then(|id| self.pool.get(&id)) {
-            e.session_removed();
+            e.session_removed(session_id);
         }
     }
 
@@ -423,6 +462,14 @@ impl App {
                     .await;
             }
         });
+    }
+}
+
+/// Re-homes the sessions of each engine the pool reports lost.
+async fn rehome_lost_engines(app: std::sync::Weak<App>, mut lost: mpsc::UnboundedReceiver<String>) {
+    while let Some(engine) = lost.recv().await {
+        let Some(app) = app.upgrade() else { return };
+        app.rehome_engine(&engine).await;
     }
 }
 

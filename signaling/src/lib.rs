@@ -7,6 +7,7 @@ pub mod demo;
 pub mod ids;
 pub mod local_engines;
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod pool;
 pub mod rest;
@@ -22,26 +23,17 @@ use tokio_util::sync::CancellationToken;
 
 pub use app::App;
 
-/// Serves signaling on `listener` with the engines `engines` (uri, weight) until `shutdown`;
-/// then tells every participant (`participantEvicted`, `openviduServerStopped`), releases every
-/// engine object, and returns.
-pub async fn run(
-    listener: TcpListener,
-    settings: SignalingSettings,
-    engines: Vec<(String, u32)>,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+/// Serves signaling on `listener` with the engines `engines` until `shutdown`; then tells every
+/// participant (`participantEvicted`, `openviduServerStopped`), releases every engine object, and
+/// returns. HTTPS/WSS when the settings name a certificate.
+pub async fn run(listener: TcpListener, settings: SignalingSettings, engines: pool::EngineList, shutdown: CancellationToken) -> std::io::Result<()> {
     let inner = CancellationToken::new();
-    let pool = pool::EnginePool::new(
-        &engines,
-        Box::new(pool::FirstConnected),
-        inner.child_token(),
-    );
+    let (pool, lost) = new_pool(&settings, &engines, &inner);
     let tls = match (&settings.certificate_path, &settings.private_key_path) {
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),
         _ => None,
     };
-    let app = App::new(settings, pool, inner.clone());
+    let app = App::new(settings, pool, lost, inner.clone());
     let service = server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let drained = CancellationToken::new();
     let drain = {
@@ -57,9 +49,7 @@ pub async fn run(
         }
     };
     let Some((cert, key)) = tls else {
-        return axum::serve(listener, service)
-            .with_graceful_shutdown(drain)
-            .await;
+        return axum::serve(listener, service).with_graceful_shutdown(drain).await;
     };
     // HTTPS/WSS with rustls (ring provider: no C toolchain needed).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -71,24 +61,19 @@ pub async fn run(
         drained.cancelled().await;
         h.graceful_shutdown(Some(Duration::from_secs(5)));
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, config)?
-        .handle(handle)
-        .serve(service)
-        .await
+    axum_server::from_tcp_rustls(listener.into_std()?, config)?.handle(handle).serve(service).await
 }
 
 /// For tests: the app with its router, without binding.
-pub fn app_for_tests(
-    settings: SignalingSettings,
-    engines: Vec<(String, u32)>,
-) -> (Arc<App>, axum::Router) {
+pub fn app_for_tests(settings: SignalingSettings, engines: pool::EngineList) -> (Arc<App>, axum::Router) {
     let inner = CancellationToken::new();
-    let pool = pool::EnginePool::new(
-        &engines,
-        Box::new(pool::FirstConnected),
-        inner.child_token(),
-    );
-    let app = App::new(settings, pool, inner);
+    let (pool, lost) = new_pool(&settings, &engines, &inner);
+    let app = App::new(settings, pool, lost, inner);
     let router = server::router(app.clone());
     (app, router)
+}
+
+fn new_pool(settings: &SignalingSettings, engines: &pool::EngineList, cancel: &CancellationToken) -> (Arc<pool::EnginePool>, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let strategy = pool::select::strategy(settings.pool_strategy, settings.pool_max_fails);
+    pool::EnginePool::new(engines, strategy, pool::PoolConfig::from_settings(settings), cancel.child_token())
 }

@@ -43,8 +43,8 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&settings.rtcpool_log))
         .with_writer(std::io::stderr)
         .init();
-    let (engines, local) = match &settings.kms_uris {
-        Some(uris) => (uris.iter().cloned().zip(settings.weights()).collect(), None),
+    let (engines, local) = match settings.engine_list() {
+        Some(list) => (list, None),
         None => {
             let bin = settings
                 .engine_binary
@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             tracing::info!(engines = ?local.uris, "KMS_URIS unset: started local media engines");
             (
-                local.uris.iter().map(|u| (u.clone(), 1)).collect(),
+                local.uris.iter().map(|u| (u.clone(), 1, Default::default())).collect(),
                 Some(local),
             )
         }

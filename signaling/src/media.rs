@@ -6,7 +6,8 @@
 use kms_client::wire::IceCandidate;
 use kms_client::{KurentoClient, MediaPipeline, PassThrough, Subscription, WebRtcEndpoint};
 use std::collections::HashMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
@@ -22,6 +23,19 @@ pub struct SessionMedia {
     subscribers: HashMap<(String, String), SubscriberMedia>,
     /// Candidates for endpoints not created yet, by (owner connection, endpointName).
     pending_ice: HashMap<(String, String), Vec<IceCandidate>>,
+    /// Publishers whose engine was lost: waiting for their `reconnectStream` on the new engine.
+    stale_publishers: HashMap<String, String>,
+    /// Woken whenever a publisher (re)publishes, for subscribers waiting on it.
+    pub ready: Arc<Notify>,
+}
+
+/// Where a publisher's media stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublisherState {
+    Live,
+    /// Its engine was lost; it will come back with `reconnectStream`.
+    Stale,
+    Absent,
 }
 
 struct PublisherMedia {
@@ -73,6 +87,35 @@ impl SessionMedia {
             publishers: HashMap::new(),
             subscribers: HashMap::new(),
             pending_ice: HashMap::new(),
+            stale_publishers: HashMap::new(),
+            ready: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The session moves to a new engine: the old engine's objects are gone with it, so every
+    /// handle is dropped; publishers wait for their `reconnectStream`, and subscribers simply
+    /// subscribe again (their `reconnectStream`). Returns the old engine id.
+    pub fn rehome(&mut self, engine_id: String, client: KurentoClient, pipeline: MediaPipeline) -> String {
+        for (owner, p) in self.publishers.drain() {
+            p.relay.abort();
+            self.stale_publishers.insert(owner, p.stream_id);
+        }
+        for (_, s) in self.subscribers.drain() {
+            s.relay.abort();
+        }
+        self.pending_ice.clear();
+        self.client = client;
+        self.pipeline = pipeline;
+        std::mem::replace(&mut self.engine_id, engine_id)
+    }
+
+    pub fn publisher_state(&self, publisher: &str) -> PublisherState {
+        if self.publishers.contains_key(publisher) {
+            PublisherState::Live
+        } else if self.stale_publishers.contains_key(publisher) {
+            PublisherState::Stale
+        } else {
+            PublisherState::Absent
         }
     }
 
@@ -134,6 +177,7 @@ impl SessionMedia {
                         relay,
                     },
                 );
+                self.ready.notify_waiters();
                 Ok(answer)
             }
             Err(e) => {
@@ -145,35 +189,24 @@ impl SessionMedia {
 
     /// `reconnectStream` of a publisher: a fresh endpoint on the same PassThrough, so the
     /// subscribers' endpoints stay as they are.
-    pub async fn republish(
-        &mut self,
-        app: Weak<App>,
-        owner: &str,
-        offer: &str,
-        bw: Bandwidth,
-    ) -> Result<String, RpcError> {
+    pub async fn republish(&mut self, app: Weak<App>, owner: &str, offer: &str, bw: Bandwidth) -> Result<String, RpcError> {
+        if let Some(stream_id) = self.stale_publishers.remove(owner) {
+            // Its engine was lost: publish afresh on this session's new engine, same stream id.
+            let answer = self.publish(app, owner, &stream_id, offer, bw).await;
+            if answer.is_err() {
+                self.stale_publishers.insert(owner.to_string(), stream_id);
+            }
+            return answer;
+        }
         let Some(old) = self.publishers.remove(owner) else {
-            return Err(RpcError::new(
-                Code::UserNotStreaming,
-                "The user is not publishing",
-            ));
+            return Err(RpcError::new(Code::UserNotStreaming, "The user is not publishing"));
         };
         old.relay.abort();
         let _ = old.endpoint.release().await;
-        match self
-            .negotiate(app, owner, owner, &old.stream_id, offer, bw, Some(&old.hub))
-            .await
-        {
+        match self.negotiate(app, owner, owner, &old.stream_id, offer, bw, Some(&old.hub)).await {
             Ok((endpoint, answer, relay)) => {
-                self.publishers.insert(
-                    owner.to_string(),
-                    PublisherMedia {
-                        stream_id: old.stream_id,
-                        endpoint,
-                        hub: old.hub,
-                        relay,
-                    },
-                );
+                self.publishers.insert(owner.to_string(), PublisherMedia { stream_id: old.stream_id, endpoint, hub: old.hub, relay });
+                self.ready.notify_waiters();
                 Ok(answer)
             }
             Err(e) => {
@@ -332,6 +365,8 @@ impl SessionMedia {
             let _ = p.endpoint.release().await;
             let _ = p.hub.release().await;
         }
+        self.stale_publishers.remove(publisher);
+        self.stale_publishers.remove(publisher);
         self.pending_ice
             .retain(|(o, s), _| o != publisher && s != publisher);
         gone

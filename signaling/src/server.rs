@@ -21,6 +21,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/openvidu", get(ws))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/demo/token", axum::routing::post(crate::demo::token))
         .with_state(app.clone())
         .merge(crate::rest::router(app))
@@ -39,17 +40,21 @@ async fn ws(
         .on_upgrade(move |socket| crate::rpc::socket::serve(app, socket, ip))
 }
 
+async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render(&app))
+}
+
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    let reg = app.reg.lock();
     let engines: Vec<serde_json::Value> = app
         .pool
         .all()
         .iter()
         .map(|e| {
             let s = e.snapshot();
-            json!({"id": s.id, "uri": s.uri, "connected": s.connected, "sessions": s.sessions})
+            json!({"id": s.id, "uri": s.uri, "connected": s.connected, "admitted": app.pool.admitted(&s).is_ok(), "sessions": s.sessions.len()})
         })
         .collect();
+    let reg = app.reg.lock();
     Json(json!({
         "status": "ok",
         "sessions": reg.sessions.len(),

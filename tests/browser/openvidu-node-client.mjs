@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
 const { OpenVidu, OpenViduRole } = require('openvidu-node-client');
@@ -26,6 +27,7 @@ const files = { '/': [path.join(here, 'ours-page.html'), 'text/html'], '/rtcpool
 const server = http.createServer((req, res) => { const f = files[req.url]; if (!f) { res.statusCode = 404; return res.end(); } res.setHeader('content-type', f[1]); res.end(fs.readFileSync(f[0])); });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 
+await waitReady(SIGNALING);
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: FLAGS });
 let failed = null;
 let step = 'start';

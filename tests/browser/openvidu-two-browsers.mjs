@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
 const { OpenVidu } = require('openvidu-node-client');
@@ -45,6 +46,7 @@ async function until(what, f, ms = 20000) {
   }
 }
 
+await waitReady(SIGNALING);
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
 let failed = null;
 try {

@@ -51,6 +51,7 @@ pub fn test_settings(listen: SocketAddr) -> EngineSettings {
 pub async fn client(url: &str) -> anyhow::Result<KurentoClient> {
     let opts = ClientOptions {
         ping_interval: Duration::from_millis(500),
+        ping_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
         backoff: (Duration::from_millis(50), Duration::from_millis(400)),
         ..ClientOptions::default()
@@ -274,7 +275,7 @@ impl LocalSignaling {
         };
         tweak(&mut settings);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(signaling::run(listener, settings, uris, stop.clone()));
+        let task = tokio::spawn(signaling::run(listener, settings, uris.into_iter().map(|(u, w)| (u, w, Default::default())).collect(), stop.clone()));
         let me = Self {
             addr,
             engines,
@@ -284,10 +285,7 @@ impl LocalSignaling {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let (_, h) = me.http("GET", "/health", None).await?;
-            if h["engines"]
-                .as_array()
-                .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["connected"] == true))
-            {
+            if h["engines"].as_array().is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true)) {
                 break;
             }
             anyhow::ensure!(

@@ -44,7 +44,7 @@ async fn certificate_switches_to_https_and_wss_tokens() -> anyhow::Result<()> {
     let task = tokio::spawn(signaling::run(
         listener,
         settings,
-        vec![("ws://127.0.0.1:9/kurento".into(), 1)],
+        vec![("ws://127.0.0.1:9/kurento".into(), 1, Default::default())],
         stop.clone(),
     ));
     // tokio's process API: a blocking curl would starve the server on this runtime.

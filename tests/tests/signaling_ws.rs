@@ -412,7 +412,7 @@ async fn no_engine_means_204_and_the_token_survives() -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (_, h) = sig.http("GET", "/health", None).await?;
-        if h["engines"][0]["connected"] == true {
+        if h["engines"][0]["admitted"] == true {
             break;
         }
         anyhow::ensure!(

@@ -1,51 +1,107 @@
-//! One media engine: its identity, weight and a kms-client connection that a task keeps up
-//! (retrying with backoff while the engine is unreachable).
+//! One media engine: identity, weight, status and a kms-client connection kept up by its own
+//! task. A lost connection marks the engine disconnected at once; if the same engine process is
+//! not back within the reconnection window (or a new process answers), the pool is told the
+//! engine was lost so its sessions can be re-homed.
 
 use kms_client::{ClientOptions, ConnectionEvent, KurentoClient};
 use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use super::select::admission::Stats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    /// `waiting-idle-to-terminate`: no new sessions; existing ones continue.
+    Draining,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Draining => "waiting-idle-to-terminate",
+        }
+    }
+}
 
 pub struct Engine {
     pub id: String,
     pub uri: String,
+    pub ip: String,
+    pub labels: BTreeMap<String, String>,
     state: Mutex<State>,
+    pub picks: AtomicU64,
+    pub failures: AtomicU64,
+    pub cancel: CancellationToken,
 }
 
-#[derive(Default)]
 struct State {
     weight: u32,
     client: Option<KurentoClient>,
     connected: bool,
     connection_time: Option<u64>,
     disconnection_time: Option<u64>,
-    sessions: usize,
+    status: Status,
+    stats: Option<Stats>,
+    sessions: BTreeSet<String>,
+    /// Bumped on every disconnection, so a stale window timer does nothing.
+    generation: u64,
 }
 
-/// What selection and the API read about an engine.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything the API, metrics and selection read about an engine at one instant.
+#[derive(Debug, Clone)]
 pub struct EngineSnapshot {
     pub id: String,
     pub uri: String,
+    pub ip: String,
     pub weight: u32,
     pub connected: bool,
     pub connection_time: Option<u64>,
     pub disconnection_time: Option<u64>,
-    pub sessions: usize,
+    pub status: Status,
+    pub stats: Option<Stats>,
+    pub sessions: Vec<String>,
+}
+
+/// Timings of the connection to an engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    pub ping_timeout: Duration,
+    pub reconnect_window: Duration,
+    pub health_interval: Duration,
 }
 
 impl Engine {
-    pub fn start(uri: String, weight: u32, cancel: CancellationToken) -> Arc<Self> {
+    pub fn start(uri: String, weight: u32, labels: BTreeMap<String, String>, t: Timings, lost: mpsc::UnboundedSender<String>, cancel: CancellationToken) -> Arc<Self> {
+        let ip = uri.split("://").nth(1).and_then(|r| r.split(['/', '?']).next()).map(|h| h.rsplit_once(':').map(|(h, _)| h).unwrap_or(h).trim_matches(['[', ']']).to_string()).unwrap_or_default();
         let e = Arc::new(Self {
             id: crate::ids::engine_id(),
             uri,
+            ip,
+            labels,
             state: Mutex::new(State {
                 weight,
-                ..State::default()
+                client: None,
+                connected: false,
+                connection_time: None,
+                disconnection_time: None,
+                status: Status::Running,
+                stats: None,
+                sessions: BTreeSet::new(),
+                generation: 0,
             }),
+            picks: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            cancel,
         });
-        tokio::spawn(keep_connected(Arc::downgrade(&e), cancel));
+        tokio::spawn(keep_connected(Arc::downgrade(&e), t, lost));
+        tokio::spawn(super::health::sample(Arc::downgrade(&e), t.health_interval, e.cancel.clone()));
         e
     }
 
@@ -54,11 +110,14 @@ impl Engine {
         EngineSnapshot {
             id: self.id.clone(),
             uri: self.uri.clone(),
+            ip: self.ip.clone(),
             weight: s.weight,
             connected: s.connected,
             connection_time: s.connection_time,
             disconnection_time: s.disconnection_time,
-            sessions: s.sessions,
+            status: s.status,
+            stats: s.stats.clone(),
+            sessions: s.sessions.iter().cloned().collect(),
         }
     }
 
@@ -67,52 +126,81 @@ impl Engine {
         s.client.clone().filter(|_| s.connected)
     }
 
-    pub fn session_placed(&self) {
-        self.state.lock().sessions += 1;
+    pub fn set_weight(&self, w: u32) {
+        self.state.lock().weight = w;
     }
 
-    pub fn session_removed(&self) {
-        let mut s = self.state.lock();
-        s.sessions = s.sessions.saturating_sub(1);
+    pub fn set_status(&self, st: Status) {
+        self.state.lock().status = st;
     }
 
-    fn set_connected(&self, client: Option<KurentoClient>, connected: bool) {
+    pub fn set_stats(&self, stats: Stats) {
+        self.state.lock().stats = Some(stats);
+    }
+
+    pub fn session_added(&self, session: &str) {
+        self.state.lock().sessions.insert(session.to_string());
+    }
+
+    pub fn session_removed(&self, session: &str) {
+        self.state.lock().sessions.remove(session);
+    }
+
+    pub fn count(&self, c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn connected(&self, client: KurentoClient) {
         let mut s = self.state.lock();
-        if connected && !s.connected {
+        if !s.connected {
             s.connection_time = Some(crate::ids::now_ms());
             s.disconnection_time = None;
-        } else if !connected && s.connected {
+        }
+        s.connected = true;
+        s.client = Some(client);
+    }
+
+    /// Marks the engine disconnected (visible at once); returns the generation for the window.
+    fn disconnected(&self) -> u64 {
+        let mut s = self.state.lock();
+        if s.connected {
             s.disconnection_time = Some(crate::ids::now_ms());
         }
-        s.connected = connected;
-        if client.is_some() || !connected {
-            s.client = client.or(s.client.take());
-        }
+        s.connected = false;
+        s.stats = None;
+        s.generation += 1;
+        s.generation
+    }
+
+    fn still_down(&self, generation: u64) -> bool {
+        let s = self.state.lock();
+        !s.connected && s.generation == generation
     }
 }
 
-fn options() -> ClientOptions {
+fn options(t: &Timings) -> ClientOptions {
     ClientOptions {
         request_timeout: Duration::from_secs(10),
-        ping_interval: Duration::from_secs(1),
-        connect_timeout: Duration::from_secs(3),
-        max_reconnect_attempts: Some(30),
+        ping_interval: (t.ping_timeout / 3).max(Duration::from_millis(100)),
+        ping_timeout: t.ping_timeout,
+        connect_timeout: Duration::from_secs(2),
+        max_reconnect_attempts: Some(20),
         backoff: (Duration::from_millis(100), Duration::from_millis(500)),
     }
 }
 
-/// Connects, follows the client's connection events, and starts over when it gives up.
-async fn keep_connected(engine: std::sync::Weak<Engine>, cancel: CancellationToken) {
+/// Connects (retrying with backoff while unreachable), follows the client's connection events,
+/// and starts over when the client gives up.
+async fn keep_connected(engine: std::sync::Weak<Engine>, t: Timings, lost: mpsc::UnboundedSender<String>) {
+    let Some(cancel) = engine.upgrade().map(|e| e.cancel.clone()) else { return };
     let mut delay = Duration::from_millis(100);
     loop {
-        let Some(uri) = engine.upgrade().map(|e| e.uri.clone()) else {
-            return;
-        };
-        let client = tokio::select! {
+        let Some(uri) = engine.upgrade().map(|e| e.uri.clone()) else { return };
+        let attempt = tokio::select! {
             _ = cancel.cancelled() => return,
-            c = KurentoClient::connect(&uri, options()) => c,
+            c = KurentoClient::connect(&uri, options(&t)) => c,
         };
-        let client = match client {
+        let client = match attempt {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(%uri, %e, "engine unreachable; retrying");
@@ -128,10 +216,10 @@ async fn keep_connected(engine: std::sync::Weak<Engine>, cancel: CancellationTok
             continue;
         }
         let mut events = client.connection_events();
-        if let Some(e) = engine.upgrade() {
-            tracing::info!(engine = %e.id, %uri, "engine connected");
-            e.set_connected(Some(client.clone()), true);
-        }
+        let Some(e) = engine.upgrade() else { return };
+        tracing::info!(engine = %e.id, %uri, "engine connected");
+        e.connected(client.clone());
+        drop(e);
         loop {
             let ev = tokio::select! {
                 _ = cancel.cancelled() => { client.close().await; return; }
@@ -140,15 +228,28 @@ async fn keep_connected(engine: std::sync::Weak<Engine>, cancel: CancellationTok
             let Some(e) = engine.upgrade() else { return };
             match ev {
                 Ok(ConnectionEvent::Disconnected) => {
-                    tracing::warn!(engine = %e.id, "engine connection lost");
-                    e.set_connected(None, false);
+                    tracing::warn!(engine = %e.id, "engine connection lost; waiting for it to come back");
+                    let generation = e.disconnected();
+                    let (weak, lost, id) = (engine.clone(), lost.clone(), e.id.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(t.reconnect_window).await;
+                        if weak.upgrade().is_some_and(|e| e.still_down(generation)) {
+                            tracing::warn!(engine = %id, "engine did not come back; re-homing its sessions");
+                            let _ = lost.send(id);
+                        }
+                    });
                 }
                 Ok(ConnectionEvent::Reconnected { same_session, .. }) => {
-                    tracing::info!(engine = %e.id, same_session, "engine reconnected");
-                    e.set_connected(Some(client.clone()), true);
+                    e.connected(client.clone());
+                    if same_session {
+                        tracing::info!(engine = %e.id, "same engine process back; nothing lost");
+                    } else {
+                        tracing::warn!(engine = %e.id, "a new engine process answered; its sessions' media is gone");
+                        let _ = lost.send(e.id.clone());
+                    }
                 }
                 Ok(ConnectionEvent::Closed) | Err(_) => {
-                    e.set_connected(None, false);
+                    e.disconnected();
                     break;
                 }
             }

@@ -1,45 +1,80 @@
-//! The media engines signaling places sessions on: one kms-client connection per engine, kept
-//! up by its own task, and a [`select::Selector`] that picks among the connected ones.
+//! The media engines signaling places sessions on. One kms-client connection per engine, kept up
+//! (and health-sampled) by the engine's own tasks; selection runs admission first, then the
+//! configured [`select::Strategy`]. Engines can be added, re-weighted, drained and removed at
+//! runtime. Lost engines are reported on the channel returned by [`EnginePool::new`].
 
 pub mod engine;
+pub mod health;
 pub mod select;
 
 use parking_lot::Mutex;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use engine::{Engine, EngineSnapshot};
-pub use select::{FirstConnected, Selector};
+pub use engine::{Engine, EngineSnapshot, Status, Timings};
+use select::admission::{admit, Limits, View};
+use select::Strategy;
+
+pub struct PoolConfig {
+    pub limits: Limits,
+    pub timings: Timings,
+}
+
+impl PoolConfig {
+    pub fn from_settings(s: &rtcpool_config::SignalingSettings) -> Self {
+        Self {
+            limits: Limits { stale_after: Duration::from_millis(s.pool_stale_after_ms), cpu_pct: s.pool_cpu_limit, max_endpoints: s.pool_max_endpoints },
+            timings: Timings {
+                ping_timeout: Duration::from_millis(s.pool_ping_timeout_ms),
+                reconnect_window: Duration::from_millis(s.pool_reconnect_window_ms),
+                health_interval: Duration::from_millis(s.pool_health_interval_ms),
+            },
+        }
+    }
+}
 
 pub struct EnginePool {
     engines: Mutex<Vec<Arc<Engine>>>,
-    /// Mutated on every pick (round-robin state lives here), so behind its own lock.
-    selector: Mutex<Box<dyn Selector>>,
+    /// Holds the round-robin state; locked only for one pick.
+    strategy: Mutex<Box<dyn Strategy>>,
+    config: PoolConfig,
+    lost: mpsc::UnboundedSender<String>,
     cancel: CancellationToken,
 }
 
+pub type EngineList = Vec<(String, u32, BTreeMap<String, String>)>;
+
 impl EnginePool {
-    pub fn new(
-        uris: &[(String, u32)],
-        selector: Box<dyn Selector>,
-        cancel: CancellationToken,
-    ) -> Arc<Self> {
-        let pool = Arc::new(Self {
-            engines: Mutex::new(Vec::new()),
-            selector: Mutex::new(selector),
-            cancel,
-        });
-        for (uri, weight) in uris {
-            pool.add(uri.clone(), *weight);
+    pub fn new(list: &EngineList, strategy: Box<dyn Strategy>, config: PoolConfig, cancel: CancellationToken) -> (Arc<Self>, mpsc::UnboundedReceiver<String>) {
+        let (lost, lost_rx) = mpsc::unbounded_channel();
+        let pool = Arc::new(Self { engines: Mutex::new(Vec::new()), strategy: Mutex::new(strategy), config, lost, cancel });
+        for (uri, weight, labels) in list {
+            let _ = pool.add(uri.clone(), *weight, labels.clone());
         }
-        pool
+        (pool, lost_rx)
     }
 
-    /// Adds an engine and starts its connection task.
-    pub fn add(&self, uri: String, weight: u32) -> Arc<Engine> {
-        let e = Engine::start(uri, weight, self.cancel.child_token());
-        self.engines.lock().push(e.clone());
-        e
+    /// Adds an engine and starts its tasks; a URI already in the pool is refused.
+    pub fn add(&self, uri: String, weight: u32, labels: BTreeMap<String, String>) -> Result<Arc<Engine>, String> {
+        let mut engines = self.engines.lock();
+        if engines.iter().any(|e| e.uri.trim_end_matches('/') == uri.trim_end_matches('/')) {
+            return Err(format!("{uri} is already in the pool"));
+        }
+        let e = Engine::start(uri, weight, labels, self.config.timings, self.lost.clone(), self.cancel.child_token());
+        engines.push(e.clone());
+        Ok(e)
+    }
+
+    /// Removes an engine (its connection and sampler stop).
+    pub fn remove(&self, id: &str) -> Option<Arc<Engine>> {
+        let mut engines = self.engines.lock();
+        let i = engines.iter().position(|e| e.id == id)?;
+        let e = engines.remove(i);
+        e.cancel.cancel();
+        Some(e)
     }
 
     pub fn all(&self) -> Vec<Arc<Engine>> {
@@ -50,39 +85,56 @@ impl EnginePool {
         self.engines.lock().iter().find(|e| e.id == id).cloned()
     }
 
-    /// Picks an engine for a new session among the connected ones, or says why none can be used.
-    pub fn pick(&self) -> Result<Arc<Engine>, String> {
-        let engines = self.all();
-        let snaps: Vec<EngineSnapshot> = engines.iter().map(|e| e.snapshot()).collect();
-        if snaps.is_empty() {
-            return Err("no media engine is configured".into());
-        }
-        let connected: Vec<&EngineSnapshot> = snaps.iter().filter(|s| s.connected).collect();
-        if connected.is_empty() {
-            return Err(format!(
-                "none of the {} media engines is connected",
-                snaps.len()
-            ));
-        }
-        let id = self
-            .selector
-            .lock()
-            .pick(&connected)
-            .ok_or("no media engine is admitted")?;
-        engines
-            .into_iter()
-            .find(|e| e.id == id)
-            .ok_or_else(|| "selected engine vanished".into())
+    pub fn limits(&self) -> Limits {
+        self.config.limits
     }
 
-    /// Waits until at least one engine is connected (start-up readiness), up to `within`.
-    pub async fn wait_any_connected(&self, within: std::time::Duration) -> bool {
+    /// Whether `snapshot` may take new sessions now (and why not).
+    pub fn admitted(&self, s: &EngineSnapshot) -> Result<(), String> {
+        let v = View { id: &s.id, weight: s.weight, connected: s.connected, running: s.status == Status::Running, stats: s.stats.as_ref() };
+        admit(&v, Instant::now(), &self.config.limits).map(|_| ())
+    }
+
+    /// Picks an engine for a new session: admission, then the strategy. The error says why no
+    /// engine can take it.
+    pub fn pick(&self) -> Result<Arc<Engine>, String> {
+        let engines = self.all();
+        if engines.is_empty() {
+            return Err("no media engine is configured".into());
+        }
+        let now = Instant::now();
+        let snaps: Vec<EngineSnapshot> = engines.iter().map(|e| e.snapshot()).collect();
+        let mut candidates = Vec::new();
+        let mut refused = Vec::new();
+        for s in &snaps {
+            let v = View { id: &s.id, weight: s.weight, connected: s.connected, running: s.status == Status::Running, stats: s.stats.as_ref() };
+            match admit(&v, now, &self.config.limits) {
+                Ok(c) => candidates.push(c),
+                Err(why) => refused.push(why),
+            }
+        }
+        if candidates.is_empty() {
+            return Err(format!("no media engine is admitted ({})", refused.join("; ")));
+        }
+        let id = self.strategy.lock().pick(&candidates).ok_or("no media engine is admitted")?;
+        let e = engines.into_iter().find(|e| e.id == id).ok_or_else(|| "selected engine vanished".to_string())?;
+        e.count(&e.picks);
+        Ok(e)
+    }
+
+    pub fn placement_failed(&self, e: &Engine) {
+        e.count(&e.failures);
+        self.strategy.lock().placement_failed(&e.id);
+    }
+
+    /// Waits until every engine is admitted (start-up readiness), up to `within`.
+    pub async fn wait_all_admitted(&self, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         while tokio::time::Instant::now() < deadline {
-            if self.all().iter().any(|e| e.snapshot().connected) {
+            if self.all().iter().all(|e| self.admitted(&e.snapshot()).is_ok()) {
                 return true;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         false
     }

@@ -7,6 +7,11 @@ use std::sync::Arc;
 use super::wire::{opt_param, param, Code, RpcError};
 use super::Ctx;
 use crate::ids;
+use crate::media::PublisherState;
+
+/// How long a subscriber's (re)subscription waits for its publisher to come back after an engine
+/// loss.
+const PUBLISHER_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
     let m = "receiveVideoFrom";
@@ -41,19 +46,23 @@ pub async fn subscribe(
         ));
     };
     let slot = ctx.app.media_slot(session_id);
-    let answer = {
-        let mut guard = slot.lock().await;
-        let Some(sm) = guard.as_mut() else {
-            return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
+    // After an engine loss the publisher reconnects first; a subscriber asking before that waits
+    // for it (bounded), without holding the session's media lock.
+    let deadline = tokio::time::Instant::now() + PUBLISHER_WAIT;
+    let answer = loop {
+        let ready = {
+            let mut guard = slot.lock().await;
+            let Some(sm) = guard.as_mut() else {
+                return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
+            };
+            if sm.publisher_state(&publisher) != PublisherState::Stale {
+                break sm.subscribe(Arc::downgrade(ctx.app), me, &publisher, offer, ctx.app.bandwidth()).await?;
+            }
+            sm.ready.clone()
         };
-        sm.subscribe(
-            Arc::downgrade(ctx.app),
-            me,
-            &publisher,
-            offer,
-            ctx.app.bandwidth(),
-        )
-        .await?
+        if tokio::time::timeout_at(deadline, ready.notified()).await.is_err() {
+            return Err(RpcError::new(Code::UserNotStreaming, format!("Stream {stream_id} has not reconnected yet")));
+        }
     };
     let mut reg = ctx.app.reg.lock();
     if let Some(c) = reg

@@ -29,6 +29,8 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
             .map(|pb| pb.created_at)
     };
     if let Some(created_at) = mine {
+        // The publisher's own stream: on the same engine a new endpoint on the same PassThrough;
+        // after an engine loss, a fresh publication on the session's new engine.
         let slot = ctx.app.media_slot(&me.session_id);
         let mut guard = slot.lock().await;
         let Some(sm) = guard.as_mut() else {

@@ -40,9 +40,9 @@ $('join').addEventListener('submit', async (e) => {
     if (!r.ok) throw new Error(`token request failed (${r.status})`);
     const { token } = await r.json();
     room = await Room.join(token, { name });
-    const names = new Map();
-    room.addEventListener('participant-joined', (ev) => { names.set(ev.detail.connectionId, ev.detail.name); say('•', `${ev.detail.name} joined`); });
-    room.addEventListener('participant-left', (ev) => { document.querySelector(`[data-id="${ev.detail.connectionId}"]`)?.remove(); say('•', `${names.get(ev.detail.connectionId) || 'someone'} left`); });
+    const names = room.participants;
+    room.addEventListener('participant-joined', (ev) => say('•', `${ev.detail.name} joined`));
+    room.addEventListener('participant-left', (ev) => { document.querySelector(`[data-id="${ev.detail.connectionId}"]`)?.remove(); say('•', `${ev.detail.name || 'someone'} left`); });
     room.addEventListener('stream-added', (ev) => tile(ev.detail.connectionId, names.get(ev.detail.connectionId) || '', ev.detail.stream, false));
     room.addEventListener('stream-removed', (ev) => document.querySelector(`[data-id="${ev.detail.connectionId}"]`)?.remove());
     room.addEventListener('signal', (ev) => { if (ev.detail.type === 'chat') say(names.get(ev.detail.from) || (ev.detail.from === room.connectionId ? 'me' : 'server'), ev.detail.data); });

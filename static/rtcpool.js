@@ -7,7 +7,7 @@
 //   await room.publish(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
 //
 // Events (CustomEvent, data in `detail`): participant-joined {connectionId, name},
-// participant-left {connectionId, reason}, stream-added {connectionId, streamId, stream},
+// participant-left {connectionId, name, reason}, stream-added {connectionId, streamId, stream},
 // stream-removed {connectionId, reason}, signal {from, type, data}, disconnected {reason}.
 
 const PING_MS = 5000;
@@ -29,6 +29,7 @@ export class Room extends EventTarget {
     room.role = r.role;
     room.#iceServers = iceServers || (r.customIceServers || []).map((s) => ({ urls: [s.url], username: s.username, credential: s.credential }));
     for (const p of r.value) {
+      room.participants.set(p.id, clientName(p.metadata));
       room.#emit('participant-joined', { connectionId: p.id, name: clientName(p.metadata) });
       for (const s of p.streams || []) room.#subscribe(p.id, s.id);
     }
@@ -38,6 +39,8 @@ export class Room extends EventTarget {
   connectionId = null;
   sessionId = null;
   role = null;
+  /** connectionId → display name of everyone else in the room. */
+  participants = new Map();
   #url; #ws; #nextId = 0; #pending = new Map(); #ping = null;
   #iceServers = [];
   #publisher = null;            // {pc, streamId, stream, queued: []}
@@ -140,12 +143,17 @@ export class Room extends EventTarget {
     }
     const p = m.params || {};
     switch (m.method) {
-      case 'participantJoined': return this.#emit('participant-joined', { connectionId: p.id, name: clientName(p.metadata) });
+      case 'participantJoined':
+        this.participants.set(p.id, clientName(p.metadata));
+        return this.#emit('participant-joined', { connectionId: p.id, name: clientName(p.metadata) });
       case 'participantPublished': return (p.streams || []).forEach((s) => this.#subscribe(p.id, s.id));
       case 'participantUnpublished': return this.#dropSubscriber(p.connectionId, p.reason);
-      case 'participantLeft':
+      case 'participantLeft': {
         this.#dropSubscriber(p.connectionId, p.reason);
-        return this.#emit('participant-left', { connectionId: p.connectionId, reason: p.reason });
+        const name = this.participants.get(p.connectionId);
+        this.participants.delete(p.connectionId);
+        return this.#emit('participant-left', { connectionId: p.connectionId, name, reason: p.reason });
+      }
       case 'participantEvicted': if (p.connectionId === this.connectionId) this.#close(p.reason); return;
       case 'sendMessage': return this.#emit('signal', { from: p.from, type: (p.type || '').replace(/^signal:/, ''), data: p.data });
       case 'iceCandidate': return this.#remoteCandidate(p);

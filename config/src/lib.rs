@@ -17,4 +17,6 @@ mod signaling;
 pub use engine::{EngineSettings, PortRange};
 pub use figment::providers::Env;
 pub use load::{load, load_with, ConfigError, Validate};
-pub use signaling::{check_uri, EngineEntry, IceServer, SignalingSettings, Strategy, SIGNALING_ENV_KEYS};
+pub use signaling::{
+    check_uri, EngineEntry, IceServer, SignalingSettings, Strategy, SIGNALING_ENV_KEYS,
+};

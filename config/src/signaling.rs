@@ -193,12 +193,30 @@ impl SignalingSettings {
 
     /// The configured engines as (uri, weight, labels), from `engines` or KMS_URIS/KMS_WEIGHTS;
     /// `None` when neither is set (local engines are started).
-    pub fn engine_list(&self) -> Option<Vec<(String, u32, std::collections::BTreeMap<String, String>)>> {
+    pub fn engine_list(
+        &self,
+    ) -> Option<Vec<(String, u32, std::collections::BTreeMap<String, String>)>> {
         if let Some(e) = &self.engines {
-            return Some(e.iter().map(|x| (x.uri.clone(), u32::try_from(x.weight).unwrap_or(1), x.labels.clone())).collect());
+            return Some(
+                e.iter()
+                    .map(|x| {
+                        (
+                            x.uri.clone(),
+                            u32::try_from(x.weight).unwrap_or(1),
+                            x.labels.clone(),
+                        )
+                    })
+                    .collect(),
+            );
         }
         let uris = self.kms_uris.as_ref()?;
-        Some(uris.iter().cloned().zip(self.weights()).map(|(u, w)| (u, w, Default::default())).collect())
+        Some(
+            uris.iter()
+                .cloned()
+                .zip(self.weights())
+                .map(|(u, w)| (u, w, Default::default()))
+                .collect(),
+        )
     }
 }
 
@@ -226,33 +244,65 @@ impl Validate for SignalingSettings {
         }
         if let Some(list) = &self.engines {
             if self.kms_uris.is_some() || self.kms_weights.is_some() {
-                return Err(ConfigError::invalid("engines", "set together with KMS_URIS", "use either the `engines` list or KMS_URIS/KMS_WEIGHTS"));
+                return Err(ConfigError::invalid(
+                    "engines",
+                    "set together with KMS_URIS",
+                    "use either the `engines` list or KMS_URIS/KMS_WEIGHTS",
+                ));
             }
             if list.is_empty() {
-                return Err(ConfigError::invalid("engines", "[]", "at least one {uri, weight}"));
+                return Err(ConfigError::invalid(
+                    "engines",
+                    "[]",
+                    "at least one {uri, weight}",
+                ));
             }
             let mut seen = BTreeSet::new();
             for e in list {
                 check_uri("engines.uri", &e.uri)?;
                 if !seen.insert(e.uri.trim_end_matches('/')) {
-                    return Err(ConfigError::invalid("engines.uri", &e.uri, "duplicate engine URI"));
+                    return Err(ConfigError::invalid(
+                        "engines.uri",
+                        &e.uri,
+                        "duplicate engine URI",
+                    ));
                 }
                 if e.weight <= 0 || e.weight > i64::from(u32::MAX) {
-                    return Err(ConfigError::invalid("engines.weight", e.weight, "weights must be positive integers"));
+                    return Err(ConfigError::invalid(
+                        "engines.weight",
+                        e.weight,
+                        "weights must be positive integers",
+                    ));
                 }
             }
         }
         if !(1.0..=100.0).contains(&self.pool_cpu_limit) {
-            return Err(ConfigError::invalid("POOL_CPU_LIMIT", self.pool_cpu_limit, "a CPU percentage in 1–100"));
+            return Err(ConfigError::invalid(
+                "POOL_CPU_LIMIT",
+                self.pool_cpu_limit,
+                "a CPU percentage in 1–100",
+            ));
         }
         if !(100..=2000).contains(&self.pool_health_interval_ms) {
-            return Err(ConfigError::invalid("POOL_HEALTH_INTERVAL_MS", self.pool_health_interval_ms, "100–2000 ms (health is refreshed at least every 2 s)"));
+            return Err(ConfigError::invalid(
+                "POOL_HEALTH_INTERVAL_MS",
+                self.pool_health_interval_ms,
+                "100–2000 ms (health is refreshed at least every 2 s)",
+            ));
         }
         if self.pool_stale_after_ms < 2 * self.pool_health_interval_ms {
-            return Err(ConfigError::invalid("POOL_STALE_AFTER_MS", self.pool_stale_after_ms, "at least twice POOL_HEALTH_INTERVAL_MS"));
+            return Err(ConfigError::invalid(
+                "POOL_STALE_AFTER_MS",
+                self.pool_stale_after_ms,
+                "at least twice POOL_HEALTH_INTERVAL_MS",
+            ));
         }
         if self.pool_ping_timeout_ms < 200 {
-            return Err(ConfigError::invalid("POOL_PING_TIMEOUT_MS", self.pool_ping_timeout_ms, "at least 200 ms"));
+            return Err(ConfigError::invalid(
+                "POOL_PING_TIMEOUT_MS",
+                self.pool_ping_timeout_ms,
+                "at least 200 ms",
+            ));
         }
         if self.pool_max_fails == 0 {
             return Err(ConfigError::invalid("POOL_MAX_FAILS", 0, "at least 1"));
@@ -342,11 +392,18 @@ impl Validate for SignalingSettings {
 
 /// A ws:// or wss:// URL with a host.
 pub fn check_uri(key: &str, u: &str) -> Result<(), ConfigError> {
-    let ok = (u.starts_with("ws://") || u.starts_with("wss://")) && u.split("://").nth(1).is_some_and(|h| !h.is_empty() && !h.starts_with('/') && !h.contains(' '));
+    let ok = (u.starts_with("ws://") || u.starts_with("wss://"))
+        && u.split("://")
+            .nth(1)
+            .is_some_and(|h| !h.is_empty() && !h.starts_with('/') && !h.contains(' '));
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::invalid(key, u, "each entry must be a ws:// or wss:// URL"))
+        Err(ConfigError::invalid(
+            key,
+            u,
+            "each entry must be a ws:// or wss:// URL",
+        ))
     }
 }
 
@@ -370,13 +427,25 @@ mod tests {
     fn toml_engine_list() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("s.toml", "[[engines]]\nuri = \"ws://a:8888/kurento\"\nweight = 3\nlabels = { zone = \"a\" }\n[[engines]]\nuri = \"ws://b:8888/kurento\"\n")?;
-            let s: SignalingSettings = load_with(Some(std::path::Path::new("s.toml")), Env::raw().only(SIGNALING_ENV_KEYS), &serde_json::json!({})).map_err(|e| e.to_string())?;
+            let s: SignalingSettings = load_with(
+                Some(std::path::Path::new("s.toml")),
+                Env::raw().only(SIGNALING_ENV_KEYS),
+                &serde_json::json!({}),
+            )
+            .map_err(|e| e.to_string())?;
             let list = s.engine_list().unwrap_or_default();
             assert_eq!(list.len(), 2);
             assert_eq!((list[0].1, list[1].1), (3, 1));
             assert_eq!(list[0].2.get("zone").map(String::as_str), Some("a"));
             jail.create_file("bad.toml", "[[engines]]\nuri = \"ws://a\"\nweight = 0\n")?;
-            let e = load_with::<SignalingSettings, _>(Some(std::path::Path::new("bad.toml")), Env::raw().only(SIGNALING_ENV_KEYS), &serde_json::json!({})).err().map(|e| e.to_string()).unwrap_or_default();
+            let e = load_with::<SignalingSettings, _>(
+                Some(std::path::Path::new("bad.toml")),
+                Env::raw().only(SIGNALING_ENV_KEYS),
+                &serde_json::json!({}),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
             assert!(e.contains("engines.weight"), "{e}");
             Ok(())
         });
@@ -417,7 +486,10 @@ mod tests {
             jail.set_env("POOL_STRATEGY", "least-loaded");
             assert_eq!(load_env()?.pool_strategy, Strategy::LeastLoaded);
             jail.set_env("POOL_STRATEGY", "random");
-            assert!(load_env().err().unwrap_or_default().contains("pool_strategy"));
+            assert!(load_env()
+                .err()
+                .unwrap_or_default()
+                .contains("pool_strategy"));
             jail.set_env("POOL_STRATEGY", "load-weighted");
             jail.set_env("OPENVIDU_SECRET", "bad secret!");
             assert!(load_env()

@@ -109,7 +109,11 @@ impl Conn {
     async fn serve(&mut self, ws: Ws) -> Outcome {
         let (mut sink, mut stream) = ws.split();
         // Ticks often enough to notice an overdue ping within a fraction of the timeout.
-        let tick = self.options.ping_interval.min(self.options.ping_timeout / 4).max(Duration::from_millis(50));
+        let tick = self
+            .options
+            .ping_interval
+            .min(self.options.ping_timeout / 4)
+            .max(Duration::from_millis(50));
         let mut ping = tokio::time::interval(tick);
         let mut last_ping_sent = Instant::now() - self.options.ping_interval;
         let mut ping_sent: Option<(u64, Instant)> = None;

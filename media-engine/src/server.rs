@@ -57,7 +57,8 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
 fn is_slow_read(req: &kms_client::wire::Request) -> bool {
     req.method == "invoke"
         && req.params.as_ref().is_some_and(|p| {
-            p.get("object").and_then(Value::as_str) == Some(kms_client::wire::ids::SERVER_MANAGER_ID)
+            p.get("object").and_then(Value::as_str)
+                == Some(kms_client::wire::ids::SERVER_MANAGER_ID)
                 && p.get("operation").and_then(Value::as_str) == Some("getUsedCpu")
         })
 }
@@ -95,7 +96,11 @@ async fn serve(engine: Arc<Engine>, ws: WebSocket) {
                 // change, so it runs beside the ordered stream instead of stalling it.
                 let (engine, tx, mut b) = (engine.clone(), tx.clone(), bound.clone());
                 tokio::spawn(async move {
-                    let mut conn = Conn { engine: &engine, socket, bound: &mut b };
+                    let mut conn = Conn {
+                        engine: &engine,
+                        socket,
+                        bound: &mut b,
+                    };
                     let r = dispatch(&mut conn, req).await;
                     if let Ok(t) = serde_json::to_string(&r) {
                         let _ = tx.send(t);
@@ -104,7 +109,11 @@ async fn serve(engine: Arc<Engine>, ws: WebSocket) {
                 None
             }
             Ok(Frame::Request(req)) => {
-                let mut conn = Conn { engine: &engine, socket, bound: &mut bound };
+                let mut conn = Conn {
+                    engine: &engine,
+                    socket,
+                    bound: &mut bound,
+                };
                 Some(dispatch(&mut conn, req).await)
             }
             Ok(Frame::Notification { .. } | Frame::Response(_)) => None,

@@ -64,7 +64,12 @@ pub struct App {
 pub const RECONNECTION_WINDOW: Duration = Duration::from_secs(10);
 
 impl App {
-    pub fn new(settings: SignalingSettings, pool: Arc<EnginePool>, lost: mpsc::UnboundedReceiver<String>, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(
+        settings: SignalingSettings,
+        pool: Arc<EnginePool>,
+        lost: mpsc::UnboundedReceiver<String>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
         let app = Arc::new(Self {
             settings,
             reg: Mutex::new(Registry::default()),
@@ -203,19 +208,31 @@ impl App {
         if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
             s.engine = Some(engine.clone());
         }
-        *media = Some(SessionMedia::new(session_id.to_string(), engine, client, pipeline));
+        *media = Some(SessionMedia::new(
+            session_id.to_string(),
+            engine,
+            client,
+            pipeline,
+        ));
         Ok(())
     }
 
     /// A new pipeline for `session_id` on an admitted engine.
-    async fn place(&self, session_id: &str) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), RpcError> {
+    async fn place(
+        &self,
+        session_id: &str,
+    ) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), RpcError> {
         let mut last = String::new();
         for _ in 0..self.pool.all().len().max(1) {
             let engine = self.pool.pick().map_err(|why| {
                 RpcError::new(Code::RoomCannotBeCreated, format!("There is no available Media Node where to initialize session {session_id}: {why}"))
             })?;
             let created = match engine.client() {
-                Some(c) => c.create_pipeline().await.map(|p| (c, p)).map_err(|e| e.to_string()),
+                Some(c) => c
+                    .create_pipeline()
+                    .await
+                    .map(|p| (c, p))
+                    .map_err(|e| e.to_string()),
                 None => Err("not connected".into()),
             };
             match created {
@@ -230,14 +247,33 @@ impl App {
                 }
             }
         }
-        Err(RpcError::new(Code::RoomCannotBeCreated, format!("Session {session_id} could not be placed: {last}")))
+        Err(RpcError::new(
+            Code::RoomCannotBeCreated,
+            format!("Session {session_id} could not be placed: {last}"),
+        ))
     }
 
     /// An engine was lost: every session it hosted moves to an admitted engine (participants keep
     /// their sockets and reconnect their streams), or, when none can take it, is closed with
     /// `nodeCrashed`.
     pub async fn rehome_engine(&self, engine_id: &str) {
-        let sessions: Vec<String> = self.reg.lock().sessions.values().filter(|s| s.engine.as_deref() == Some(engine_id)).map(|s| s.id.clone()).collect();
+        self.rehome_engine_now(engine_id, "nodeCrashed").await;
+    }
+
+    /// Moves every session off `engine_id`; sessions no engine can take are closed with `reason`.
+    pub async fn rehome_engine_now(&self, engine_id: &str, reason: &str) {
+        let old_alive = self
+            .pool
+            .get(engine_id)
+            .is_some_and(|e| e.snapshot().connected);
+        let sessions: Vec<String> = self
+            .reg
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.engine.as_deref() == Some(engine_id))
+            .map(|s| s.id.clone())
+            .collect();
         if let Some(e) = self.pool.get(engine_id) {
             for s in &sessions {
                 e.session_removed(s);
@@ -253,7 +289,12 @@ impl App {
             match self.place(&session_id).await {
                 Ok((new_engine, client, pipeline)) => {
                     tracing::info!(session = %session_id, from = %engine_id, to = %new_engine, "session re-homed");
+                    let old = m.pipeline.clone();
                     m.rehome(new_engine.clone(), client, pipeline);
+                    if old_alive {
+                        // Drained on purpose: the old engine still holds the session's objects.
+                        let _ = tokio::time::timeout(Duration::from_secs(2), old.release()).await;
+                    }
                     if let Some(s) = self.reg.lock().sessions.get_mut(&session_id) {
                         s.engine = Some(new_engine);
                     }
@@ -262,7 +303,7 @@ impl App {
                     tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");
                     *media = None;
                     drop(media);
-                    self.close_session(&session_id, "nodeCrashed").await;
+                    self.close_session(&session_id, reason).await;
                 }
             }
         }
@@ -377,7 +418,10 @@ impl App {
             }
         }
         if let Some(e) = engine.and_then(|id| self.pool.get(&id)) {
-            e.session_removed(session_id);
+            if e.session_removed(session_id) {
+                tracing::info!(engine = %e.id, "drained engine is idle; removing it from the pool");
+                self.pool.remove(&e.id);
+            }
         }
     }
 

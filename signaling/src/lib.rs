@@ -26,7 +26,12 @@ pub use app::App;
 /// Serves signaling on `listener` with the engines `engines` until `shutdown`; then tells every
 /// participant (`participantEvicted`, `openviduServerStopped`), releases every engine object, and
 /// returns. HTTPS/WSS when the settings name a certificate.
-pub async fn run(listener: TcpListener, settings: SignalingSettings, engines: pool::EngineList, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    settings: SignalingSettings,
+    engines: pool::EngineList,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let inner = CancellationToken::new();
     let (pool, lost) = new_pool(&settings, &engines, &inner);
     let tls = match (&settings.certificate_path, &settings.private_key_path) {
@@ -49,7 +54,9 @@ pub async fn run(listener: TcpListener, settings: SignalingSettings, engines: po
         }
     };
     let Some((cert, key)) = tls else {
-        return axum::serve(listener, service).with_graceful_shutdown(drain).await;
+        return axum::serve(listener, service)
+            .with_graceful_shutdown(drain)
+            .await;
     };
     // HTTPS/WSS with rustls (ring provider: no C toolchain needed).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -61,11 +68,17 @@ pub async fn run(listener: TcpListener, settings: SignalingSettings, engines: po
         drained.cancelled().await;
         h.graceful_shutdown(Some(Duration::from_secs(5)));
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, config)?.handle(handle).serve(service).await
+    axum_server::from_tcp_rustls(listener.into_std()?, config)?
+        .handle(handle)
+        .serve(service)
+        .await
 }
 
 /// For tests: the app with its router, without binding.
-pub fn app_for_tests(settings: SignalingSettings, engines: pool::EngineList) -> (Arc<App>, axum::Router) {
+pub fn app_for_tests(
+    settings: SignalingSettings,
+    engines: pool::EngineList,
+) -> (Arc<App>, axum::Router) {
     let inner = CancellationToken::new();
     let (pool, lost) = new_pool(&settings, &engines, &inner);
     let app = App::new(settings, pool, lost, inner);
@@ -73,7 +86,19 @@ pub fn app_for_tests(settings: SignalingSettings, engines: pool::EngineList) -> 
     (app, router)
 }
 
-fn new_pool(settings: &SignalingSettings, engines: &pool::EngineList, cancel: &CancellationToken) -> (Arc<pool::EnginePool>, tokio::sync::mpsc::UnboundedReceiver<String>) {
+fn new_pool(
+    settings: &SignalingSettings,
+    engines: &pool::EngineList,
+    cancel: &CancellationToken,
+) -> (
+    Arc<pool::EnginePool>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
     let strategy = pool::select::strategy(settings.pool_strategy, settings.pool_max_fails);
-    pool::EnginePool::new(engines, strategy, pool::PoolConfig::from_settings(settings), cancel.child_token())
+    pool::EnginePool::new(
+        engines,
+        strategy,
+        pool::PoolConfig::from_settings(settings),
+        cancel.child_token(),
+    )
 }

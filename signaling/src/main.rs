@@ -58,7 +58,11 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             tracing::info!(engines = ?local.uris, "KMS_URIS unset: started local media engines");
             (
-                local.uris.iter().map(|u| (u.clone(), 1, Default::default())).collect(),
+                local
+                    .uris
+                    .iter()
+                    .map(|u| (u.clone(), 1, Default::default()))
+                    .collect(),
                 Some(local),
             )
         }

@@ -95,7 +95,12 @@ impl SessionMedia {
     /// The session moves to a new engine: the old engine's objects are gone with it, so every
     /// handle is dropped; publishers wait for their `reconnectStream`, and subscribers simply
     /// subscribe again (their `reconnectStream`). Returns the old engine id.
-    pub fn rehome(&mut self, engine_id: String, client: KurentoClient, pipeline: MediaPipeline) -> String {
+    pub fn rehome(
+        &mut self,
+        engine_id: String,
+        client: KurentoClient,
+        pipeline: MediaPipeline,
+    ) -> String {
         for (owner, p) in self.publishers.drain() {
             p.relay.abort();
             self.stale_publishers.insert(owner, p.stream_id);
@@ -189,7 +194,13 @@ impl SessionMedia {
 
     /// `reconnectStream` of a publisher: a fresh endpoint on the same PassThrough, so the
     /// subscribers' endpoints stay as they are.
-    pub async fn republish(&mut self, app: Weak<App>, owner: &str, offer: &str, bw: Bandwidth) -> Result<String, RpcError> {
+    pub async fn republish(
+        &mut self,
+        app: Weak<App>,
+        owner: &str,
+        offer: &str,
+        bw: Bandwidth,
+    ) -> Result<String, RpcError> {
         if let Some(stream_id) = self.stale_publishers.remove(owner) {
             // Its engine was lost: publish afresh on this session's new engine, same stream id.
             let answer = self.publish(app, owner, &stream_id, offer, bw).await;
@@ -199,13 +210,27 @@ impl SessionMedia {
             return answer;
         }
         let Some(old) = self.publishers.remove(owner) else {
-            return Err(RpcError::new(Code::UserNotStreaming, "The user is not publishing"));
+            return Err(RpcError::new(
+                Code::UserNotStreaming,
+                "The user is not publishing",
+            ));
         };
         old.relay.abort();
         let _ = old.endpoint.release().await;
-        match self.negotiate(app, owner, owner, &old.stream_id, offer, bw, Some(&old.hub)).await {
+        match self
+            .negotiate(app, owner, owner, &old.stream_id, offer, bw, Some(&old.hub))
+            .await
+        {
             Ok((endpoint, answer, relay)) => {
-                self.publishers.insert(owner.to_string(), PublisherMedia { stream_id: old.stream_id, endpoint, hub: old.hub, relay });
+                self.publishers.insert(
+                    owner.to_string(),
+                    PublisherMedia {
+                        stream_id: old.stream_id,
+                        endpoint,
+                        hub: old.hub,
+                        relay,
+                    },
+                );
                 self.ready.notify_waiters();
                 Ok(answer)
             }

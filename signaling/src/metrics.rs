@@ -25,24 +25,113 @@ pub fn render(app: &App) -> String {
             })
             .collect()
     };
-    family("rtcpool_engine_connected", "gauge", "1 when signaling holds a live connection to the engine", per(&|_, s| f64::from(u8::from(s.connected))));
-    family("rtcpool_engine_admitted", "gauge", "1 when the engine may take new sessions", per(&|_, s| f64::from(u8::from(app.pool.admitted(s).is_ok()))));
-    family("rtcpool_engine_load_percent", "gauge", "engine process CPU, percent of all its cores", per(&|_, s| s.stats.as_ref().map(|x| x.cpu_pct).unwrap_or(0.0)));
-    family("rtcpool_engine_memory_bytes", "gauge", "engine resident memory", per(&|_, s| s.stats.as_ref().map(|x| x.memory_kib as f64 * 1024.0).unwrap_or(0.0)));
-    family("rtcpool_engine_sessions", "gauge", "sessions placed on the engine", per(&|_, s| s.sessions.len() as f64));
-    family("rtcpool_engine_endpoints", "gauge", "media elements on the engine", per(&|_, s| s.stats.as_ref().map(|x| x.endpoints as f64).unwrap_or(0.0)));
-    family("rtcpool_engine_ping_rtt_seconds", "gauge", "round trip of the last health ping", per(&|_, s| s.stats.as_ref().map(|x| x.rtt_ms / 1000.0).unwrap_or(0.0)));
-    family("rtcpool_engine_weight", "gauge", "configured selection weight", per(&|_, s| f64::from(s.weight)));
-    family("rtcpool_engine_picks_total", "counter", "times the engine was selected for a new session", per(&|e, _| e.picks.load(Ordering::Relaxed) as f64));
-    family("rtcpool_engine_failures_total", "counter", "placements that failed on the engine", per(&|e, _| e.failures.load(Ordering::Relaxed) as f64));
+    family(
+        "rtcpool_engine_connected",
+        "gauge",
+        "1 when signaling holds a live connection to the engine",
+        per(&|_, s| f64::from(u8::from(s.connected))),
+    );
+    family(
+        "rtcpool_engine_admitted",
+        "gauge",
+        "1 when the engine may take new sessions",
+        per(&|_, s| f64::from(u8::from(app.pool.admitted(s).is_ok()))),
+    );
+    family(
+        "rtcpool_engine_load_percent",
+        "gauge",
+        "engine process CPU, percent of all its cores",
+        per(&|_, s| s.stats.as_ref().map(|x| x.cpu_pct).unwrap_or(0.0)),
+    );
+    family(
+        "rtcpool_engine_memory_bytes",
+        "gauge",
+        "engine resident memory",
+        per(&|_, s| {
+            s.stats
+                .as_ref()
+                .map(|x| x.memory_kib as f64 * 1024.0)
+                .unwrap_or(0.0)
+        }),
+    );
+    family(
+        "rtcpool_engine_sessions",
+        "gauge",
+        "sessions placed on the engine",
+        per(&|_, s| s.sessions.len() as f64),
+    );
+    family(
+        "rtcpool_engine_endpoints",
+        "gauge",
+        "media elements on the engine",
+        per(&|_, s| s.stats.as_ref().map(|x| x.endpoints as f64).unwrap_or(0.0)),
+    );
+    family(
+        "rtcpool_engine_ping_rtt_seconds",
+        "gauge",
+        "round trip of the last health ping",
+        per(&|_, s| s.stats.as_ref().map(|x| x.rtt_ms / 1000.0).unwrap_or(0.0)),
+    );
+    family(
+        "rtcpool_engine_weight",
+        "gauge",
+        "configured selection weight",
+        per(&|_, s| f64::from(s.weight)),
+    );
+    family(
+        "rtcpool_engine_picks_total",
+        "counter",
+        "times the engine was selected for a new session",
+        per(&|e, _| e.picks.load(Ordering::Relaxed) as f64),
+    );
+    family(
+        "rtcpool_engine_failures_total",
+        "counter",
+        "placements that failed on the engine",
+        per(&|e, _| e.failures.load(Ordering::Relaxed) as f64),
+    );
     let (sessions, participants) = {
         let reg = app.reg.lock();
         (reg.sessions.len(), reg.participants.len())
     };
-    family("rtcpool_sessions", "gauge", "sessions (created or active)", vec![(String::new(), sessions as f64)]);
-    family("rtcpool_participants", "gauge", "joined participants", vec![(String::new(), participants as f64)]);
-    family("rtcpool_joins_total", "counter", "successful joinRoom calls", vec![(String::new(), app.metrics.joins.load(Ordering::Relaxed) as f64)]);
-    family("rtcpool_rpc_errors_total", "counter", "browser requests answered with an error", vec![(String::new(), app.metrics.rpc_errors.load(Ordering::Relaxed) as f64)]);
-    family("rtcpool_ws_connections_total", "counter", "browser WebSocket connections accepted", vec![(String::new(), app.metrics.ws_connections.load(Ordering::Relaxed) as f64)]);
+    family(
+        "rtcpool_sessions",
+        "gauge",
+        "sessions (created or active)",
+        vec![(String::new(), sessions as f64)],
+    );
+    family(
+        "rtcpool_participants",
+        "gauge",
+        "joined participants",
+        vec![(String::new(), participants as f64)],
+    );
+    family(
+        "rtcpool_joins_total",
+        "counter",
+        "successful joinRoom calls",
+        vec![(
+            String::new(),
+            app.metrics.joins.load(Ordering::Relaxed) as f64,
+        )],
+    );
+    family(
+        "rtcpool_rpc_errors_total",
+        "counter",
+        "browser requests answered with an error",
+        vec![(
+            String::new(),
+            app.metrics.rpc_errors.load(Ordering::Relaxed) as f64,
+        )],
+    );
+    family(
+        "rtcpool_ws_connections_total",
+        "counter",
+        "browser WebSocket connections accepted",
+        vec![(
+            String::new(),
+            app.metrics.ws_connections.load(Ordering::Relaxed) as f64,
+        )],
+    );
     out
 }

@@ -41,7 +41,13 @@ async fn ws(
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render(&app))
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::render(&app),
+    )
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

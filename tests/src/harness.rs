@@ -275,7 +275,14 @@ impl LocalSignaling {
         };
         tweak(&mut settings);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(signaling::run(listener, settings, uris.into_iter().map(|(u, w)| (u, w, Default::default())).collect(), stop.clone()));
+        let task = tokio::spawn(signaling::run(
+            listener,
+            settings,
+            uris.into_iter()
+                .map(|(u, w)| (u, w, Default::default()))
+                .collect(),
+            stop.clone(),
+        ));
         let me = Self {
             addr,
             engines,
@@ -285,7 +292,10 @@ impl LocalSignaling {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let (_, h) = me.http("GET", "/health", None).await?;
-            if h["engines"].as_array().is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true)) {
+            if h["engines"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true))
+            {
                 break;
             }
             anyhow::ensure!(

@@ -22,8 +22,10 @@ struct Api {
 
 impl Api {
     fn new() -> Self {
-        let (_app, router) =
-            signaling::app_for_tests(settings(), vec![("ws://127.0.0.1:9/kurento".into(), 1, Default::default())]);
+        let (_app, router) = signaling::app_for_tests(
+            settings(),
+            vec![("ws://127.0.0.1:9/kurento".into(), 1, Default::default())],
+        );
         Self { router }
     }
 

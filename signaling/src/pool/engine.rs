@@ -50,6 +50,8 @@ struct State {
     status: Status,
     stats: Option<Stats>,
     sessions: BTreeSet<String>,
+    /// Deleted with `when-no-sessions`: leaves the pool when its last session ends.
+    remove_when_idle: bool,
     /// Bumped on every disconnection, so a stale window timer does nothing.
     generation: u64,
 }
@@ -78,8 +80,26 @@ pub struct Timings {
 }
 
 impl Engine {
-    pub fn start(uri: String, weight: u32, labels: BTreeMap<String, String>, t: Timings, lost: mpsc::UnboundedSender<String>, cancel: CancellationToken) -> Arc<Self> {
-        let ip = uri.split("://").nth(1).and_then(|r| r.split(['/', '?']).next()).map(|h| h.rsplit_once(':').map(|(h, _)| h).unwrap_or(h).trim_matches(['[', ']']).to_string()).unwrap_or_default();
+    pub fn start(
+        uri: String,
+        weight: u32,
+        labels: BTreeMap<String, String>,
+        t: Timings,
+        lost: mpsc::UnboundedSender<String>,
+        cancel: CancellationToken,
+    ) -> Arc<Self> {
+        let ip = uri
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split(['/', '?']).next())
+            .map(|h| {
+                h.rsplit_once(':')
+                    .map(|(h, _)| h)
+                    .unwrap_or(h)
+                    .trim_matches(['[', ']'])
+                    .to_string()
+            })
+            .unwrap_or_default();
         let e = Arc::new(Self {
             id: crate::ids::engine_id(),
             uri,
@@ -94,6 +114,7 @@ impl Engine {
                 status: Status::Running,
                 stats: None,
                 sessions: BTreeSet::new(),
+                remove_when_idle: false,
                 generation: 0,
             }),
             picks: AtomicU64::new(0),
@@ -101,7 +122,11 @@ impl Engine {
             cancel,
         });
         tokio::spawn(keep_connected(Arc::downgrade(&e), t, lost));
-        tokio::spawn(super::health::sample(Arc::downgrade(&e), t.health_interval, e.cancel.clone()));
+        tokio::spawn(super::health::sample(
+            Arc::downgrade(&e),
+            t.health_interval,
+            e.cancel.clone(),
+        ));
         e
     }
 
@@ -142,8 +167,18 @@ impl Engine {
         self.state.lock().sessions.insert(session.to_string());
     }
 
-    pub fn session_removed(&self, session: &str) {
-        self.state.lock().sessions.remove(session);
+    /// Returns true when the engine was waiting for its last session to leave the pool.
+    pub fn session_removed(&self, session: &str) -> bool {
+        let mut s = self.state.lock();
+        s.sessions.remove(session);
+        s.remove_when_idle && s.sessions.is_empty()
+    }
+
+    /// Drains the engine and removes it once idle (`deletion-strategy=when-no-sessions`).
+    pub fn remove_when_idle(&self) {
+        let mut s = self.state.lock();
+        s.status = Status::Draining;
+        s.remove_when_idle = true;
     }
 
     pub fn count(&self, c: &AtomicU64) {
@@ -191,11 +226,19 @@ fn options(t: &Timings) -> ClientOptions {
 
 /// Connects (retrying with backoff while unreachable), follows the client's connection events,
 /// and starts over when the client gives up.
-async fn keep_connected(engine: std::sync::Weak<Engine>, t: Timings, lost: mpsc::UnboundedSender<String>) {
-    let Some(cancel) = engine.upgrade().map(|e| e.cancel.clone()) else { return };
+async fn keep_connected(
+    engine: std::sync::Weak<Engine>,
+    t: Timings,
+    lost: mpsc::UnboundedSender<String>,
+) {
+    let Some(cancel) = engine.upgrade().map(|e| e.cancel.clone()) else {
+        return;
+    };
     let mut delay = Duration::from_millis(100);
     loop {
-        let Some(uri) = engine.upgrade().map(|e| e.uri.clone()) else { return };
+        let Some(uri) = engine.upgrade().map(|e| e.uri.clone()) else {
+            return;
+        };
         let attempt = tokio::select! {
             _ = cancel.cancelled() => return,
             c = KurentoClient::connect(&uri, options(&t)) => c,

@@ -19,21 +19,39 @@ pub async fn sample(engine: Weak<Engine>, interval: Duration, cancel: Cancellati
             let cpu_window = interval * 3 / 4;
             let read = async {
                 let t0 = Instant::now();
-                client.call(Method::Ping(PingParams::default())).await.ok()?;
+                client
+                    .call(Method::Ping(PingParams::default()))
+                    .await
+                    .ok()?;
                 let rtt_ms = t0.elapsed().as_secs_f64() * 1000.0;
                 let sm = client.server_manager();
-                let counts = async {
-                    let pipelines = sm.get_pipelines().await.ok()?;
-                    let children = futures::future::join_all(pipelines.iter().map(|p| {
-                        let mp = MediaPipeline::from_id(client.clone(), p.clone());
-                        async move { mp.get_children().await.map(|c| c.len() as u64).unwrap_or(0) }
-                    }))
-                    .await;
-                    Some((pipelines.len() as u64, children.iter().sum::<u64>()))
-                };
-                let (cpu, mem, counts) = futures::join!(sm.get_used_cpu(cpu_window.as_millis() as u64), sm.get_used_memory(), counts);
+                let counts =
+                    async {
+                        let pipelines = sm.get_pipelines().await.ok()?;
+                        let children =
+                            futures::future::join_all(pipelines.iter().map(|p| {
+                                let mp = MediaPipeline::from_id(client.clone(), p.clone());
+                                async move {
+                                    mp.get_children().await.map(|c| c.len() as u64).unwrap_or(0)
+                                }
+                            }))
+                            .await;
+                        Some((pipelines.len() as u64, children.iter().sum::<u64>()))
+                    };
+                let (cpu, mem, counts) = futures::join!(
+                    sm.get_used_cpu(cpu_window.as_millis() as u64),
+                    sm.get_used_memory(),
+                    counts
+                );
                 let (pipelines, endpoints) = counts?;
-                Some(Stats { at: Instant::now(), cpu_pct: cpu.ok()?, memory_kib: mem.ok()?, endpoints, pipelines, rtt_ms })
+                Some(Stats {
+                    at: Instant::now(),
+                    cpu_pct: cpu.ok()?,
+                    memory_kib: mem.ok()?,
+                    endpoints,
+                    pipelines,
+                    rtt_ms,
+                })
             };
             let stats = tokio::select! {
                 _ = cancel.cancelled() => return,

@@ -26,7 +26,11 @@ pub struct PoolConfig {
 impl PoolConfig {
     pub fn from_settings(s: &rtcpool_config::SignalingSettings) -> Self {
         Self {
-            limits: Limits { stale_after: Duration::from_millis(s.pool_stale_after_ms), cpu_pct: s.pool_cpu_limit, max_endpoints: s.pool_max_endpoints },
+            limits: Limits {
+                stale_after: Duration::from_millis(s.pool_stale_after_ms),
+                cpu_pct: s.pool_cpu_limit,
+                max_endpoints: s.pool_max_endpoints,
+            },
             timings: Timings {
                 ping_timeout: Duration::from_millis(s.pool_ping_timeout_ms),
                 reconnect_window: Duration::from_millis(s.pool_reconnect_window_ms),
@@ -48,9 +52,20 @@ pub struct EnginePool {
 pub type EngineList = Vec<(String, u32, BTreeMap<String, String>)>;
 
 impl EnginePool {
-    pub fn new(list: &EngineList, strategy: Box<dyn Strategy>, config: PoolConfig, cancel: CancellationToken) -> (Arc<Self>, mpsc::UnboundedReceiver<String>) {
+    pub fn new(
+        list: &EngineList,
+        strategy: Box<dyn Strategy>,
+        config: PoolConfig,
+        cancel: CancellationToken,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<String>) {
         let (lost, lost_rx) = mpsc::unbounded_channel();
-        let pool = Arc::new(Self { engines: Mutex::new(Vec::new()), strategy: Mutex::new(strategy), config, lost, cancel });
+        let pool = Arc::new(Self {
+            engines: Mutex::new(Vec::new()),
+            strategy: Mutex::new(strategy),
+            config,
+            lost,
+            cancel,
+        });
         for (uri, weight, labels) in list {
             let _ = pool.add(uri.clone(), *weight, labels.clone());
         }
@@ -58,12 +73,27 @@ impl EnginePool {
     }
 
     /// Adds an engine and starts its tasks; a URI already in the pool is refused.
-    pub fn add(&self, uri: String, weight: u32, labels: BTreeMap<String, String>) -> Result<Arc<Engine>, String> {
+    pub fn add(
+        &self,
+        uri: String,
+        weight: u32,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Arc<Engine>, String> {
         let mut engines = self.engines.lock();
-        if engines.iter().any(|e| e.uri.trim_end_matches('/') == uri.trim_end_matches('/')) {
+        if engines
+            .iter()
+            .any(|e| e.uri.trim_end_matches('/') == uri.trim_end_matches('/'))
+        {
             return Err(format!("{uri} is already in the pool"));
         }
-        let e = Engine::start(uri, weight, labels, self.config.timings, self.lost.clone(), self.cancel.child_token());
+        let e = Engine::start(
+            uri,
+            weight,
+            labels,
+            self.config.timings,
+            self.lost.clone(),
+            self.cancel.child_token(),
+        );
         engines.push(e.clone());
         Ok(e)
     }
@@ -91,7 +121,13 @@ impl EnginePool {
 
     /// Whether `snapshot` may take new sessions now (and why not).
     pub fn admitted(&self, s: &EngineSnapshot) -> Result<(), String> {
-        let v = View { id: &s.id, weight: s.weight, connected: s.connected, running: s.status == Status::Running, stats: s.stats.as_ref() };
+        let v = View {
+            id: &s.id,
+            weight: s.weight,
+            connected: s.connected,
+            running: s.status == Status::Running,
+            stats: s.stats.as_ref(),
+        };
         admit(&v, Instant::now(), &self.config.limits).map(|_| ())
     }
 
@@ -107,17 +143,33 @@ impl EnginePool {
         let mut candidates = Vec::new();
         let mut refused = Vec::new();
         for s in &snaps {
-            let v = View { id: &s.id, weight: s.weight, connected: s.connected, running: s.status == Status::Running, stats: s.stats.as_ref() };
+            let v = View {
+                id: &s.id,
+                weight: s.weight,
+                connected: s.connected,
+                running: s.status == Status::Running,
+                stats: s.stats.as_ref(),
+            };
             match admit(&v, now, &self.config.limits) {
                 Ok(c) => candidates.push(c),
                 Err(why) => refused.push(why),
             }
         }
         if candidates.is_empty() {
-            return Err(format!("no media engine is admitted ({})", refused.join("; ")));
+            return Err(format!(
+                "no media engine is admitted ({})",
+                refused.join("; ")
+            ));
         }
-        let id = self.strategy.lock().pick(&candidates).ok_or("no media engine is admitted")?;
-        let e = engines.into_iter().find(|e| e.id == id).ok_or_else(|| "selected engine vanished".to_string())?;
+        let id = self
+            .strategy
+            .lock()
+            .pick(&candidates)
+            .ok_or("no media engine is admitted")?;
+        let e = engines
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| "selected engine vanished".to_string())?;
         e.count(&e.picks);
         Ok(e)
     }
@@ -131,7 +183,11 @@ impl EnginePool {
     pub async fn wait_all_admitted(&self, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         while tokio::time::Instant::now() < deadline {
-            if self.all().iter().all(|e| self.admitted(&e.snapshot()).is_ok()) {
+            if self
+                .all()
+                .iter()
+                .all(|e| self.admitted(&e.snapshot()).is_ok())
+            {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -4,6 +4,7 @@
 
 mod config;
 mod connections;
+pub mod media_nodes;
 mod recordings;
 mod sessions;
 mod signal;
@@ -44,6 +45,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/recordings/{rid}",
             get(recordings::disabled).delete(recordings::disabled),
+        )
+        .route(
+            "/media-nodes",
+            get(media_nodes::list).post(media_nodes::add),
+        )
+        .route(
+            "/media-nodes/{id}",
+            get(media_nodes::get)
+                .patch(media_nodes::patch)
+                .delete(media_nodes::remove),
         )
         .route("/config", get(config::all))
         .route("/config/{key}", get(config::one))

@@ -56,12 +56,26 @@ pub async fn subscribe(
                 return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
             };
             if sm.publisher_state(&publisher) != PublisherState::Stale {
-                break sm.subscribe(Arc::downgrade(ctx.app), me, &publisher, offer, ctx.app.bandwidth()).await?;
+                break sm
+                    .subscribe(
+                        Arc::downgrade(ctx.app),
+                        me,
+                        &publisher,
+                        offer,
+                        ctx.app.bandwidth(),
+                    )
+                    .await?;
             }
             sm.ready.clone()
         };
-        if tokio::time::timeout_at(deadline, ready.notified()).await.is_err() {
-            return Err(RpcError::new(Code::UserNotStreaming, format!("Stream {stream_id} has not reconnected yet")));
+        if tokio::time::timeout_at(deadline, ready.notified())
+            .await
+            .is_err()
+        {
+            return Err(RpcError::new(
+                Code::UserNotStreaming,
+                format!("Stream {stream_id} has not reconnected yet"),
+            ));
         }
     };
     let mut reg = ctx.app.reg.lock();

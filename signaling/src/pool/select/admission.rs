@@ -45,15 +45,30 @@ pub fn admit(v: &View<'_>, now: Instant, l: &Limits) -> Result<Candidate, String
     };
     let age = now.saturating_duration_since(s.at);
     if age > l.stale_after {
-        return Err(format!("{}'s health data is {:.1} s old", v.id, age.as_secs_f64()));
+        return Err(format!(
+            "{}'s health data is {:.1} s old",
+            v.id,
+            age.as_secs_f64()
+        ));
     }
     if s.cpu_pct >= l.cpu_pct {
-        return Err(format!("{} is at {:.0}% CPU (limit {:.0}%)", v.id, s.cpu_pct, l.cpu_pct));
+        return Err(format!(
+            "{} is at {:.0}% CPU (limit {:.0}%)",
+            v.id, s.cpu_pct, l.cpu_pct
+        ));
     }
     if s.endpoints >= l.max_endpoints {
-        return Err(format!("{} has {} endpoints (limit {})", v.id, s.endpoints, l.max_endpoints));
+        return Err(format!(
+            "{} has {} endpoints (limit {})",
+            v.id, s.endpoints, l.max_endpoints
+        ));
     }
-    Ok(Candidate { id: v.id.to_string(), weight: v.weight, load: s.cpu_pct / 100.0, endpoints: s.endpoints })
+    Ok(Candidate {
+        id: v.id.to_string(),
+        weight: v.weight,
+        load: s.cpu_pct / 100.0,
+        endpoints: s.endpoints,
+    })
 }
 
 #[cfg(test)]
@@ -63,18 +78,48 @@ mod tests {
     #[test]
     fn each_reason() {
         let now = Instant::now();
-        let l = Limits { stale_after: Duration::from_secs(5), cpu_pct: 90.0, max_endpoints: 10 };
-        let fresh = Stats { at: now, cpu_pct: 10.0, memory_kib: 1, endpoints: 2, pipelines: 1, rtt_ms: 1.0 };
-        let v = |connected, running, stats| View { id: "e", weight: 2, connected, running, stats };
-        assert!(admit(&v(true, true, Some(&fresh)), now, &l).is_ok_and(|c| c.weight == 2 && (c.load - 0.1).abs() < 1e-9));
-        assert!(admit(&v(false, true, Some(&fresh)), now, &l).is_err_and(|e| e.contains("not connected")));
-        assert!(admit(&v(true, false, Some(&fresh)), now, &l).is_err_and(|e| e.contains("draining")));
+        let l = Limits {
+            stale_after: Duration::from_secs(5),
+            cpu_pct: 90.0,
+            max_endpoints: 10,
+        };
+        let fresh = Stats {
+            at: now,
+            cpu_pct: 10.0,
+            memory_kib: 1,
+            endpoints: 2,
+            pipelines: 1,
+            rtt_ms: 1.0,
+        };
+        let v = |connected, running, stats| View {
+            id: "e",
+            weight: 2,
+            connected,
+            running,
+            stats,
+        };
+        assert!(admit(&v(true, true, Some(&fresh)), now, &l)
+            .is_ok_and(|c| c.weight == 2 && (c.load - 0.1).abs() < 1e-9));
+        assert!(admit(&v(false, true, Some(&fresh)), now, &l)
+            .is_err_and(|e| e.contains("not connected")));
+        assert!(
+            admit(&v(true, false, Some(&fresh)), now, &l).is_err_and(|e| e.contains("draining"))
+        );
         assert!(admit(&v(true, true, None), now, &l).is_err_and(|e| e.contains("no health")));
-        let old = Stats { at: now - Duration::from_secs(6), ..fresh.clone() };
+        let old = Stats {
+            at: now - Duration::from_secs(6),
+            ..fresh.clone()
+        };
         assert!(admit(&v(true, true, Some(&old)), now, &l).is_err_and(|e| e.contains("old")));
-        let hot = Stats { cpu_pct: 95.0, ..fresh.clone() };
+        let hot = Stats {
+            cpu_pct: 95.0,
+            ..fresh.clone()
+        };
         assert!(admit(&v(true, true, Some(&hot)), now, &l).is_err_and(|e| e.contains("CPU")));
-        let full = Stats { endpoints: 10, ..fresh };
+        let full = Stats {
+            endpoints: 10,
+            ..fresh
+        };
         assert!(admit(&v(true, true, Some(&full)), now, &l).is_err_and(|e| e.contains("endpoints")));
     }
 }

@@ -10,7 +10,9 @@ pub struct LoadWeighted {
 
 impl LoadWeighted {
     pub fn new(max_fails: u32) -> Self {
-        Self { inner: SmoothWeightedRoundRobin::new(max_fails) }
+        Self {
+            inner: SmoothWeightedRoundRobin::new(max_fails),
+        }
     }
 }
 
@@ -21,7 +23,10 @@ fn scaled(c: &Candidate) -> i64 {
 
 impl Strategy for LoadWeighted {
     fn pick(&mut self, candidates: &[Candidate]) -> Option<String> {
-        let w: Vec<(String, i64)> = candidates.iter().map(|c| (c.id.clone(), scaled(c))).collect();
+        let w: Vec<(String, i64)> = candidates
+            .iter()
+            .map(|c| (c.id.clone(), scaled(c)))
+            .collect();
         self.inner.pick_weighted(&w)
     }
 
@@ -38,10 +43,23 @@ mod tests {
     fn busier_engines_get_proportionally_fewer() {
         let mut s = LoadWeighted::new(1);
         let c = vec![
-            Candidate { id: "a".into(), weight: 1, load: 0.0, endpoints: 0 },
-            Candidate { id: "b".into(), weight: 1, load: 0.75, endpoints: 0 },
+            Candidate {
+                id: "a".into(),
+                weight: 1,
+                load: 0.0,
+                endpoints: 0,
+            },
+            Candidate {
+                id: "b".into(),
+                weight: 1,
+                load: 0.75,
+                endpoints: 0,
+            },
         ];
         let seq: String = (0..500).filter_map(|_| s.pick(&c)).collect();
-        assert_eq!((seq.matches('a').count(), seq.matches('b').count()), (400, 100));
+        assert_eq!(
+            (seq.matches('a').count(), seq.matches('b').count()),
+            (400, 100)
+        );
     }
 }

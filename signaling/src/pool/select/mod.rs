@@ -28,7 +28,9 @@ pub trait Strategy: Send {
 
 pub fn strategy(name: StrategyName, max_fails: u32) -> Box<dyn Strategy> {
     match name {
-        StrategyName::WeightedRoundRobin => Box::new(swrr::SmoothWeightedRoundRobin::new(max_fails)),
+        StrategyName::WeightedRoundRobin => {
+            Box::new(swrr::SmoothWeightedRoundRobin::new(max_fails))
+        }
         StrategyName::LeastLoaded => Box::new(least_loaded::LeastLoaded),
         StrategyName::LoadWeighted => Box::new(load_weighted::LoadWeighted::new(max_fails)),
     }

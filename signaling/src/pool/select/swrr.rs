@@ -21,7 +21,10 @@ pub struct SmoothWeightedRoundRobin {
 
 impl SmoothWeightedRoundRobin {
     pub fn new(max_fails: u32) -> Self {
-        Self { peers: HashMap::new(), max_fails: i64::from(max_fails.max(1)) }
+        Self {
+            peers: HashMap::new(),
+            max_fails: i64::from(max_fails.max(1)),
+        }
     }
 
     /// Picks with explicit weights (shared with the load-weighted strategy).
@@ -30,7 +33,11 @@ impl SmoothWeightedRoundRobin {
         let mut best: Option<(usize, i64)> = None;
         for (i, (id, weight)) in candidates.iter().enumerate() {
             let weight = (*weight).max(0);
-            let p = self.peers.entry(id.clone()).or_insert(Peer { current: 0, effective: weight, weight });
+            let p = self.peers.entry(id.clone()).or_insert(Peer {
+                current: 0,
+                effective: weight,
+                weight,
+            });
             if p.weight != weight {
                 // The weight changed (PATCH, or a new load figure): keep the smoothing state.
                 p.effective = p.effective.min(weight);
@@ -62,7 +69,10 @@ impl SmoothWeightedRoundRobin {
 
 impl Strategy for SmoothWeightedRoundRobin {
     fn pick(&mut self, candidates: &[Candidate]) -> Option<String> {
-        let w: Vec<(String, i64)> = candidates.iter().map(|c| (c.id.clone(), i64::from(c.weight))).collect();
+        let w: Vec<(String, i64)> = candidates
+            .iter()
+            .map(|c| (c.id.clone(), i64::from(c.weight)))
+            .collect();
         self.pick_weighted(&w)
     }
 
@@ -76,17 +86,30 @@ mod tests {
     use super::*;
 
     fn cands(ws: &[(&str, u32)]) -> Vec<Candidate> {
-        ws.iter().map(|(id, w)| Candidate { id: id.to_string(), weight: *w, load: 0.0, endpoints: 0 }).collect()
+        ws.iter()
+            .map(|(id, w)| Candidate {
+                id: id.to_string(),
+                weight: *w,
+                load: 0.0,
+                endpoints: 0,
+            })
+            .collect()
     }
 
     fn run(s: &mut SmoothWeightedRoundRobin, c: &[Candidate], n: usize) -> String {
-        (0..n).filter_map(|_| s.pick(c)).collect::<Vec<_>>().join("")
+        (0..n)
+            .filter_map(|_| s.pick(c))
+            .collect::<Vec<_>>()
+            .join("")
     }
 
     #[test]
     fn nginx_sequence_for_5_1_1() {
         let mut s = SmoothWeightedRoundRobin::new(1);
-        assert_eq!(run(&mut s, &cands(&[("a", 5), ("b", 1), ("c", 1)]), 14), "aabacaaaabacaa");
+        assert_eq!(
+            run(&mut s, &cands(&[("a", 5), ("b", 1), ("c", 1)]), 14),
+            "aabacaaaabacaa"
+        );
     }
 
     #[test]
@@ -94,7 +117,14 @@ mod tests {
         let mut s = SmoothWeightedRoundRobin::new(1);
         let c = cands(&[("a", 3), ("b", 2), ("c", 1)]);
         let seq = run(&mut s, &c, 600);
-        assert_eq!((seq.matches('a').count(), seq.matches('b').count(), seq.matches('c').count()), (300, 200, 100));
+        assert_eq!(
+            (
+                seq.matches('a').count(),
+                seq.matches('b').count(),
+                seq.matches('c').count()
+            ),
+            (300, 200, 100)
+        );
         // Smooth: never more than 2 a's in a row for 3:2:1.
         assert!(!seq.contains("aaa"));
     }
@@ -106,7 +136,10 @@ mod tests {
         run(&mut s, &all, 7); // some state first
         let without_a = cands(&[("b", 2), ("c", 1)]);
         let seq = run(&mut s, &without_a, 300);
-        assert_eq!((seq.matches('b').count(), seq.matches('c').count()), (200, 100));
+        assert_eq!(
+            (seq.matches('b').count(), seq.matches('c').count()),
+            (200, 100)
+        );
     }
 
     #[test]
@@ -117,7 +150,10 @@ mod tests {
         s.placement_failed("a"); // effective weight of a drops to 0
         let next = run(&mut s, &c, 8);
         let a_first_half = next[..4].matches('a').count();
-        assert!(a_first_half <= 1, "a should mostly be skipped right after failing: {next}");
+        assert!(
+            a_first_half <= 1,
+            "a should mostly be skipped right after failing: {next}"
+        );
         // It recovers by one per pick: after a while the split is even again.
         run(&mut s, &c, 16);
         let later = run(&mut s, &c, 80);

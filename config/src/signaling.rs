@@ -40,6 +40,7 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "POOL_PING_TIMEOUT_MS",
     "POOL_RECONNECT_WINDOW_MS",
     "POOL_MAX_FAILS",
+    "POOL_CLIENT_NUDGE_MS",
 ];
 
 /// How a new session's engine is chosen among the admitted ones.
@@ -127,6 +128,11 @@ pub struct SignalingSettings {
     pub pool_reconnect_window_ms: u64,
     /// nginx's max_fails: a failed placement lowers the effective weight by weight / max_fails.
     pub pool_max_fails: u32,
+    /// After a session is re-homed, participants that have not reconnected their streams this
+    /// long after the engine dropped get their WebSocket closed: openvidu-browser reconnects it at
+    /// once and re-establishes every broken stream, instead of waiting out its 4 s ICE grace.
+    /// 0 disables.
+    pub pool_client_nudge_ms: u64,
 }
 
 impl Default for SignalingSettings {
@@ -162,6 +168,7 @@ impl Default for SignalingSettings {
             pool_ping_timeout_ms: 3000,
             pool_reconnect_window_ms: 3000,
             pool_max_fails: 1,
+            pool_client_nudge_ms: 6000,
         }
     }
 }

@@ -51,6 +51,7 @@ pub struct Metrics {
 type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;
 
 pub struct App {
+    me: std::sync::Weak<App>,
     pub settings: SignalingSettings,
     pub reg: Mutex<Registry>,
     media: Mutex<HashMap<String, MediaSlot>>,
@@ -70,7 +71,8 @@ impl App {
         lost: mpsc::UnboundedReceiver<String>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let app = Arc::new(Self {
+        let app = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             settings,
             reg: Mutex::new(Registry::default()),
             media: Mutex::new(HashMap::new()),
@@ -82,6 +84,10 @@ impl App {
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
         tokio::spawn(rehome_lost_engines(Arc::downgrade(&app), lost));
         app
+    }
+
+    fn self_ref(&self) -> std::sync::Weak<App> {
+        self.me.clone()
     }
 
     pub fn next_socket_id(&self) -> u64 {
@@ -260,6 +266,50 @@ impl App {
         self.rehome_engine_now(engine_id, "nodeCrashed").await;
     }
 
+    /// See `pool_client_nudge_ms`: closes the sockets of the session's participants that have not
+    /// re-established their media by then (openvidu-browser then reconnects the socket and every
+    /// broken stream immediately).
+    fn schedule_nudge(&self, session_id: &str, old_engine: &str) {
+        let nudge = self.settings.pool_client_nudge_ms;
+        if nudge == 0 {
+            return;
+        }
+        let dropped_at = self
+            .pool
+            .get(old_engine)
+            .and_then(|e| e.snapshot().disconnection_time)
+            .unwrap_or_else(crate::ids::now_ms);
+        let wait = Duration::from_millis(
+            nudge.saturating_sub(crate::ids::now_ms().saturating_sub(dropped_at)),
+        );
+        let slot = self.media_slot(session_id);
+        let (reg_session, me) = (session_id.to_string(), self.self_ref());
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let unsettled: Vec<String> = match slot.lock().await.as_ref() {
+                Some(m) => m.unsettled.iter().cloned().collect(),
+                None => return,
+            };
+            let Some(app) = me.upgrade() else { return };
+            let reg = app.reg.lock();
+            let Some(s) = reg.sessions.get(&reg_session) else {
+                return;
+            };
+            for c in unsettled {
+                let socket = s
+                    .connections
+                    .get(&c)
+                    .and_then(|c| c.active.as_ref())
+                    .and_then(|a| reg.participants.get(&a.rpc))
+                    .and_then(|p| p.socket.as_ref());
+                if let Some((_, tx)) = socket {
+                    tracing::info!(session = %reg_session, connection = %c, "nudging participant to reconnect its media");
+                    let _ = tx.send(Outgoing::Close("media moved to another engine"));
+                }
+            }
+        });
+    }
+
     /// Moves every session off `engine_id`; sessions no engine can take are closed with `reason`.
     pub async fn rehome_engine_now(&self, engine_id: &str, reason: &str) {
         let old_alive = self
@@ -274,11 +324,6 @@ impl App {
             .filter(|s| s.engine.as_deref() == Some(engine_id))
             .map(|s| s.id.clone())
             .collect();
-        if let Some(e) = self.pool.get(engine_id) {
-            for s in &sessions {
-                e.session_removed(s);
-            }
-        }
         for session_id in sessions {
             let slot = self.media_slot(&session_id);
             let mut media = slot.lock().await;
@@ -291,6 +336,9 @@ impl App {
                     tracing::info!(session = %session_id, from = %engine_id, to = %new_engine, "session re-homed");
                     let old = m.pipeline.clone();
                     m.rehome(new_engine.clone(), client, pipeline);
+                    if let Some(e) = self.pool.get(engine_id) {
+                        e.session_removed(&session_id);
+                    }
                     if old_alive {
                         // Drained on purpose: the old engine still holds the session's objects.
                         let _ = tokio::time::timeout(Duration::from_secs(2), old.release()).await;
@@ -298,6 +346,7 @@ impl App {
                     if let Some(s) = self.reg.lock().sessions.get_mut(&session_id) {
                         s.engine = Some(new_engine);
                     }
+                    self.schedule_nudge(&session_id, engine_id);
                 }
                 Err(e) => {
                     tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");

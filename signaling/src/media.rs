@@ -27,6 +27,8 @@ pub struct SessionMedia {
     stale_publishers: HashMap<String, String>,
     /// Woken whenever a publisher (re)publishes, for subscribers waiting on it.
     pub ready: Arc<Notify>,
+    /// Since the last re-homing: participants that have not yet re-established their media.
+    pub unsettled: std::collections::BTreeSet<String>,
 }
 
 /// Where a publisher's media stands.
@@ -89,6 +91,7 @@ impl SessionMedia {
             pending_ice: HashMap::new(),
             stale_publishers: HashMap::new(),
             ready: Arc::new(Notify::new()),
+            unsettled: Default::default(),
         }
     }
 
@@ -103,10 +106,12 @@ impl SessionMedia {
     ) -> String {
         for (owner, p) in self.publishers.drain() {
             p.relay.abort();
+            self.unsettled.insert(owner.clone());
             self.stale_publishers.insert(owner, p.stream_id);
         }
-        for (_, s) in self.subscribers.drain() {
+        for ((subscriber, _), s) in self.subscribers.drain() {
             s.relay.abort();
+            self.unsettled.insert(subscriber);
         }
         self.pending_ice.clear();
         self.client = client;
@@ -314,6 +319,7 @@ impl SessionMedia {
         .await;
         match result {
             Ok((answer, relay)) => {
+                self.unsettled.remove(owner);
                 for c in self
                     .pending_ice
                     .remove(&(owner.to_string(), sender.to_string()))

@@ -231,6 +231,51 @@ impl Bot {
         Ok(peer)
     }
 
+    /// `reconnectStream` of our own stream with a fresh publishing peer (what openvidu-browser
+    /// does when the publisher's ICE fails).
+    pub async fn republish(&mut self, stream_id: &str) -> anyhow::Result<TestPeer> {
+        let peer = TestPeer::publisher().await?;
+        self.peers
+            .lock()
+            .insert(self.connection_id.clone(), peer.pc.clone());
+        self.trickle(&peer, self.connection_id.clone());
+        let offer = peer.create_offer().await?;
+        let r = self
+            .call(
+                "reconnectStream",
+                json!({"stream": stream_id, "sdpOffer": offer}),
+            )
+            .await?;
+        anyhow::ensure!(
+            r["id"] == json!(stream_id),
+            "publisher reconnection answers with the same stream: {r}"
+        );
+        peer.set_answer(r["sdpAnswer"].as_str().unwrap_or_default())
+            .await?;
+        Ok(peer)
+    }
+
+    /// `reconnectStream` of someone else's stream with a fresh receiving peer.
+    pub async fn resubscribe(&mut self, stream_id: &str) -> anyhow::Result<TestPeer> {
+        let publisher = stream_id
+            .rfind("con_")
+            .map(|i| stream_id[i..].to_string())
+            .unwrap_or_default();
+        let peer = TestPeer::subscriber().await?;
+        self.peers.lock().insert(publisher.clone(), peer.pc.clone());
+        self.trickle(&peer, publisher);
+        let offer = peer.create_offer().await?;
+        let r = self
+            .call(
+                "reconnectStream",
+                json!({"stream": stream_id, "sdpOffer": offer}),
+            )
+            .await?;
+        peer.set_answer(r["sdpAnswer"].as_str().unwrap_or_default())
+            .await?;
+        Ok(peer)
+    }
+
     /// Sends this peer's candidates as `onIceCandidate {endpointName}`.
     fn trickle(&self, peer: &TestPeer, endpoint_name: String) {
         let Some(mut rx) = peer.candidates.lock().take() else {

@@ -197,7 +197,10 @@ impl EngineProcess {
         let child = Command::new(bin)
             .args(["--listen", &addr.to_string(), "--rtc-ip", "127.0.0.1"])
             .args(extra)
-            .env("RTCPOOL_ENGINE_LOG", "warn")
+            .env(
+                "RTCPOOL_ENGINE_LOG",
+                "warn,rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error",
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;

@@ -60,3 +60,10 @@ fn browser_own_client_two_participants() -> anyhow::Result<()> {
 fn browser_openvidu_node_client_drives_rest() -> anyhow::Result<()> {
     run("openvidu-node-client.mjs", None)
 }
+
+/// Two openvidu-browser participants on an engine that is killed (SIGKILL): both decode each
+/// other again on the other engine, without application code; prints the recovery times.
+#[test]
+fn browser_rehome_after_engine_kill() -> anyhow::Result<()> {
+    run("rehome-browsers.mjs", None)
+}

@@ -1,4 +1,4 @@
-//! `reconnectStream {stream, sdpOffer}`: the browser's answer to a dead media path. Its own
+//! `reconnectStream {stream, sdpOffer | sdpString}`: the browser's answer to a dead media path. Its own
 //! stream → a new publisher endpoint on the same PassThrough (subscribers keep their
 //! endpoints), answered like `publishVideo`; another stream → a new subscriber endpoint.
 
@@ -13,7 +13,10 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
     let m = "reconnectStream";
     let me = ctx.me(m)?;
     let stream: String = param(m, p, "stream")?;
-    let Some(offer) = opt_param::<String>(p, "sdpOffer") else {
+    // openvidu-browser sends a publisher's new offer as `sdpString`; a subscriber's as `sdpOffer`.
+    let Some(offer) =
+        opt_param::<String>(p, "sdpOffer").or_else(|| opt_param::<String>(p, "sdpString"))
+    else {
         return Err(RpcError::new(
             Code::MissingParam,
             "Request element 'sdpOffer' is missing in RPC method 'reconnectStream'",

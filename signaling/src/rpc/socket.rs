@@ -90,6 +90,9 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
             Some(Value::Object(m)) => m.clone(),
             _ => Map::new(),
         };
+        if name != method::PING {
+            tracing::debug!(%name, rpc = %rpc, "request");
+        }
         if name == method::PING {
             last_ping = Instant::now();
             if let Some(ms) = params.get("interval").and_then(Value::as_u64) {
@@ -101,6 +104,30 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
                 echo,
                 Ok(json!({"value": "pong"})),
             )));
+            continue;
+        }
+        if name == method::RECEIVE_VIDEO_FROM || name == method::RECONNECT_STREAM {
+            // These may wait (for a publisher reconnecting after an engine loss); run them beside
+            // the ordered stream so pings and the participant's own publisher reconnection are
+            // not stuck behind them (OpenVidu handles requests concurrently too).
+            let (app, tx, ip) = (app.clone(), tx.clone(), ip.clone());
+            let mut own = rpc.clone();
+            tokio::spawn(async move {
+                let result = {
+                    let mut ctx = Ctx {
+                        app: &app,
+                        rpc: &mut own,
+                        socket,
+                        tx: &tx,
+                        ip: &ip,
+                    };
+                    dispatch(&mut ctx, &name, &params).await
+                };
+                if result.is_err() {
+                    app.metrics.rpc_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = tx.send(Outgoing::Text(wire::response(&id, Some(&own), result)));
+            });
             continue;
         }
         let result = {

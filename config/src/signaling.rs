@@ -43,6 +43,9 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "POOL_CLIENT_NUDGE_MS",
 ];
 
+/// Free-form labels of an engine (`zone = "a"`), shown by the operators' API.
+pub type Labels = std::collections::BTreeMap<String, String>;
+
 /// How a new session's engine is chosen among the admitted ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -200,9 +203,7 @@ impl SignalingSettings {
 
     /// The configured engines as (uri, weight, labels), from `engines` or KMS_URIS/KMS_WEIGHTS;
     /// `None` when neither is set (local engines are started).
-    pub fn engine_list(
-        &self,
-    ) -> Option<Vec<(String, u32, std::collections::BTreeMap<String, String>)>> {
+    pub fn engine_list(&self) -> Option<Vec<(String, u32, Labels)>> {
         if let Some(e) = &self.engines {
             return Some(
                 e.iter()

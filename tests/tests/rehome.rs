@@ -32,7 +32,7 @@ async fn engine_of(sig: &LocalSignaling, session: &str) -> anyhow::Result<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_survives_its_engine() -> anyhow::Result<()> {
-    let mut engines = vec![
+    let mut engines = [
         EngineProcess::start(&[]).await?,
         EngineProcess::start(&[]).await?,
     ];

@@ -328,6 +328,11 @@ impl Bot {
         }
     }
 
+    /// The next notification, if one arrives within `within`.
+    pub async fn next_notification(&mut self, within: Duration) -> Option<Value> {
+        tokio::time::timeout(within, self.notifications.recv()).await.ok()?
+    }
+
     /// Drops the socket without leaving (a network failure).
     pub fn drop_socket(&mut self) {
         self.reader.abort();

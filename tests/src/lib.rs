@@ -4,6 +4,7 @@
 
 pub mod bot;
 pub mod harness;
+pub mod loadgen;
 pub mod peer;
 pub mod raw;
 pub mod synth;

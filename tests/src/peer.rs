@@ -32,8 +32,13 @@ pub struct Stats {
     pub video_packets: AtomicU64,
     pub video_bytes: AtomicU64,
     pub plis_received: AtomicU64,
-    /// Receive-side loss from sequence-number gaps (video).
+    /// Receive-side loss from sequence-number gaps (video and audio).
     pub video_lost: AtomicU64,
+    pub audio_lost: AtomicU64,
+    /// When the first RTP packet of any kind arrived.
+    pub first_packet: std::sync::OnceLock<std::time::Instant>,
+    /// RFC 3550 interarrival jitter of the video stream, in milliseconds (f64 bits).
+    pub video_jitter_ms: AtomicU64,
 }
 
 impl Stats {
@@ -45,6 +50,12 @@ impl Stats {
     }
     pub fn plis(&self) -> u64 {
         self.plis_received.load(Ordering::Relaxed)
+    }
+    pub fn lost(&self) -> u64 {
+        self.video_lost.load(Ordering::Relaxed) + self.audio_lost.load(Ordering::Relaxed)
+    }
+    pub fn jitter_ms(&self) -> f64 {
+        f64::from_bits(self.video_jitter_ms.load(Ordering::Relaxed))
     }
 }
 
@@ -362,31 +373,41 @@ impl TestPeer {
 async fn count(t: Arc<dyn TrackRemote>, stats: Arc<Stats>, cancel: CancellationToken) {
     let kind = t.kind().await;
     let mut last_seq: Option<u16> = None;
+    // RFC 3550 §6.4.1 jitter, video clock 90 kHz.
+    let mut jitter = 0.0f64;
+    let mut prev: Option<(std::time::Instant, u32)> = None;
     loop {
         let ev = tokio::select! { _ = cancel.cancelled() => break, ev = t.poll() => ev };
-        match ev {
-            Some(TrackRemoteEvent::OnRtpPacket(p)) => match kind {
-                RtpCodecKind::Audio => {
-                    stats.audio_packets.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {
-                    stats.video_packets.fetch_add(1, Ordering::Relaxed);
-                    stats
-                        .video_bytes
-                        .fetch_add(p.payload.len() as u64, Ordering::Relaxed);
-                    if let Some(l) = last_seq {
-                        let gap = p.header.sequence_number.wrapping_sub(l);
-                        if gap > 1 && gap < 0x8000 {
-                            stats
-                                .video_lost
-                                .fetch_add(u64::from(gap - 1), Ordering::Relaxed);
-                        }
-                    }
-                    last_seq = Some(p.header.sequence_number);
-                }
-            },
-            Some(_) => {}
+        let p = match ev {
+            Some(TrackRemoteEvent::OnRtpPacket(p)) => p,
+            Some(_) => continue,
             None => break,
+        };
+        let now = std::time::Instant::now();
+        let _ = stats.first_packet.set(now);
+        let (counter, lost) = match kind {
+            RtpCodecKind::Audio => (&stats.audio_packets, &stats.audio_lost),
+            _ => (&stats.video_packets, &stats.video_lost),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(l) = last_seq {
+            let gap = p.header.sequence_number.wrapping_sub(l);
+            if gap > 1 && gap < 0x8000 {
+                lost.fetch_add(u64::from(gap - 1), Ordering::Relaxed);
+            }
+        }
+        if last_seq.is_none_or(|l| p.header.sequence_number.wrapping_sub(l) < 0x8000) {
+            last_seq = Some(p.header.sequence_number);
+        }
+        if kind != RtpCodecKind::Audio {
+            stats.video_bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
+            if let Some((t0, ts0)) = prev {
+                let arrival = now.duration_since(t0).as_secs_f64() * 90_000.0;
+                let sent = f64::from(p.header.timestamp.wrapping_sub(ts0) as i32);
+                jitter += ((arrival - sent).abs() - jitter) / 16.0;
+                stats.video_jitter_ms.store((jitter / 90.0).to_bits(), Ordering::Relaxed);
+            }
+            prev = Some((now, p.header.timestamp));
         }
     }
 }

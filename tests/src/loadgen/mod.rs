@@ -1,0 +1,221 @@
+//! The load generator behind `loadtest`: participants are [`crate::bot::Bot`]s (OpenVidu browser
+//! protocol + webrtc-rs media) created against a running signaling server at a ramp rate; while
+//! the run lasts it samples engine and signaling CPU/RSS from `/proc`; at the end every
+//! participant leaves and the report is built.
+
+pub mod procstat;
+pub mod report;
+
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bot::Bot;
+use crate::harness::http_request;
+use crate::peer::TestPeer;
+use report::{Participant, Process, Subscription};
+
+#[derive(Debug, Clone)]
+pub enum Scenario {
+    /// R rooms × P participants; everyone publishes and subscribes to everyone.
+    Rooms { rooms: usize, participants: usize },
+    /// One publisher, N viewers (SUBSCRIBER tokens).
+    Broadcast { viewers: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub secret: String,
+    pub scenario: Scenario,
+    /// Without media: join only (signaling scale).
+    pub media: bool,
+    pub video_kbps: u32,
+    pub fps: u32,
+    pub ramp_per_s: f64,
+    /// How long everyone stays after the ramp.
+    pub hold: Duration,
+    pub engine_pids: Option<Vec<u32>>,
+    pub signaling_pid: Option<u32>,
+    pub prefix: String,
+}
+
+#[derive(Default)]
+pub struct Progress {
+    pub joined: AtomicU64,
+    pub subscribed: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+struct Plan {
+    session: String,
+    role: &'static str,
+    publish: bool,
+    subscribe: bool,
+}
+
+fn plan(c: &Config) -> Vec<Plan> {
+    match c.scenario {
+        Scenario::Rooms { rooms, participants } => (0..rooms)
+            .flat_map(|r| (0..participants).map(move |_| r))
+            .map(|r| Plan { session: format!("{}-room-{r}", c.prefix), role: "PUBLISHER", publish: c.media, subscribe: c.media })
+            .collect(),
+        Scenario::Broadcast { viewers } => std::iter::once(Plan { session: format!("{}-bcast", c.prefix), role: "PUBLISHER", publish: c.media, subscribe: false })
+            .chain((0..viewers).map(|_| Plan { session: format!("{}-bcast", c.prefix), role: "SUBSCRIBER", publish: false, subscribe: c.media }))
+            .collect(),
+    }
+}
+
+async fn rest(c: &Config, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+    http_request(c.addr, method, path, body, Some(("OPENVIDUAPP", &c.secret))).await
+}
+
+/// Runs the scenario; returns the JSON report.
+pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
+    let plans = plan(&c);
+    let total = plans.len();
+    let mut sessions: Vec<String> = plans.iter().map(|p| p.session.clone()).collect();
+    sessions.dedup();
+    for s in &sessions {
+        let (st, _) = rest(&c, "POST", "/openvidu/api/sessions", Some(&json!({"customSessionId": s}))).await?;
+        anyhow::ensure!(st == 200 || st == 409, "create session {s}: HTTP {st}");
+    }
+    let interval = Duration::from_secs_f64(1.0 / c.ramp_per_s.max(0.01));
+    let stop = Instant::now() + interval * total as u32 + c.hold;
+    let mut tasks = Vec::new();
+    let mut tick = tokio::time::interval(interval);
+    for p in plans {
+        tick.tick().await;
+        let (st, conn) = rest(&c, "POST", &format!("/openvidu/api/sessions/{}/connection", p.session), Some(&json!({"role": p.role}))).await?;
+        anyhow::ensure!(st == 200, "create connection: HTTP {st} {conn}");
+        let token = conn["token"].as_str().unwrap_or_default().to_string();
+        tasks.push(tokio::spawn(participant(c.clone(), p, token, stop, progress.clone())));
+    }
+    // The measurement window: from the end of the ramp to the end of the hold.
+    let procs = processes(&c).await?;
+    let before: Vec<Option<(f64, u64)>> = procs.iter().map(|(_, pid)| procstat::sample(*pid)).collect();
+    let t0 = Instant::now();
+    let engine_sessions = engine_sessions(&c).await.unwrap_or(Value::Null);
+    tokio::time::sleep_until(stop.into()).await;
+    let window = t0.elapsed().as_secs_f64().max(0.001);
+    let after: Vec<Option<(f64, u64)>> = procs.iter().map(|(_, pid)| procstat::sample(*pid)).collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap_or_default());
+    }
+    let measured: Vec<Process> = procs
+        .iter()
+        .zip(before.iter().zip(after.iter()))
+        .filter_map(|((name, pid), (b, a))| {
+            let ((c0, _), (c1, rss)) = ((*b)?, (*a)?);
+            Some(Process { name: name.clone(), pid: *pid, cpu_cores: (c1 - c0) / window, rss_mb: rss as f64 / 1_048_576.0 })
+        })
+        .collect();
+    let (sig, engines): (Vec<Process>, Vec<Process>) = measured.into_iter().partition(|p| p.name == "signaling");
+    let scenario = match c.scenario {
+        Scenario::Rooms { rooms, participants } => json!({"kind": "rooms", "rooms": rooms, "participants": participants, "media": c.media, "video_kbps": c.video_kbps, "fps": c.fps}),
+        Scenario::Broadcast { viewers } => json!({"kind": "broadcast", "viewers": viewers, "media": c.media, "video_kbps": c.video_kbps, "fps": c.fps}),
+    };
+    let _ = total;
+    Ok(report::summarize(scenario, &results, &engines, engine_sessions, sig.first(), window).json)
+}
+
+/// Engine pids (given, or found from the media-nodes API) and signaling's.
+async fn processes(c: &Config) -> anyhow::Result<Vec<(String, u32)>> {
+    let mut out = Vec::new();
+    match &c.engine_pids {
+        Some(p) => out.extend(p.iter().map(|pid| (format!("engine-{pid}"), *pid))),
+        None => {
+            let (_, nodes) = rest(c, "GET", "/openvidu/api/media-nodes", None).await?;
+            for n in nodes["content"].as_array().cloned().unwrap_or_default() {
+                let uri = n["uri"].as_str().unwrap_or_default();
+                let port = uri.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok());
+                if let Some(pid) = port.and_then(procstat::engine_pid) {
+                    out.push((n["id"].as_str().unwrap_or("engine").to_string(), pid));
+                }
+            }
+        }
+    }
+    if let Some(pid) = c.signaling_pid.or_else(procstat::signaling_pid) {
+        out.push(("signaling".into(), pid));
+    }
+    Ok(out)
+}
+
+async fn engine_sessions(c: &Config) -> anyhow::Result<Value> {
+    let (_, nodes) = rest(c, "GET", "/openvidu/api/media-nodes", None).await?;
+    Ok(nodes["content"].as_array().map(|a| a.iter().map(|n| json!({"id": n["id"], "uri": n["uri"], "sessions": n["sessionCount"]})).collect()).unwrap_or_default())
+}
+
+/// One participant from join to leave.
+async fn participant(c: Config, p: Plan, token: String, stop: Instant, progress: Arc<Progress>) -> Participant {
+    let mut out = Participant::default();
+    let mut peers: Vec<TestPeer> = Vec::new();
+    let mut subs: Vec<(Instant, TestPeer)> = Vec::new();
+    let result = async {
+        let mut bot = Bot::open(&token).await?;
+        bot.start_pinging();
+        let t = Instant::now();
+        let joined = bot.join(&token, "load").await?;
+        out.join_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
+        progress.joined.fetch_add(1, Ordering::Relaxed);
+        let mut stop_sending = None;
+        if p.publish {
+            let (peer, _) = bot.publish().await?;
+            let frame_bytes = (c.video_kbps as usize * 1000 / 8) / c.fps.max(1) as usize;
+            stop_sending = Some(peer.start_sending(c.fps, frame_bytes, c.fps * 2));
+            out.published = true;
+            peers.push(peer);
+        }
+        let mut pending: Vec<String> = joined["value"].as_array().into_iter().flatten().flat_map(|v| v["streams"].as_array().cloned().unwrap_or_default()).filter_map(|s| s["id"].as_str().map(str::to_string)).collect();
+        while Instant::now() < stop {
+            if p.subscribe {
+                for stream in pending.drain(..) {
+                    let t = Instant::now();
+                    match bot.subscribe(&stream).await {
+                        Ok(peer) => {
+                            progress.subscribed.fetch_add(1, Ordering::Relaxed);
+                            subs.push((t, peer));
+                        }
+                        Err(e) => out.errors.push(format!("subscribe: {e}")),
+                    }
+                }
+            } else {
+                pending.clear();
+            }
+            let left = stop.saturating_duration_since(Instant::now()).min(Duration::from_millis(250));
+            if let Some(n) = bot.next_notification(left).await {
+                if n["method"] == "participantPublished" {
+                    pending.extend(n["params"]["streams"].as_array().into_iter().flatten().filter_map(|s| s["id"].as_str().map(str::to_string)));
+                }
+            }
+        }
+        if let Some(s) = stop_sending {
+            s.cancel();
+        }
+        let _ = bot.call("leaveRoom", json!({})).await;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        progress.errors.fetch_add(1, Ordering::Relaxed);
+        out.errors.push(e.to_string());
+    }
+    for (t, peer) in &subs {
+        out.subscriptions.push(Subscription {
+            first_packet_ms: peer.stats.first_packet.get().map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
+            received: peer.stats.audio() + peer.stats.video(),
+            lost: peer.stats.lost(),
+            jitter_ms: peer.stats.jitter_ms(),
+        });
+    }
+    for (_, peer) in subs {
+        peer.close().await;
+    }
+    for peer in peers {
+        peer.close().await;
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! What a load run measured: percentiles, the JSON report and the human table.
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Default, Clone)]
+pub struct Subscription {
+    pub first_packet_ms: Option<f64>,
+    pub received: u64,
+    pub lost: u64,
+    pub jitter_ms: f64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Participant {
+    pub join_ms: Option<f64>,
+    pub published: bool,
+    pub subscriptions: Vec<Subscription>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub name: String,
+    pub pid: u32,
+    pub cpu_cores: f64,
+    pub rss_mb: f64,
+}
+
+pub fn percentiles(mut v: Vec<f64>) -> Value {
+    if v.is_empty() {
+        return json!({"p50": null, "p95": null, "p99": null, "max": null, "n": 0});
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        (v[i] * 10.0).round() / 10.0
+    };
+    json!({"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": at(1.0), "n": v.len()})
+}
+
+pub struct Summary {
+    pub json: Value,
+}
+
+pub fn summarize(scenario: Value, participants: &[Participant], engines: &[Process], engine_sessions: Value, signaling: Option<&Process>, window_s: f64) -> Summary {
+    let publishers = participants.iter().filter(|p| p.published).count();
+    let subs: Vec<&Subscription> = participants.iter().flat_map(|p| p.subscriptions.iter()).collect();
+    let received: u64 = subs.iter().map(|s| s.received).sum();
+    let lost: u64 = subs.iter().map(|s| s.lost).sum();
+    let streams = publishers + subs.len();
+    let engine_cpu: f64 = engines.iter().map(|e| e.cpu_cores).sum();
+    let errors: Vec<&String> = participants.iter().flat_map(|p| p.errors.iter()).collect();
+    let json = json!({
+        "scenario": scenario,
+        "participants": participants.len(),
+        "joined": participants.iter().filter(|p| p.join_ms.is_some()).count(),
+        "publishers": publishers,
+        "subscriptions": subs.len(),
+        "streams": streams,
+        "window_s": (window_s * 10.0).round() / 10.0,
+        "engine_cpu_cores": (engine_cpu * 1000.0).round() / 1000.0,
+        "streams_per_engine_core": if engine_cpu > 0.0 { (streams as f64 / engine_cpu).round() } else { 0.0 },
+        "packets_received": received,
+        "packets_lost": lost,
+        "packet_loss_pct": if received + lost > 0 { (lost as f64 * 100.0 / (received + lost) as f64 * 1000.0).round() / 1000.0 } else { 0.0 },
+        "subscribe_first_packet_ms": percentiles(subs.iter().filter_map(|s| s.first_packet_ms).collect()),
+        "subscriptions_without_media": subs.iter().filter(|s| s.first_packet_ms.is_none()).count(),
+        "join_ms": percentiles(participants.iter().filter_map(|p| p.join_ms).collect()),
+        "jitter_ms": percentiles(subs.iter().filter(|s| s.received > 0).map(|s| s.jitter_ms).collect()),
+        "engine_rss_mb": engines.iter().map(|e| e.rss_mb).sum::<f64>().round(),
+        "signaling_rss_mb": signaling.map(|s| s.rss_mb.round()),
+        "signaling_cpu_cores": signaling.map(|s| (s.cpu_cores * 1000.0).round() / 1000.0),
+        "engines": engines.iter().map(|e| json!({"name": e.name, "pid": e.pid, "cpu_cores": (e.cpu_cores * 1000.0).round() / 1000.0, "rss_mb": e.rss_mb.round()})).collect::<Vec<_>>(),
+        "engine_sessions": engine_sessions,
+        "errors": errors.len(),
+        "first_errors": errors.iter().take(5).collect::<Vec<_>>(),
+    });
+    Summary { json }
+}
+
+/// The human-readable table.
+pub fn table(r: &Value) -> String {
+    let p = |v: &Value| format!("p50 {} / p95 {} / p99 {} ms", v["p50"], v["p95"], v["p99"]);
+    let mut out = String::new();
+    out.push_str(&format!("scenario                 {}\n", r["scenario"]));
+    out.push_str(&format!("participants joined      {} / {}\n", r["joined"], r["participants"]));
+    out.push_str(&format!("streams                  {} ({} publishers + {} subscriptions)\n", r["streams"], r["publishers"], r["subscriptions"]));
+    out.push_str(&format!("engine CPU               {} cores over {} s\n", r["engine_cpu_cores"], r["window_s"]));
+    out.push_str(&format!("streams per engine core  {}\n", r["streams_per_engine_core"]));
+    out.push_str(&format!("packets received / lost  {} / {} ({} %)\n", r["packets_received"], r["packets_lost"], r["packet_loss_pct"]));
+    out.push_str(&format!("subscribe → first packet {}\n", p(&r["subscribe_first_packet_ms"])));
+    out.push_str(&format!("joinRoom                 {}\n", p(&r["join_ms"])));
+    out.push_str(&format!("video jitter             {}\n", p(&r["jitter_ms"])));
+    out.push_str(&format!("engine RSS               {} MB\n", r["engine_rss_mb"]));
+    out.push_str(&format!("signaling RSS / CPU      {} MB / {} cores\n", r["signaling_rss_mb"], r["signaling_cpu_cores"]));
+    out.push_str(&format!("sessions per engine      {}\n", r["engine_sessions"]));
+    out.push_str(&format!("errors                   {} {}\n", r["errors"], r["first_errors"]));
+    out
+}

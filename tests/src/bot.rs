@@ -330,7 +330,9 @@ impl Bot {
 
     /// The next notification, if one arrives within `within`.
     pub async fn next_notification(&mut self, within: Duration) -> Option<Value> {
-        tokio::time::timeout(within, self.notifications.recv()).await.ok()?
+        tokio::time::timeout(within, self.notifications.recv())
+            .await
+            .ok()?
     }
 
     /// Drops the socket without leaving (a network failure).

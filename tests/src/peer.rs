@@ -400,12 +400,16 @@ async fn count(t: Arc<dyn TrackRemote>, stats: Arc<Stats>, cancel: CancellationT
             last_seq = Some(p.header.sequence_number);
         }
         if kind != RtpCodecKind::Audio {
-            stats.video_bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
+            stats
+                .video_bytes
+                .fetch_add(p.payload.len() as u64, Ordering::Relaxed);
             if let Some((t0, ts0)) = prev {
                 let arrival = now.duration_since(t0).as_secs_f64() * 90_000.0;
                 let sent = f64::from(p.header.timestamp.wrapping_sub(ts0) as i32);
                 jitter += ((arrival - sent).abs() - jitter) / 16.0;
-                stats.video_jitter_ms.store((jitter / 90.0).to_bits(), Ordering::Relaxed);
+                stats
+                    .video_jitter_ms
+                    .store((jitter / 90.0).to_bits(), Ordering::Relaxed);
             }
             prev = Some((now, p.header.timestamp));
         }

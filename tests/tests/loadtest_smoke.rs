@@ -13,25 +13,56 @@ async fn loadtest_twenty_second_smoke() -> anyhow::Result<()> {
         .env("SERVER_PORT", port.to_string())
         .env("RTCPOOL_LOG", "warn")
         .env("RTCPOOL_ENGINE_LOG", "error")
-        .env("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../static"))
+        .env(
+            "STATIC_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../static"),
+        )
         .stdout(Stdio::null())
         .spawn()?;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let t0 = Instant::now();
     loop {
-        let ready = http_request(addr, "GET", "/health", None, None).await.ok().is_some_and(|(_, h)| {
-            h["engines"].as_array().is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true))
-        });
+        let ready = http_request(addr, "GET", "/health", None, None)
+            .await
+            .ok()
+            .is_some_and(|(_, h)| {
+                h["engines"]
+                    .as_array()
+                    .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true))
+            });
         if ready {
             break;
         }
-        anyhow::ensure!(t0.elapsed() < Duration::from_secs(20), "signaling did not become ready");
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(20),
+            "signaling did not become ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let report = std::env::temp_dir().join(format!("rtcpool-smoke-{port}.json"));
     let out = tokio::process::Command::new(bin_path("loadtest"))
-        .args(["--url", &addr.to_string(), "--scenario", "rooms", "--rooms", "2", "--participants", "3"])
-        .args(["--video-kbps", "300", "--fps", "15", "--ramp", "6", "--duration", "18", "--signaling-pid", &signaling.id().to_string()])
+        .args([
+            "--url",
+            &addr.to_string(),
+            "--scenario",
+            "rooms",
+            "--rooms",
+            "2",
+            "--participants",
+            "3",
+        ])
+        .args([
+            "--video-kbps",
+            "300",
+            "--fps",
+            "15",
+            "--ramp",
+            "6",
+            "--duration",
+            "18",
+            "--signaling-pid",
+            &signaling.id().to_string(),
+        ])
         .arg("--json")
         .arg(&report)
         .output()
@@ -40,16 +71,40 @@ async fn loadtest_twenty_second_smoke() -> anyhow::Result<()> {
     let _ = signaling.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
-    anyhow::ensure!(out.status.success(), "loadtest failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "loadtest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
     let _ = std::fs::remove_file(&report);
     assert_eq!(r["joined"], 6, "{r}");
-    assert_eq!((r["publishers"].clone(), r["subscriptions"].clone(), r["streams"].clone()), (6.into(), 12.into(), 18.into()), "{r}");
+    assert_eq!(
+        (
+            r["publishers"].clone(),
+            r["subscriptions"].clone(),
+            r["streams"].clone()
+        ),
+        (6.into(), 12.into(), 18.into()),
+        "{r}"
+    );
     assert_eq!(r["subscriptions_without_media"], 0, "{r}");
-    assert!(r["packets_received"].as_u64().is_some_and(|n| n > 5000), "{r}");
-    assert!(r["packet_loss_pct"].as_f64().is_some_and(|l| l < 1.0), "{r}");
-    assert!(r["engine_cpu_cores"].as_f64().is_some_and(|c| c > 0.0), "{r}");
-    assert!(r["subscribe_first_packet_ms"]["p50"].as_f64().is_some(), "{r}");
+    assert!(
+        r["packets_received"].as_u64().is_some_and(|n| n > 5000),
+        "{r}"
+    );
+    assert!(
+        r["packet_loss_pct"].as_f64().is_some_and(|l| l < 1.0),
+        "{r}"
+    );
+    assert!(
+        r["engine_cpu_cores"].as_f64().is_some_and(|c| c > 0.0),
+        "{r}"
+    );
+    assert!(
+        r["subscribe_first_packet_ms"]["p50"].as_f64().is_some(),
+        "{r}"
+    );
     assert_eq!(r["errors"], 0, "{r}");
     Ok(())
 }

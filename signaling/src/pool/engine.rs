@@ -32,6 +32,8 @@ impl Status {
 
 pub struct Engine {
     pub id: String,
+    /// Stable index in the pool (selection state is kept per slot).
+    pub slot: usize,
     pub uri: String,
     pub ip: String,
     pub labels: BTreeMap<String, String>,
@@ -81,6 +83,7 @@ pub struct Timings {
 
 impl Engine {
     pub fn start(
+        slot: usize,
         uri: String,
         weight: u32,
         labels: BTreeMap<String, String>,
@@ -102,6 +105,7 @@ impl Engine {
             .unwrap_or_default();
         let e = Arc::new(Self {
             id: crate::ids::engine_id(),
+            slot,
             uri,
             ip,
             labels,

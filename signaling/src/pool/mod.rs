@@ -27,6 +27,7 @@ impl PoolConfig {
     pub fn from_settings(s: &rtcpool_config::SignalingSettings) -> Self {
         Self {
             limits: Limits {
+                fresh_since: None,
                 stale_after: Duration::from_millis(s.pool_stale_after_ms),
                 cpu_pct: s.pool_cpu_limit,
                 max_endpoints: s.pool_max_endpoints,
@@ -42,6 +43,7 @@ impl PoolConfig {
 
 pub struct EnginePool {
     engines: Mutex<Vec<Arc<Engine>>>,
+    next_slot: std::sync::atomic::AtomicUsize,
     /// Holds the round-robin state; locked only for one pick.
     strategy: Mutex<Box<dyn Strategy>>,
     config: PoolConfig,
@@ -61,6 +63,7 @@ impl EnginePool {
         let (lost, lost_rx) = mpsc::unbounded_channel();
         let pool = Arc::new(Self {
             engines: Mutex::new(Vec::new()),
+            next_slot: std::sync::atomic::AtomicUsize::new(0),
             strategy: Mutex::new(strategy),
             config,
             lost,
@@ -86,7 +89,11 @@ impl EnginePool {
         {
             return Err(format!("{uri} is already in the pool"));
         }
+        let slot = self
+            .next_slot
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let e = Engine::start(
+            slot,
             uri,
             weight,
             labels,
@@ -123,12 +130,15 @@ impl EnginePool {
     pub fn admitted(&self, s: &EngineSnapshot) -> Result<(), String> {
         let v = View {
             id: &s.id,
+            slot: 0,
             weight: s.weight,
             connected: s.connected,
             running: s.status == Status::Running,
             stats: s.stats.as_ref(),
         };
-        admit(&v, Instant::now(), &self.config.limits).map(|_| ())
+        admit(&v, Instant::now(), &self.config.limits.at(Instant::now()))
+            .map(|_| ())
+            .map_err(|r| r.to_string())
     }
 
     /// Picks an engine for a new session: admission, then the strategy. The error says why no
@@ -139,20 +149,26 @@ impl EnginePool {
             return Err("no media engine is configured".into());
         }
         let now = Instant::now();
+        let limits = self.config.limits.at(now);
         let snaps: Vec<EngineSnapshot> = engines.iter().map(|e| e.snapshot()).collect();
         let mut candidates = Vec::new();
         let mut refused = Vec::new();
         for s in &snaps {
             let v = View {
                 id: &s.id,
+                slot: engines
+                    .iter()
+                    .find(|e| e.id == s.id)
+                    .map(|e| e.slot)
+                    .unwrap_or(usize::MAX),
                 weight: s.weight,
                 connected: s.connected,
                 running: s.status == Status::Running,
                 stats: s.stats.as_ref(),
             };
-            match admit(&v, now, &self.config.limits) {
+            match admit(&v, now, &limits) {
                 Ok(c) => candidates.push(c),
-                Err(why) => refused.push(why),
+                Err(why) => refused.push(why.to_string()),
             }
         }
         if candidates.is_empty() {
@@ -161,14 +177,15 @@ impl EnginePool {
                 refused.join("; ")
             ));
         }
-        let id = self
+        let i = self
             .strategy
             .lock()
             .pick(&candidates)
             .ok_or("no media engine is admitted")?;
+        let slot = candidates[i].slot;
         let e = engines
             .into_iter()
-            .find(|e| e.id == id)
+            .find(|e| e.slot == slot)
             .ok_or_else(|| "selected engine vanished".to_string())?;
         e.count(&e.picks);
         Ok(e)
@@ -176,7 +193,7 @@ impl EnginePool {
 
     pub fn placement_failed(&self, e: &Engine) {
         e.count(&e.failures);
-        self.strategy.lock().placement_failed(&e.id);
+        self.strategy.lock().placement_failed(e.slot);
     }
 
     /// Waits until every engine is admitted (start-up readiness), up to `within`.

@@ -12,21 +12,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn num<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    arg(args, name).and_then(|v| v.parse().ok()).unwrap_or(default)
+    arg(args, name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let url = arg(&args, "--url").unwrap_or_else(|| "127.0.0.1:4443".into());
-    let addr = url.trim_start_matches("http://").trim_end_matches('/').parse()?;
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()?;
     let scenario = match arg(&args, "--scenario").as_deref().unwrap_or("rooms") {
-        "broadcast" => Scenario::Broadcast { viewers: num(&args, "--viewers", 20) },
-        "rooms" => Scenario::Rooms { rooms: num(&args, "--rooms", 2), participants: num(&args, "--participants", 3) },
+        "broadcast" => Scenario::Broadcast {
+            viewers: num(&args, "--viewers", 20),
+        },
+        "rooms" => Scenario::Rooms {
+            rooms: num(&args, "--rooms", 2),
+            participants: num(&args, "--participants", 3),
+        },
         other => anyhow::bail!("unknown scenario {other} (rooms | broadcast)"),
     };
     let config = Config {
@@ -38,7 +51,8 @@ async fn main() -> anyhow::Result<()> {
         fps: num(&args, "--fps", 30),
         ramp_per_s: num(&args, "--ramp", 10.0),
         hold: Duration::from_secs(num(&args, "--duration", 20)),
-        engine_pids: arg(&args, "--engine-pids").map(|s| s.split(',').filter_map(|p| p.parse().ok()).collect()),
+        engine_pids: arg(&args, "--engine-pids")
+            .map(|s| s.split(',').filter_map(|p| p.parse().ok()).collect()),
         signaling_pid: arg(&args, "--signaling-pid").and_then(|p| p.parse().ok()),
         prefix: arg(&args, "--prefix").unwrap_or_else(|| format!("load{}", std::process::id())),
     };

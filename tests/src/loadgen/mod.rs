@@ -58,17 +58,40 @@ struct Plan {
 
 fn plan(c: &Config) -> Vec<Plan> {
     match c.scenario {
-        Scenario::Rooms { rooms, participants } => (0..rooms)
+        Scenario::Rooms {
+            rooms,
+            participants,
+        } => (0..rooms)
             .flat_map(|r| (0..participants).map(move |_| r))
-            .map(|r| Plan { session: format!("{}-room-{r}", c.prefix), role: "PUBLISHER", publish: c.media, subscribe: c.media })
+            .map(|r| Plan {
+                session: format!("{}-room-{r}", c.prefix),
+                role: "PUBLISHER",
+                publish: c.media,
+                subscribe: c.media,
+            })
             .collect(),
-        Scenario::Broadcast { viewers } => std::iter::once(Plan { session: format!("{}-bcast", c.prefix), role: "PUBLISHER", publish: c.media, subscribe: false })
-            .chain((0..viewers).map(|_| Plan { session: format!("{}-bcast", c.prefix), role: "SUBSCRIBER", publish: false, subscribe: c.media }))
-            .collect(),
+        Scenario::Broadcast { viewers } => std::iter::once(Plan {
+            session: format!("{}-bcast", c.prefix),
+            role: "PUBLISHER",
+            publish: c.media,
+            subscribe: false,
+        })
+        .chain((0..viewers).map(|_| Plan {
+            session: format!("{}-bcast", c.prefix),
+            role: "SUBSCRIBER",
+            publish: false,
+            subscribe: c.media,
+        }))
+        .collect(),
     }
 }
 
-async fn rest(c: &Config, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+async fn rest(
+    c: &Config,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
     http_request(c.addr, method, path, body, Some(("OPENVIDUAPP", &c.secret))).await
 }
 
@@ -79,7 +102,13 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
     let mut sessions: Vec<String> = plans.iter().map(|p| p.session.clone()).collect();
     sessions.dedup();
     for s in &sessions {
-        let (st, _) = rest(&c, "POST", "/openvidu/api/sessions", Some(&json!({"customSessionId": s}))).await?;
+        let (st, _) = rest(
+            &c,
+            "POST",
+            "/openvidu/api/sessions",
+            Some(&json!({"customSessionId": s})),
+        )
+        .await?;
         anyhow::ensure!(st == 200 || st == 409, "create session {s}: HTTP {st}");
     }
     let interval = Duration::from_secs_f64(1.0 / c.ramp_per_s.max(0.01));
@@ -88,19 +117,37 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
     let mut tick = tokio::time::interval(interval);
     for p in plans {
         tick.tick().await;
-        let (st, conn) = rest(&c, "POST", &format!("/openvidu/api/sessions/{}/connection", p.session), Some(&json!({"role": p.role}))).await?;
+        let (st, conn) = rest(
+            &c,
+            "POST",
+            &format!("/openvidu/api/sessions/{}/connection", p.session),
+            Some(&json!({"role": p.role})),
+        )
+        .await?;
         anyhow::ensure!(st == 200, "create connection: HTTP {st} {conn}");
         let token = conn["token"].as_str().unwrap_or_default().to_string();
-        tasks.push(tokio::spawn(participant(c.clone(), p, token, stop, progress.clone())));
+        tasks.push(tokio::spawn(participant(
+            c.clone(),
+            p,
+            token,
+            stop,
+            progress.clone(),
+        )));
     }
     // The measurement window: from the end of the ramp to the end of the hold.
     let procs = processes(&c).await?;
-    let before: Vec<Option<(f64, u64)>> = procs.iter().map(|(_, pid)| procstat::sample(*pid)).collect();
+    let before: Vec<Option<(f64, u64)>> = procs
+        .iter()
+        .map(|(_, pid)| procstat::sample(*pid))
+        .collect();
     let t0 = Instant::now();
     let engine_sessions = engine_sessions(&c).await.unwrap_or(Value::Null);
     tokio::time::sleep_until(stop.into()).await;
     let window = t0.elapsed().as_secs_f64().max(0.001);
-    let after: Vec<Option<(f64, u64)>> = procs.iter().map(|(_, pid)| procstat::sample(*pid)).collect();
+    let after: Vec<Option<(f64, u64)>> = procs
+        .iter()
+        .map(|(_, pid)| procstat::sample(*pid))
+        .collect();
     let mut results = Vec::new();
     for t in tasks {
         results.push(t.await.unwrap_or_default());
@@ -110,16 +157,37 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
         .zip(before.iter().zip(after.iter()))
         .filter_map(|((name, pid), (b, a))| {
             let ((c0, _), (c1, rss)) = ((*b)?, (*a)?);
-            Some(Process { name: name.clone(), pid: *pid, cpu_cores: (c1 - c0) / window, rss_mb: rss as f64 / 1_048_576.0 })
+            Some(Process {
+                name: name.clone(),
+                pid: *pid,
+                cpu_cores: (c1 - c0) / window,
+                rss_mb: rss as f64 / 1_048_576.0,
+            })
         })
         .collect();
-    let (sig, engines): (Vec<Process>, Vec<Process>) = measured.into_iter().partition(|p| p.name == "signaling");
+    let (sig, engines): (Vec<Process>, Vec<Process>) =
+        measured.into_iter().partition(|p| p.name == "signaling");
     let scenario = match c.scenario {
-        Scenario::Rooms { rooms, participants } => json!({"kind": "rooms", "rooms": rooms, "participants": participants, "media": c.media, "video_kbps": c.video_kbps, "fps": c.fps}),
-        Scenario::Broadcast { viewers } => json!({"kind": "broadcast", "viewers": viewers, "media": c.media, "video_kbps": c.video_kbps, "fps": c.fps}),
+        Scenario::Rooms {
+            rooms,
+            participants,
+        } => {
+            json!({"kind": "rooms", "rooms": rooms, "participants": participants, "media": c.media, "video_kbps": c.video_kbps, "fps": c.fps})
+        }
+        Scenario::Broadcast { viewers } => {
+            json!({"kind": "broadcast", "viewers": viewers, "media": c.media, "video_kbps": c.video_kbps, "fps": c.fps})
+        }
     };
     let _ = total;
-    Ok(report::summarize(scenario, &results, &engines, engine_sessions, sig.first(), window).json)
+    Ok(report::summarize(
+        scenario,
+        &results,
+        &engines,
+        engine_sessions,
+        sig.first(),
+        window,
+    )
+    .json)
 }
 
 /// Engine pids (given, or found from the media-nodes API) and signaling's.
@@ -131,7 +199,11 @@ async fn processes(c: &Config) -> anyhow::Result<Vec<(String, u32)>> {
             let (_, nodes) = rest(c, "GET", "/openvidu/api/media-nodes", None).await?;
             for n in nodes["content"].as_array().cloned().unwrap_or_default() {
                 let uri = n["uri"].as_str().unwrap_or_default();
-                let port = uri.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok());
+                let port = uri
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.split('/').next())
+                    .and_then(|p| p.parse().ok());
                 if let Some(pid) = port.and_then(procstat::engine_pid) {
                     out.push((n["id"].as_str().unwrap_or("engine").to_string(), pid));
                 }
@@ -146,11 +218,24 @@ async fn processes(c: &Config) -> anyhow::Result<Vec<(String, u32)>> {
 
 async fn engine_sessions(c: &Config) -> anyhow::Result<Value> {
     let (_, nodes) = rest(c, "GET", "/openvidu/api/media-nodes", None).await?;
-    Ok(nodes["content"].as_array().map(|a| a.iter().map(|n| json!({"id": n["id"], "uri": n["uri"], "sessions": n["sessionCount"]})).collect()).unwrap_or_default())
+    Ok(nodes["content"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|n| json!({"id": n["id"], "uri": n["uri"], "sessions": n["sessionCount"]}))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// One participant from join to leave.
-async fn participant(c: Config, p: Plan, token: String, stop: Instant, progress: Arc<Progress>) -> Participant {
+async fn participant(
+    c: Config,
+    p: Plan,
+    token: String,
+    stop: Instant,
+    progress: Arc<Progress>,
+) -> Participant {
     let mut out = Participant::default();
     let mut peers: Vec<TestPeer> = Vec::new();
     let mut subs: Vec<(Instant, TestPeer)> = Vec::new();
@@ -169,7 +254,13 @@ async fn participant(c: Config, p: Plan, token: String, stop: Instant, progress:
             out.published = true;
             peers.push(peer);
         }
-        let mut pending: Vec<String> = joined["value"].as_array().into_iter().flatten().flat_map(|v| v["streams"].as_array().cloned().unwrap_or_default()).filter_map(|s| s["id"].as_str().map(str::to_string)).collect();
+        let mut pending: Vec<String> = joined["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|v| v["streams"].as_array().cloned().unwrap_or_default())
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect();
         while Instant::now() < stop {
             if p.subscribe {
                 for stream in pending.drain(..) {
@@ -185,10 +276,18 @@ async fn participant(c: Config, p: Plan, token: String, stop: Instant, progress:
             } else {
                 pending.clear();
             }
-            let left = stop.saturating_duration_since(Instant::now()).min(Duration::from_millis(250));
+            let left = stop
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(250));
             if let Some(n) = bot.next_notification(left).await {
                 if n["method"] == "participantPublished" {
-                    pending.extend(n["params"]["streams"].as_array().into_iter().flatten().filter_map(|s| s["id"].as_str().map(str::to_string)));
+                    pending.extend(
+                        n["params"]["streams"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s["id"].as_str().map(str::to_string)),
+                    );
                 }
             }
         }
@@ -205,7 +304,11 @@ async fn participant(c: Config, p: Plan, token: String, stop: Instant, progress:
     }
     for (t, peer) in &subs {
         out.subscriptions.push(Subscription {
-            first_packet_ms: peer.stats.first_packet.get().map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
+            first_packet_ms: peer
+                .stats
+                .first_packet
+                .get()
+                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
             received: peer.stats.audio() + peer.stats.video(),
             lost: peer.stats.lost(),
             jitter_ms: peer.stats.jitter_ms(),

@@ -11,20 +11,39 @@ pub fn sample(pid: u32) -> Option<(f64, u64)> {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     let cpu = (ticks(11) + ticks(12)) / 100.0;
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     Some((cpu, rss_kib * 1024))
 }
 
 pub fn open_fds(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn cmdline(pid: u32) -> Vec<String> {
-    fs::read_to_string(format!("/proc/{pid}/cmdline")).map(|s| s.split('\0').filter(|a| !a.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+    fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .map(|s| {
+            s.split('\0')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn pids() -> Vec<u32> {
-    fs::read_dir("/proc").map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()).unwrap_or_default()
+    fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The media-engine process listening on `port` (by its `--listen` argument).
@@ -38,6 +57,13 @@ pub fn engine_pid(port: u16) -> Option<u32> {
 
 /// The one running `signaling` process, if there is exactly one.
 pub fn signaling_pid() -> Option<u32> {
-    let found: Vec<u32> = pids().into_iter().filter(|p| cmdline(*p).first().is_some_and(|a| a.ends_with("/signaling") || a == "signaling")).collect();
+    let found: Vec<u32> = pids()
+        .into_iter()
+        .filter(|p| {
+            cmdline(*p)
+                .first()
+                .is_some_and(|a| a.ends_with("/signaling") || a == "signaling")
+        })
+        .collect();
     (found.len() == 1).then(|| found[0])
 }

@@ -42,9 +42,19 @@ pub struct Summary {
     pub json: Value,
 }
 
-pub fn summarize(scenario: Value, participants: &[Participant], engines: &[Process], engine_sessions: Value, signaling: Option<&Process>, window_s: f64) -> Summary {
+pub fn summarize(
+    scenario: Value,
+    participants: &[Participant],
+    engines: &[Process],
+    engine_sessions: Value,
+    signaling: Option<&Process>,
+    window_s: f64,
+) -> Summary {
     let publishers = participants.iter().filter(|p| p.published).count();
-    let subs: Vec<&Subscription> = participants.iter().flat_map(|p| p.subscriptions.iter()).collect();
+    let subs: Vec<&Subscription> = participants
+        .iter()
+        .flat_map(|p| p.subscriptions.iter())
+        .collect();
     let received: u64 = subs.iter().map(|s| s.received).sum();
     let lost: u64 = subs.iter().map(|s| s.lost).sum();
     let streams = publishers + subs.len();
@@ -83,17 +93,50 @@ pub fn table(r: &Value) -> String {
     let p = |v: &Value| format!("p50 {} / p95 {} / p99 {} ms", v["p50"], v["p95"], v["p99"]);
     let mut out = String::new();
     out.push_str(&format!("scenario                 {}\n", r["scenario"]));
-    out.push_str(&format!("participants joined      {} / {}\n", r["joined"], r["participants"]));
-    out.push_str(&format!("streams                  {} ({} publishers + {} subscriptions)\n", r["streams"], r["publishers"], r["subscriptions"]));
-    out.push_str(&format!("engine CPU               {} cores over {} s\n", r["engine_cpu_cores"], r["window_s"]));
-    out.push_str(&format!("streams per engine core  {}\n", r["streams_per_engine_core"]));
-    out.push_str(&format!("packets received / lost  {} / {} ({} %)\n", r["packets_received"], r["packets_lost"], r["packet_loss_pct"]));
-    out.push_str(&format!("subscribe → first packet {}\n", p(&r["subscribe_first_packet_ms"])));
+    out.push_str(&format!(
+        "participants joined      {} / {}\n",
+        r["joined"], r["participants"]
+    ));
+    out.push_str(&format!(
+        "streams                  {} ({} publishers + {} subscriptions)\n",
+        r["streams"], r["publishers"], r["subscriptions"]
+    ));
+    out.push_str(&format!(
+        "engine CPU               {} cores over {} s\n",
+        r["engine_cpu_cores"], r["window_s"]
+    ));
+    out.push_str(&format!(
+        "streams per engine core  {}\n",
+        r["streams_per_engine_core"]
+    ));
+    out.push_str(&format!(
+        "packets received / lost  {} / {} ({} %)\n",
+        r["packets_received"], r["packets_lost"], r["packet_loss_pct"]
+    ));
+    out.push_str(&format!(
+        "subscribe → first packet {}\n",
+        p(&r["subscribe_first_packet_ms"])
+    ));
     out.push_str(&format!("joinRoom                 {}\n", p(&r["join_ms"])));
-    out.push_str(&format!("video jitter             {}\n", p(&r["jitter_ms"])));
-    out.push_str(&format!("engine RSS               {} MB\n", r["engine_rss_mb"]));
-    out.push_str(&format!("signaling RSS / CPU      {} MB / {} cores\n", r["signaling_rss_mb"], r["signaling_cpu_cores"]));
-    out.push_str(&format!("sessions per engine      {}\n", r["engine_sessions"]));
-    out.push_str(&format!("errors                   {} {}\n", r["errors"], r["first_errors"]));
+    out.push_str(&format!(
+        "video jitter             {}\n",
+        p(&r["jitter_ms"])
+    ));
+    out.push_str(&format!(
+        "engine RSS               {} MB\n",
+        r["engine_rss_mb"]
+    ));
+    out.push_str(&format!(
+        "signaling RSS / CPU      {} MB / {} cores\n",
+        r["signaling_rss_mb"], r["signaling_cpu_cores"]
+    ));
+    out.push_str(&format!(
+        "sessions per engine      {}\n",
+        r["engine_sessions"]
+    ));
+    out.push_str(&format!(
+        "errors                   {} {}\n",
+        r["errors"], r["first_errors"]
+    ));
     out
 }

@@ -5,7 +5,7 @@ use super::{Candidate, Strategy};
 pub struct LeastLoaded;
 
 impl Strategy for LeastLoaded {
-    fn pick(&mut self, candidates: &[Candidate]) -> Option<String> {
+    fn pick(&mut self, candidates: &[Candidate<'_>]) -> Option<usize> {
         candidates
             .iter()
             .enumerate()
@@ -15,7 +15,7 @@ impl Strategy for LeastLoaded {
                     .then(a.endpoints.cmp(&b.endpoints))
                     .then(i.cmp(j))
             })
-            .map(|(_, c)| c.id.clone())
+            .map(|(i, _)| i)
     }
 }
 
@@ -25,22 +25,19 @@ mod tests {
 
     #[test]
     fn lowest_load_then_fewest_endpoints() {
-        let c = |id: &str, load: f64, endpoints: u64| Candidate {
-            id: id.into(),
+        let c = |id: &'static str, load: f64, endpoints: u64| Candidate {
+            id,
+            slot: 0,
             weight: 1,
             load,
             endpoints,
         };
         let mut s = LeastLoaded;
         assert_eq!(
-            s.pick(&[c("a", 0.5, 1), c("b", 0.2, 9), c("c", 0.3, 0)])
-                .as_deref(),
-            Some("b")
+            s.pick(&[c("a", 0.5, 1), c("b", 0.2, 9), c("c", 0.3, 0)]),
+            Some(1)
         );
-        assert_eq!(
-            s.pick(&[c("a", 0.2, 5), c("b", 0.2, 3)]).as_deref(),
-            Some("b")
-        );
+        assert_eq!(s.pick(&[c("a", 0.2, 5), c("b", 0.2, 3)]), Some(1));
         assert_eq!(s.pick(&[]), None);
     }
 }

@@ -17,21 +17,18 @@ impl LoadWeighted {
 }
 
 /// Weight scaled by free capacity, in hundredths (at least 1 while admitted).
-fn scaled(c: &Candidate) -> i64 {
+fn scaled(c: &Candidate<'_>) -> i64 {
     ((f64::from(c.weight) * (1.0 - c.load.clamp(0.0, 1.0)) * 100.0).round() as i64).max(1)
 }
 
 impl Strategy for LoadWeighted {
-    fn pick(&mut self, candidates: &[Candidate]) -> Option<String> {
-        let w: Vec<(String, i64)> = candidates
-            .iter()
-            .map(|c| (c.id.clone(), scaled(c)))
-            .collect();
-        self.inner.pick_weighted(&w)
+    fn pick(&mut self, candidates: &[Candidate<'_>]) -> Option<usize> {
+        self.inner
+            .pick_weighted(candidates.iter().map(|c| (c.slot, scaled(c))))
     }
 
-    fn placement_failed(&mut self, id: &str) {
-        self.inner.failed(id);
+    fn placement_failed(&mut self, slot: usize) {
+        self.inner.failed(slot);
     }
 }
 
@@ -44,19 +41,24 @@ mod tests {
         let mut s = LoadWeighted::new(1);
         let c = vec![
             Candidate {
-                id: "a".into(),
+                id: "a",
+                slot: 0,
                 weight: 1,
                 load: 0.0,
                 endpoints: 0,
             },
             Candidate {
-                id: "b".into(),
+                id: "b",
+                slot: 1,
                 weight: 1,
                 load: 0.75,
                 endpoints: 0,
             },
         ];
-        let seq: String = (0..500).filter_map(|_| s.pick(&c)).collect();
+        let seq: String = (0..500)
+            .filter_map(|_| s.pick(&c))
+            .map(|i| c[i].id)
+            .collect();
         assert_eq!(
             (seq.matches('a').count(), seq.matches('b').count()),
             (400, 100)

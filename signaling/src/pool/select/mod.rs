@@ -9,10 +9,12 @@ pub mod swrr;
 
 use rtcpool_config::Strategy as StrategyName;
 
-/// An admitted engine as the ranking step sees it.
+/// An admitted engine as the ranking step sees it. `slot` is the engine's stable index in the
+/// pool, so strategies keep their state in vectors (no hashing or allocation per pick).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub id: String,
+pub struct Candidate<'a> {
+    pub id: &'a str,
+    pub slot: usize,
     pub weight: u32,
     /// 0.0–1.0 (CPU share).
     pub load: f64,
@@ -20,10 +22,11 @@ pub struct Candidate {
 }
 
 pub trait Strategy: Send {
-    /// The engine to place the next session on (`None` only when `candidates` is empty).
-    fn pick(&mut self, candidates: &[Candidate]) -> Option<String>;
-    /// A placement on `id` failed (e.g. the pipeline could not be created).
-    fn placement_failed(&mut self, _id: &str) {}
+    /// The index (into `candidates`) of the engine to place the next session on (`None` only
+    /// when `candidates` is empty).
+    fn pick(&mut self, candidates: &[Candidate<'_>]) -> Option<usize>;
+    /// A placement on the engine in `slot` failed (e.g. the pipeline could not be created).
+    fn placement_failed(&mut self, _slot: usize) {}
 }
 
 pub fn strategy(name: StrategyName, max_fails: u32) -> Box<dyn Strategy> {

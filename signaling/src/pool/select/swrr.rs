@@ -3,8 +3,6 @@
 //! the total from the winner; a failure lowers the effective weight by weight / max_fails, and
 //! each pick lets it recover by one. Weights {5,1,1} give `a a b a c a a`.
 
-use std::collections::HashMap;
-
 use super::{Candidate, Strategy};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -15,25 +13,33 @@ struct Peer {
 }
 
 pub struct SmoothWeightedRoundRobin {
-    peers: HashMap<String, Peer>,
+    /// By engine slot.
+    peers: Vec<Option<Peer>>,
     max_fails: i64,
 }
 
 impl SmoothWeightedRoundRobin {
     pub fn new(max_fails: u32) -> Self {
         Self {
-            peers: HashMap::new(),
+            peers: Vec::new(),
             max_fails: i64::from(max_fails.max(1)),
         }
     }
 
-    /// Picks with explicit weights (shared with the load-weighted strategy).
-    pub fn pick_weighted(&mut self, candidates: &[(String, i64)]) -> Option<String> {
+    /// Picks with explicit weights, given as (slot, weight); returns the index of the winner.
+    /// Shared with the load-weighted strategy.
+    pub fn pick_weighted(
+        &mut self,
+        candidates: impl Iterator<Item = (usize, i64)>,
+    ) -> Option<usize> {
         let mut total = 0i64;
-        let mut best: Option<(usize, i64)> = None;
-        for (i, (id, weight)) in candidates.iter().enumerate() {
-            let weight = (*weight).max(0);
-            let p = self.peers.entry(id.clone()).or_insert(Peer {
+        let mut best: Option<(usize, usize, i64)> = None; // (index, slot, current)
+        for (i, (slot, weight)) in candidates.enumerate() {
+            let weight = weight.max(0);
+            if self.peers.len() <= slot {
+                self.peers.resize(slot + 1, None);
+            }
+            let p = self.peers[slot].get_or_insert(Peer {
                 current: 0,
                 effective: weight,
                 weight,
@@ -48,36 +54,31 @@ impl SmoothWeightedRoundRobin {
             if p.effective < p.weight {
                 p.effective += 1;
             }
-            if best.is_none_or(|(_, c)| p.current > c) {
-                best = Some((i, p.current));
+            if best.is_none_or(|(_, _, c)| p.current > c) {
+                best = Some((i, slot, p.current));
             }
         }
-        let (i, _) = best?;
-        let id = &candidates[i].0;
-        if let Some(p) = self.peers.get_mut(id) {
+        let (i, slot, _) = best?;
+        if let Some(p) = self.peers[slot].as_mut() {
             p.current -= total;
         }
-        Some(id.clone())
+        Some(i)
     }
 
-    pub fn failed(&mut self, id: &str) {
-        if let Some(p) = self.peers.get_mut(id) {
+    pub fn failed(&mut self, slot: usize) {
+        if let Some(Some(p)) = self.peers.get_mut(slot) {
             p.effective = (p.effective - p.weight / self.max_fails).max(0);
         }
     }
 }
 
 impl Strategy for SmoothWeightedRoundRobin {
-    fn pick(&mut self, candidates: &[Candidate]) -> Option<String> {
-        let w: Vec<(String, i64)> = candidates
-            .iter()
-            .map(|c| (c.id.clone(), i64::from(c.weight)))
-            .collect();
-        self.pick_weighted(&w)
+    fn pick(&mut self, candidates: &[Candidate<'_>]) -> Option<usize> {
+        self.pick_weighted(candidates.iter().map(|c| (c.slot, i64::from(c.weight))))
     }
 
-    fn placement_failed(&mut self, id: &str) {
-        self.failed(id);
+    fn placement_failed(&mut self, slot: usize) {
+        self.failed(slot);
     }
 }
 
@@ -85,10 +86,11 @@ impl Strategy for SmoothWeightedRoundRobin {
 mod tests {
     use super::*;
 
-    fn cands(ws: &[(&str, u32)]) -> Vec<Candidate> {
+    fn cands(ws: &[(&'static str, u32)]) -> Vec<Candidate<'static>> {
         ws.iter()
             .map(|(id, w)| Candidate {
-                id: id.to_string(),
+                id,
+                slot: usize::from(id.as_bytes()[0] - b'a'),
                 weight: *w,
                 load: 0.0,
                 endpoints: 0,
@@ -96,9 +98,10 @@ mod tests {
             .collect()
     }
 
-    fn run(s: &mut SmoothWeightedRoundRobin, c: &[Candidate], n: usize) -> String {
+    fn run(s: &mut SmoothWeightedRoundRobin, c: &[Candidate<'_>], n: usize) -> String {
         (0..n)
             .filter_map(|_| s.pick(c))
+            .map(|i| c[i].id)
             .collect::<Vec<_>>()
             .join("")
     }
@@ -147,7 +150,7 @@ mod tests {
         let mut s = SmoothWeightedRoundRobin::new(1);
         let c = cands(&[("a", 4), ("b", 4)]);
         run(&mut s, &c, 8);
-        s.placement_failed("a"); // effective weight of a drops to 0
+        s.placement_failed(0); // effective weight of a drops to 0
         let next = run(&mut s, &c, 8);
         let a_first_half = next[..4].matches('a').count();
         assert!(

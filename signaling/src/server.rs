@@ -36,7 +36,11 @@ async fn ws(
     up: WebSocketUpgrade,
 ) -> impl IntoResponse {
     let ip = crate::rest::headers_ip(&headers).unwrap_or_else(|| peer.ip().to_string());
-    up.max_message_size(1 << 20)
+    // tungstenite reserves 128 KiB per socket for reading by default: 640 MB for 5,000
+    // participants. Signaling frames are small, so 8 KiB chunks (messages still grow as needed).
+    up.read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(1 << 20)
         .on_upgrade(move |socket| crate::rpc::socket::serve(app, socket, ip))
 }
 

@@ -226,6 +226,7 @@ impl Bot {
                 json!({"sender": stream_id, "sdpOffer": offer}),
             )
             .await?;
+        let _ = peer.stats.answered.set(std::time::Instant::now());
         peer.set_answer(r["sdpAnswer"].as_str().unwrap_or_default())
             .await?;
         Ok(peer)

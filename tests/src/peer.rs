@@ -37,6 +37,10 @@ pub struct Stats {
     pub audio_lost: AtomicU64,
     /// When the first RTP packet of any kind arrived.
     pub first_packet: std::sync::OnceLock<std::time::Instant>,
+    /// When the answer to our offer arrived (set by the signaling client).
+    pub answered: std::sync::OnceLock<std::time::Instant>,
+    /// When the peer connection reached "connected".
+    pub connected_at: std::sync::OnceLock<std::time::Instant>,
     /// RFC 3550 interarrival jitter of the video stream, in milliseconds (f64 bits).
     pub video_jitter_ms: AtomicU64,
 }
@@ -60,6 +64,7 @@ impl Stats {
 }
 
 struct Handler {
+    stats: Arc<Stats>,
     candidates: mpsc::UnboundedSender<RTCIceCandidateInit>,
     connected: watch::Sender<bool>,
     tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
@@ -73,6 +78,9 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
     async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
+        if s == RTCPeerConnectionState::Connected {
+            let _ = self.stats.connected_at.set(std::time::Instant::now());
+        }
         self.connected
             .send_replace(s == RTCPeerConnectionState::Connected);
     }
@@ -105,9 +113,11 @@ impl TestPeer {
         let (ctx, crx) = mpsc::unbounded_channel();
         let (ttx, trx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = watch::channel(false);
+        let stats = Arc::new(Stats::default());
         let pc = factory()?
             .build(
                 Arc::new(Handler {
+                    stats: stats.clone(),
                     candidates: ctx,
                     connected: conn_tx,
                     tracks: ttx,
@@ -117,7 +127,7 @@ impl TestPeer {
             .await?;
         let peer = Self {
             pc,
-            stats: Arc::new(Stats::default()),
+            stats,
             candidates: Mutex::new(Some(crx)),
             connected: conn_rx,
             video_track: None,

@@ -7,10 +7,12 @@ use rtc::ice::network_type::NetworkType;
 use rtc::interceptor::{
     NackGeneratorBuilder, NackResponderBuilder, Registry, Slot, TwccReceiverBuilder,
 };
+use rtc::peer_connection::certificate::CertificateParams;
 use rtcpool_config::PortRange;
 use std::net::{IpAddr, UdpSocket};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
+use webrtc::peer_connection::RTCCertificate;
 use webrtc::peer_connection::{
     configure_rtcp_reports, register_default_interceptors, MediaEngine, PeerConnection,
     PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
@@ -24,6 +26,9 @@ use super::rtcp_tap::KeyframeRequestTap;
 const TAP_SLOT: usize = 14_000;
 
 pub struct PcFactory {
+    /// One DTLS certificate for every peer connection (as KMS does): generating a key pair per
+    /// connection cost each subscription time and CPU. Renewed a day before it expires.
+    certificate: parking_lot::Mutex<RTCCertificate>,
     rtc_ip: IpAddr,
     public_ip: Option<IpAddr>,
     ports: PortRange,
@@ -39,6 +44,20 @@ pub enum FactoryError {
     NoPort(u16, u16),
     #[error("webrtc: {0}")]
     Webrtc(#[from] webrtc::error::Error),
+    #[error("DTLS certificate: {0}")]
+    Certificate(String),
+}
+
+fn new_certificate() -> Result<RTCCertificate, FactoryError> {
+    let provider =
+        rtc::crypto::default_provider().map_err(|e| FactoryError::Certificate(e.to_string()))?;
+    let params = CertificateParams::new(vec!["rtcpool".to_owned()])
+        .map_err(|e| FactoryError::Certificate(e.to_string()))?;
+    Ok(RTCCertificate::generate(
+        provider.crypto(),
+        rtc::crypto::SignatureScheme::EcdsaP256Sha256,
+        params,
+    )?)
 }
 
 impl PcFactory {
@@ -49,6 +68,7 @@ impl PcFactory {
     ) -> Result<Self, FactoryError> {
         let runtime = webrtc::runtime::default_runtime().ok_or(FactoryError::NoRuntime)?;
         Ok(Self {
+            certificate: parking_lot::Mutex::new(new_certificate()?),
             rtc_ip,
             public_ip,
             ports,
@@ -105,6 +125,7 @@ impl PcFactory {
             .with_configuration(
                 RTCConfigurationBuilder::new()
                     .with_ice_servers(ice_servers)
+                    .with_certificates(vec![self.certificate()?])
                     .build(),
             )
             .with_media_engine(media)
@@ -116,6 +137,20 @@ impl PcFactory {
             .build()
             .await?;
         Ok(Arc::new(pc))
+    }
+
+    /// The shared certificate, renewed when it is within a day of expiring.
+    fn certificate(&self) -> Result<RTCCertificate, FactoryError> {
+        let mut c = self.certificate.lock();
+        let renew = c
+            .expires
+            .duration_since(std::time::SystemTime::now())
+            .map(|left| left < std::time::Duration::from_secs(86_400))
+            .unwrap_or(true);
+        if renew {
+            *c = new_certificate()?;
+        }
+        Ok(c.clone())
     }
 
     /// `rtc_ip:0`, or the next port of the configured range that is free right now.

@@ -5,6 +5,7 @@
 //!            --video-kbps 500 --fps 30 --ramp 10 --duration 30 --json report.json
 //!   loadtest --scenario broadcast --viewers 50 …
 //!   loadtest --scenario rooms --rooms 500 --participants 10 --no-media --ramp 200 …   (signaling scale)
+//!   loadtest --scenario rooms --rooms 3 --participants 4 --duration 5 --soak-minutes 10     (hygiene soak)
 
 use rtcpool_tests::loadgen::{self, Config, Progress, Scenario};
 use std::sync::atomic::Ordering;
@@ -56,6 +57,18 @@ async fn main() -> anyhow::Result<()> {
         signaling_pid: arg(&args, "--signaling-pid").and_then(|p| p.parse().ok()),
         prefix: arg(&args, "--prefix").unwrap_or_else(|| format!("load{}", std::process::id())),
     };
+    if let Some(minutes) = arg(&args, "--soak-minutes").and_then(|m| m.parse::<f64>().ok()) {
+        let report = loadgen::soak::soak(config, minutes).await?;
+        print_table(&serde_json::to_string_pretty(&report)?);
+        if let Some(path) = arg(&args, "--json") {
+            std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+        }
+        anyhow::ensure!(
+            report["clean"] == true,
+            "engines did not return to baseline"
+        );
+        return Ok(());
+    }
     let progress = Arc::new(Progress::default());
     let p = progress.clone();
     let ticker = tokio::spawn(async move {

@@ -5,6 +5,7 @@
 
 pub mod procstat;
 pub mod report;
+pub mod soak;
 
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -307,6 +308,16 @@ async fn participant(
             first_packet_ms: peer
                 .stats
                 .first_packet
+                .get()
+                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
+            answer_ms: peer
+                .stats
+                .answered
+                .get()
+                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
+            connected_ms: peer
+                .stats
+                .connected_at
                 .get()
                 .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
             received: peer.stats.audio() + peer.stats.video(),

@@ -51,7 +51,7 @@ pub fn engine_pid(port: u16) -> Option<u32> {
     let listen = format!("127.0.0.1:{port}");
     pids().into_iter().find(|p| {
         let c = cmdline(*p);
-        c.first().is_some_and(|a| a.ends_with("media-engine")) && c.iter().any(|a| *a == listen)
+        c.first().is_some_and(|a| a.ends_with("media-engine")) && c.contains(&listen)
     })
 }
 

@@ -5,6 +5,9 @@ use serde_json::{json, Value};
 #[derive(Debug, Default, Clone)]
 pub struct Subscription {
     pub first_packet_ms: Option<f64>,
+    /// From `receiveVideoFrom` sent to its answer, and to the peer connection being connected.
+    pub answer_ms: Option<f64>,
+    pub connected_ms: Option<f64>,
     pub received: u64,
     pub lost: u64,
     pub jitter_ms: f64,
@@ -74,6 +77,8 @@ pub fn summarize(
         "packets_lost": lost,
         "packet_loss_pct": if received + lost > 0 { (lost as f64 * 100.0 / (received + lost) as f64 * 1000.0).round() / 1000.0 } else { 0.0 },
         "subscribe_first_packet_ms": percentiles(subs.iter().filter_map(|s| s.first_packet_ms).collect()),
+        "subscribe_answer_ms": percentiles(subs.iter().filter_map(|s| s.answer_ms).collect()),
+        "subscribe_connected_ms": percentiles(subs.iter().filter_map(|s| s.connected_ms).collect()),
         "subscriptions_without_media": subs.iter().filter(|s| s.first_packet_ms.is_none()).count(),
         "join_ms": percentiles(participants.iter().filter_map(|p| p.join_ms).collect()),
         "jitter_ms": percentiles(subs.iter().filter(|s| s.received > 0).map(|s| s.jitter_ms).collect()),
@@ -116,6 +121,14 @@ pub fn table(r: &Value) -> String {
     out.push_str(&format!(
         "subscribe → first packet {}\n",
         p(&r["subscribe_first_packet_ms"])
+    ));
+    out.push_str(&format!(
+        "  of which: answer        {}\n",
+        p(&r["subscribe_answer_ms"])
+    ));
+    out.push_str(&format!(
+        "  of which: connected     {}\n",
+        p(&r["subscribe_connected_ms"])
     ));
     out.push_str(&format!("joinRoom                 {}\n", p(&r["join_ms"])));
     out.push_str(&format!(

@@ -2,29 +2,17 @@
 // 7.3.0, and a second Chromium page receives it through a PassThrough. Passes when the
 // subscriber has decoded video frames. Must run inside a network namespace with only `lo`.
 import { createRequire } from 'node:module';
-import http from 'node:http';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, FLAGS, serve, sleep } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const kurento = require('kurento-client');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ENGINE = process.env.ENGINE_URL || 'ws://127.0.0.1:8888/kurento';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const page = fs.readFileSync(path.join(here, 'page.html'));
-const server = http.createServer((req, res) => { res.setHeader('content-type', 'text/html'); res.end(page); });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}/`;
+const { server, origin } = await serve({ '/': [path.join(here, 'page.html'), 'text/html'] });
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 let failed = null;

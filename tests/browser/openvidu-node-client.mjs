@@ -2,11 +2,10 @@
 // 409 → fetch path), create connection with every key null, fetch, list, forceUnpublish and
 // forceDisconnect a live Chromium participant, generate a token, close. Runs in a lo-only netns.
 import { createRequire } from 'node:module';
-import http from 'node:http';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, FLAGS, serve, sleep, until } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
@@ -14,21 +13,12 @@ const { OpenVidu, OpenViduRole } = require('openvidu-node-client');
 const kurento = require('kurento-client');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection'];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function assert(c, what) { if (!c) throw new Error(`assertion failed: ${what}`); }
-async function until(what, f, ms = 15000) {
-  const t0 = Date.now();
-  for (;;) { const v = await f(); if (v) return v; if (Date.now() - t0 > ms) throw new Error(`timed out: ${what}`); await sleep(100); }
-}
 const files = { '/': [path.join(here, 'ours-page.html'), 'text/html'], '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'] };
-const server = http.createServer((req, res) => { const f = files[req.url]; if (!f) { res.statusCode = 404; return res.end(); } res.setHeader('content-type', f[1]); res.end(fs.readFileSync(f[0])); });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const { server, origin } = await serve(files);
 
 await waitReady(SIGNALING);
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: FLAGS });
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 let failed = null;
 let step = 'start';
 try {
@@ -46,7 +36,7 @@ try {
   step = 'const page = await (await browser.newContext()).newPage();';
   const page = await (await browser.newContext()).newPage();
   step = 'await page.goto(`http://127.0.0.1:${server.address().port}/`';
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  await page.goto(origin);
   step = 'await page.waitForFunction(() => window.joinRoom);';
   await page.waitForFunction(() => window.joinRoom);
   step = "const id = await page.evaluate((t) => window.joinRoom(t, 'ca";
@@ -83,7 +73,7 @@ try {
   const s2 = await ov.createSession({ customSessionId: 'node-client' });
   const c2 = await s2.createConnection({});
   const page2 = await (await browser.newContext()).newPage();
-  await page2.goto(`http://127.0.0.1:${server.address().port}/`);
+  await page2.goto(origin);
   await page2.waitForFunction(() => window.joinRoom);
   await page2.evaluate((t) => window.joinRoom(t, 'dave'), c2.token);
   await s2.close();

@@ -4,11 +4,10 @@
 // streamDestroyed + connectionDestroyed; afterwards the engines hold no pipelines.
 // Tokens come from the unchanged openvidu-node-client 2.32.2. Runs inside a lo-only namespace.
 import { createRequire } from 'node:module';
-import http from 'node:http';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, FLAGS, serve, sleep, until } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
@@ -18,36 +17,15 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
 const SECRET = process.env.OPENVIDU_SECRET || 'MY_SECRET';
 const PAGE = process.env.PAGE || 'ov-page.html';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection'];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const files = {
   '/': [path.join(here, PAGE), 'text/html'],
   '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
   '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'],
 };
-const server = http.createServer((req, res) => {
-  const f = files[req.url.split('?')[0]];
-  if (!f) { res.statusCode = 404; return res.end(); }
-  res.setHeader('content-type', f[1]);
-  res.end(fs.readFileSync(f[0]));
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}/`;
-
-async function until(what, f, ms = 20000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const { server, origin } = await serve(files);
 
 await waitReady(SIGNALING);
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 let failed = null;
 try {
   const ov = new OpenVidu(SIGNALING, SECRET);

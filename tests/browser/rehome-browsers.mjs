@@ -3,11 +3,11 @@
 // both decode each other again on the other engine. Prints the time from kill to media flowing
 // again for both. Runs inside a lo-only namespace (engines are signaling's local ones).
 import { createRequire } from 'node:module';
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, FLAGS, serve, sleep, until } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
@@ -15,13 +15,8 @@ const { OpenVidu } = require('openvidu-node-client');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
 const AUTH = 'Basic ' + Buffer.from('OPENVIDUAPP:MY_SECRET').toString('base64');
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection'];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const files = { '/': [path.join(here, 'ov-page.html'), 'text/html'], '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'] };
-const server = http.createServer((req, res) => { const f = files[req.url]; if (!f) { res.statusCode = 404; return res.end(); } res.setHeader('content-type', f[1]); res.end(fs.readFileSync(f[0])); });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const { server, origin } = await serve(files);
 
 async function api(p) { return (await fetch(`${SIGNALING}/openvidu/api/${p}`, { headers: { authorization: AUTH } })).json(); }
 
@@ -38,7 +33,7 @@ function enginePid(port) {
 }
 
 await waitReady(SIGNALING);
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: FLAGS });
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 let failed = null;
 try {
   const ov = new OpenVidu(SIGNALING, 'MY_SECRET');
@@ -47,7 +42,7 @@ try {
   for (const name of ['ann', 'bob']) {
     const c = await session.createConnection({});
     const p = await (await browser.newContext()).newPage();
-    await p.goto(`http://127.0.0.1:${server.address().port}/`);
+    await p.goto(origin);
     await p.evaluate(([t, n]) => window.joinRoom(t, n), [c.token, name]);
     pages.push(p);
   }

@@ -212,69 +212,73 @@ impl Bot {
 
     /// Subscribes to `stream_id` (client offer); returns the receiving peer.
     pub async fn subscribe(&mut self, stream_id: &str) -> anyhow::Result<TestPeer> {
-        let publisher = stream_id
-            .rfind("con_")
-            .map(|i| stream_id[i..].to_string())
-            .unwrap_or_default();
-        let peer = TestPeer::subscriber().await?;
-        self.peers.lock().insert(publisher.clone(), peer.pc.clone());
-        self.trickle(&peer, publisher);
-        let offer = peer.create_offer().await?;
-        let r = self
-            .call(
-                "receiveVideoFrom",
-                json!({"sender": stream_id, "sdpOffer": offer}),
-            )
-            .await?;
-        let _ = peer.stats.answered.set(std::time::Instant::now());
-        peer.set_answer(r["sdpAnswer"].as_str().unwrap_or_default())
-            .await?;
-        Ok(peer)
+        self.receive("receiveVideoFrom", json!({"sender": stream_id}), stream_id)
+            .await
     }
 
-    /// `reconnectStream` of our own stream with a fresh publishing peer (what openvidu-browser
-    /// does when the publisher's ICE fails).
+    /// `reconnectStream` of someone else's stream with a fresh receiving peer.
+    pub async fn resubscribe(&mut self, stream_id: &str) -> anyhow::Result<TestPeer> {
+        self.receive("reconnectStream", json!({"stream": stream_id}), stream_id)
+            .await
+    }
+
+    /// `reconnectStream` of our own stream with a fresh publishing peer (openvidu-browser sends
+    /// the offer as `sdpString` when its publisher's ICE fails).
     pub async fn republish(&mut self, stream_id: &str) -> anyhow::Result<TestPeer> {
         let peer = TestPeer::publisher().await?;
-        self.peers
-            .lock()
-            .insert(self.connection_id.clone(), peer.pc.clone());
-        self.trickle(&peer, self.connection_id.clone());
-        let offer = peer.create_offer().await?;
         let r = self
-            .call(
+            .negotiate(
+                &peer,
+                self.connection_id.clone(),
                 "reconnectStream",
-                json!({"stream": stream_id, "sdpOffer": offer}),
+                json!({"stream": stream_id}),
+                "sdpString",
             )
             .await?;
         anyhow::ensure!(
             r["id"] == json!(stream_id),
             "publisher reconnection answers with the same stream: {r}"
         );
-        peer.set_answer(r["sdpAnswer"].as_str().unwrap_or_default())
-            .await?;
         Ok(peer)
     }
 
-    /// `reconnectStream` of someone else's stream with a fresh receiving peer.
-    pub async fn resubscribe(&mut self, stream_id: &str) -> anyhow::Result<TestPeer> {
+    /// A receiving peer for `stream_id` negotiated through `method` (client offer).
+    async fn receive(
+        &mut self,
+        method: &str,
+        params: Value,
+        stream_id: &str,
+    ) -> anyhow::Result<TestPeer> {
         let publisher = stream_id
             .rfind("con_")
             .map(|i| stream_id[i..].to_string())
             .unwrap_or_default();
         let peer = TestPeer::subscriber().await?;
-        self.peers.lock().insert(publisher.clone(), peer.pc.clone());
-        self.trickle(&peer, publisher);
-        let offer = peer.create_offer().await?;
-        let r = self
-            .call(
-                "reconnectStream",
-                json!({"stream": stream_id, "sdpOffer": offer}),
-            )
-            .await?;
-        peer.set_answer(r["sdpAnswer"].as_str().unwrap_or_default())
+        self.negotiate(&peer, publisher, method, params, "sdpOffer")
             .await?;
         Ok(peer)
+    }
+
+    /// Routes `peer`'s ICE as `endpoint_name`, sends its offer in `params[offer_key]` with
+    /// `method`, applies the answer; returns the result.
+    async fn negotiate(
+        &mut self,
+        peer: &TestPeer,
+        endpoint_name: String,
+        method: &str,
+        mut params: Value,
+        offer_key: &str,
+    ) -> anyhow::Result<Value> {
+        self.peers
+            .lock()
+            .insert(endpoint_name.clone(), peer.pc.clone());
+        self.trickle(peer, endpoint_name);
+        params[offer_key] = Value::from(peer.create_offer().await?);
+        let r = self.call(method, params).await?;
+        let _ = peer.stats.answered.set(std::time::Instant::now());
+        peer.set_answer(r["sdpAnswer"].as_str().unwrap_or_default())
+            .await?;
+        Ok(r)
     }
 
     /// Sends this peer's candidates as `onIceCandidate {endpointName}`.

@@ -27,20 +27,13 @@ pub async fn send(State(app): State<Arc<App>>, body: Bytes) -> Response {
         return ApiError::new(StatusCode::BAD_REQUEST, "'session' is required", PATH)
             .into_response();
     };
-    let to: Vec<String> = match body.get("to") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        Some(_) => {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "'to' must be an array of connection ids",
-                PATH,
-            )
-            .into_response()
-        }
+    let Some(to) = crate::rpc::signal_recipients(body.get("to")) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "'to' must be an array of connection ids",
+            PATH,
+        )
+        .into_response();
     };
     let text = |k: &str| match body.get(k) {
         None | Some(Value::Null) => Ok(None),

@@ -22,7 +22,7 @@ mod video_data;
 pub mod wire;
 
 pub use join_room::OPENVIDU_VERSION;
-pub use send_message::deliver as deliver_signal;
+pub use send_message::{deliver as deliver_signal, recipients as signal_recipients};
 pub use unpublish_video::unpublish;
 
 use serde_json::{Map, Value};

@@ -15,18 +15,11 @@ pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcErr
             "Signal message must be a JSON object",
         ));
     };
-    let to: Vec<String> = match msg.get("to") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        Some(_) => {
-            return Err(RpcError::new(
-                Code::SignalFormatInvalid,
-                "Signal 'to' must be an array of connection ids",
-            ))
-        }
+    let Some(to) = recipients(msg.get("to")) else {
+        return Err(RpcError::new(
+            Code::SignalFormatInvalid,
+            "Signal 'to' must be an array of connection ids",
+        ));
     };
     let n = Notification::SendMessage {
         data: msg.get("data").and_then(Value::as_str).map(str::to_string),
@@ -35,6 +28,15 @@ pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcErr
     };
     deliver(ctx.app, &me.session_id, &to, &n)?;
     Ok(super::empty())
+}
+
+/// A signal's `to`: absent or `null` is everyone (empty); otherwise an array of connection ids.
+pub fn recipients(to: Option<&Value>) -> Option<Vec<String>> {
+    match to {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(_) => None,
+    }
 }
 
 /// Shared with REST `/signal`: checks every recipient first, so a bad `to` sends nothing.

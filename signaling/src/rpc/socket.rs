@@ -11,10 +11,38 @@ use tokio::sync::mpsc;
 
 use super::wire::{self, method, Code, RpcError};
 use super::{dispatch, Ctx};
-use crate::app::{App, Outgoing};
+use crate::app::{App, OutTx, Outgoing};
 
 /// Used until the client announces its ping interval (OpenVidu's default).
 const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+
+/// Dispatches one request and writes its answer (with the rpc session injected).
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    app: &Arc<App>,
+    rpc: &mut String,
+    socket: u64,
+    tx: &OutTx,
+    ip: &str,
+    id: Value,
+    name: &str,
+    params: &Map<String, Value>,
+) {
+    let result = {
+        let mut ctx = Ctx {
+            app,
+            rpc,
+            socket,
+            tx,
+            ip,
+        };
+        dispatch(&mut ctx, name, params).await
+    };
+    if result.is_err() {
+        app.metrics.rpc_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = tx.send(Outgoing::Text(wire::response(&id, Some(rpc), result)));
+}
 
 #[tracing::instrument(skip_all, fields(socket))]
 pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
@@ -113,37 +141,11 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
             let (app, tx, ip) = (app.clone(), tx.clone(), ip.clone());
             let mut own = rpc.clone();
             tokio::spawn(async move {
-                let result = {
-                    let mut ctx = Ctx {
-                        app: &app,
-                        rpc: &mut own,
-                        socket,
-                        tx: &tx,
-                        ip: &ip,
-                    };
-                    dispatch(&mut ctx, &name, &params).await
-                };
-                if result.is_err() {
-                    app.metrics.rpc_errors.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = tx.send(Outgoing::Text(wire::response(&id, Some(&own), result)));
+                handle(&app, &mut own, socket, &tx, &ip, id, &name, &params).await
             });
             continue;
         }
-        let result = {
-            let mut ctx = Ctx {
-                app: &app,
-                rpc: &mut rpc,
-                socket,
-                tx: &tx,
-                ip: &ip,
-            };
-            dispatch(&mut ctx, &name, &params).await
-        };
-        if result.is_err() {
-            app.metrics.rpc_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        let _ = tx.send(Outgoing::Text(wire::response(&id, Some(&rpc), result)));
+        handle(&app, &mut rpc, socket, &tx, &ip, id, &name, &params).await;
     }
     app.socket_lost(&rpc, socket);
     let _ = tx.send(Outgoing::Close("closed"));

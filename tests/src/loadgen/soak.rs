@@ -44,10 +44,13 @@ async fn settle(c: &Config) -> anyhow::Result<Vec<(String, Value)>> {
 }
 
 pub async fn soak(c: Config, minutes: f64) -> anyhow::Result<Value> {
-    // A first round warms up allocations that are not leaks.
-    let mut round = c.clone();
-    round.prefix = format!("{}-warm", c.prefix);
-    run(round, Arc::new(Progress::default())).await?;
+    // Warm-up rounds bring every engine to its working set (sessions alternate between engines,
+    // so one round would leave some engine below the high-water mark the allocator keeps).
+    for w in 0..3 {
+        let mut round = c.clone();
+        round.prefix = format!("{}-warm{w}", c.prefix);
+        run(round, Arc::new(Progress::default())).await?;
+    }
     let base = settle(&c).await?;
     let started = Instant::now();
     let mut rounds = 0u64;

@@ -1,0 +1,37 @@
+// What every browser driver shares: Chromium's flags for a lo-only namespace (fake camera,
+// loopback candidates), a tiny static server for the test pages, and waiting helpers.
+import http from 'node:http';
+import fs from 'node:fs';
+
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Serves `files` ({'/path': [file, contentType]}) on 127.0.0.1; resolves to {server, origin}. */
+export async function serve(files) {
+  const server = http.createServer((req, res) => {
+    const f = files[req.url.split('?')[0]];
+    if (!f) { res.statusCode = 404; return res.end(); }
+    res.setHeader('content-type', f[1]);
+    res.end(fs.readFileSync(f[0]));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, origin: `http://127.0.0.1:${server.address().port}/` };
+}
+
+/** Polls `f` until it returns something truthy (or throws after `ms`). */
+export async function until(what, f, ms = 20000) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}

@@ -68,7 +68,9 @@ async fn loadtest_twenty_second_smoke() -> anyhow::Result<()> {
         .output()
         .await?;
     // SIGTERM: signaling shuts down gracefully and stops its local engines with it.
-    let _ = Command::new("kill").args(["-TERM", &signaling.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &signaling.id().to_string()])
+        .status();
     let deadline = Instant::now() + Duration::from_secs(10);
     while signaling.try_wait()?.is_none() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;

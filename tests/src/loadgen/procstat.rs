@@ -46,19 +46,26 @@ fn pids() -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// The media-engine process listening on `port` (by its `--listen` argument).
+/// The media-engine process listening on `port` (by its `--listen` argument) in this network
+/// namespace (tests run other engines on the same port inside their own namespaces).
 pub fn engine_pid(port: u16) -> Option<u32> {
     let listen = format!("127.0.0.1:{port}");
+    let here = fs::read_link("/proc/self/ns/net").ok();
     pids().into_iter().find(|p| {
+        if fs::read_link(format!("/proc/{p}/ns/net")).ok() != here {
+            return false;
+        }
         let c = cmdline(*p);
         c.first().is_some_and(|a| a.ends_with("media-engine")) && c.contains(&listen)
     })
 }
 
-/// The one running `signaling` process, if there is exactly one.
+/// The one running `signaling` process in this network namespace, if there is exactly one.
 pub fn signaling_pid() -> Option<u32> {
+    let here = fs::read_link("/proc/self/ns/net").ok();
     let found: Vec<u32> = pids()
         .into_iter()
+        .filter(|p| fs::read_link(format!("/proc/{p}/ns/net")).ok() == here)
         .filter(|p| {
             cmdline(*p)
                 .first()

@@ -205,7 +205,7 @@ impl TestPeer {
 
     /// A peer that only receives (recvonly audio + video) and counts what arrives.
     pub async fn subscriber() -> anyhow::Result<Self> {
-        let (peer, mut tracks) = Self::build().await?;
+        let (peer, tracks) = Self::build().await?;
         for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
             peer.pc
                 .add_transceiver_from_kind(
@@ -218,28 +218,24 @@ impl TestPeer {
                 )
                 .await?;
         }
-        let stats = peer.stats.clone();
-        let remote = peer.remote_tracks.clone();
-        let cancel = peer.cancel.clone();
-        tokio::spawn(async move {
-            loop {
-                let t = tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    t = tracks.recv() => match t { Some(t) => t, None => break },
-                };
-                remote.lock().push(t.clone());
-                tokio::spawn(count(t, stats.clone(), cancel.clone()));
-            }
-        });
+        peer.count_incoming(tracks);
         Ok(peer)
     }
 
     /// A receiving peer with no transceivers of its own: it answers a server's offer.
     pub async fn answerer() -> anyhow::Result<Self> {
-        let (peer, mut tracks) = Self::build().await?;
-        let stats = peer.stats.clone();
-        let remote = peer.remote_tracks.clone();
-        let cancel = peer.cancel.clone();
+        let (peer, tracks) = Self::build().await?;
+        peer.count_incoming(tracks);
+        Ok(peer)
+    }
+
+    /// Counts the packets of every track this peer receives.
+    fn count_incoming(&self, mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>) {
+        let (stats, remote, cancel) = (
+            self.stats.clone(),
+            self.remote_tracks.clone(),
+            self.cancel.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let t = tokio::select! {
@@ -250,7 +246,6 @@ impl TestPeer {
                 tokio::spawn(count(t, stats.clone(), cancel.clone()));
             }
         });
-        Ok(peer)
     }
 
     pub async fn create_offer(&self) -> anyhow::Result<String> {

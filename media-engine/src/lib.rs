@@ -10,7 +10,6 @@ pub mod server;
 pub mod sysinfo;
 
 use rtcpool_config::EngineSettings;
-use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -62,5 +61,3 @@ pub async fn spawn_local(
     let handle = tokio::spawn(run(listener, settings, token.clone()));
     Ok((addr, token, handle))
 }
-
-pub type SharedEngine = Arc<Engine>;

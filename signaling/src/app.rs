@@ -370,7 +370,6 @@ impl App {
         reason: &str,
         evicted: bool,
     ) {
-        let had_stream;
         let rpc;
         {
             let reg = self.reg.lock();
@@ -381,7 +380,6 @@ impl App {
             else {
                 return;
             };
-            had_stream = c.publisher.is_some();
             rpc = c.active.as_ref().map(|a| a.rpc.clone());
         }
         if evicted {
@@ -415,7 +413,6 @@ impl App {
                 reason: reason.into(),
             },
         );
-        let _ = had_stream;
         if let Some((_, tx)) = evicted_socket {
             if evicted {
                 // OpenVidu closes the evicted socket after a grace period; the client leaves on
@@ -494,7 +491,7 @@ impl App {
                 },
             );
         }
-        let (engine, rpcs) = {
+        let engine = {
             let mut reg = self.reg.lock();
             let s = reg.sessions.remove(session_id);
             let rpcs: Vec<String> = s
@@ -508,9 +505,8 @@ impl App {
             for r in &rpcs {
                 reg.participants.remove(r);
             }
-            (s.and_then(|s| s.engine), rpcs)
+            s.and_then(|s| s.engine)
         };
-        let _ = rpcs;
         self.release_media(session_id, engine).await;
         true
     }

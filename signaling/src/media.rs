@@ -129,10 +129,6 @@ impl SessionMedia {
         }
     }
 
-    pub fn endpoint_count(&self) -> usize {
-        self.publishers.len() * 2 + self.subscribers.len()
-    }
-
     async fn new_endpoint(&self, name: &str, bw: Bandwidth) -> Result<WebRtcEndpoint, RpcError> {
         let ep = self
             .pipeline
@@ -363,15 +359,6 @@ impl SessionMedia {
                 Ok(())
             }
         }
-    }
-
-    pub fn stream_of(&self, publisher: &str) -> Option<String> {
-        self.publishers.get(publisher).map(|p| p.stream_id.clone())
-    }
-
-    pub fn is_subscribed(&self, subscriber: &str, publisher: &str) -> bool {
-        self.subscribers
-            .contains_key(&(subscriber.to_string(), publisher.to_string()))
     }
 
     /// Releases `publisher`'s endpoint and PassThrough and every subscription to it; returns the

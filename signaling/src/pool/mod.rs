@@ -122,10 +122,6 @@ impl EnginePool {
         self.engines.lock().iter().find(|e| e.id == id).cloned()
     }
 
-    pub fn limits(&self) -> Limits {
-        self.config.limits
-    }
-
     /// Whether `snapshot` may take new sessions now (and why not).
     pub fn admitted(&self, s: &EngineSnapshot) -> Result<(), String> {
         let v = View {
@@ -194,21 +190,5 @@ impl EnginePool {
     pub fn placement_failed(&self, e: &Engine) {
         e.count(&e.failures);
         self.strategy.lock().placement_failed(e.slot);
-    }
-
-    /// Waits until every engine is admitted (start-up readiness), up to `within`.
-    pub async fn wait_all_admitted(&self, within: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < deadline {
-            if self
-                .all()
-                .iter()
-                .all(|e| self.admitted(&e.snapshot()).is_ok())
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
     }
 }

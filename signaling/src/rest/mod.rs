@@ -146,6 +146,26 @@ pub fn object_body(body: &Bytes, path: &str) -> Result<Map<String, Value>, ApiEr
     }
 }
 
+/// A JSON object body with a required string `session` (signals, deprecated tokens).
+pub fn body_with_session(
+    body: &Bytes,
+    path: &str,
+) -> Result<(Map<String, Value>, String), ApiError> {
+    let body = object_body(body, path)?;
+    match body
+        .get("session")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    {
+        Some(session) => Ok((body, session)),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "'session' is required",
+            path,
+        )),
+    }
+}
+
 pub fn flag(q: &std::collections::HashMap<String, String>, key: &str, default: bool) -> bool {
     q.get(key).map(|v| v == "true").unwrap_or(default)
 }

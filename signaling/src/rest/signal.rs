@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::Arc;
 
-use super::{object_body, ApiError};
+use super::{body_with_session, ApiError};
 use crate::app::App;
 use crate::rpc::deliver_signal;
 use crate::rpc::wire::Notification;
@@ -15,17 +15,9 @@ use crate::rpc::wire::Notification;
 const PATH: &str = "/openvidu/api/signal";
 
 pub async fn send(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    let body = match object_body(&body, PATH) {
-        Ok(b) => b,
+    let (body, session) = match body_with_session(&body, PATH) {
+        Ok(x) => x,
         Err(e) => return e.into_response(),
-    };
-    let Some(session) = body
-        .get("session")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    else {
-        return ApiError::new(StatusCode::BAD_REQUEST, "'session' is required", PATH)
-            .into_response();
     };
     let Some(to) = crate::rpc::signal_recipients(body.get("to")) else {
         return ApiError::new(

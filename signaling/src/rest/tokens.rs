@@ -4,27 +4,19 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 
-use super::{object_body, ok_json, ApiError};
+use super::{body_with_session, ok_json, ApiError};
 use crate::app::App;
 use crate::model::ConnectionProps;
 
 const PATH: &str = "/openvidu/api/tokens";
 
 pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    let body = match object_body(&body, PATH) {
-        Ok(b) => b,
+    let (body, session) = match body_with_session(&body, PATH) {
+        Ok(x) => x,
         Err(e) => return e.into_response(),
-    };
-    let Some(session) = body
-        .get("session")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    else {
-        return ApiError::new(StatusCode::BAD_REQUEST, "'session' is required", PATH)
-            .into_response();
     };
     let props = match ConnectionProps::parse(&body, &app.settings.openvidu_webrtc_ice_servers) {
         Ok(p) => p,

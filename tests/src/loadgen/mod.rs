@@ -179,7 +179,6 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
             json!({"kind": "broadcast", "viewers": viewers, "media": c.media, "video_kbps": c.video_kbps, "fps": c.fps})
         }
     };
-    let _ = total;
     Ok(report::summarize(
         scenario,
         &results,

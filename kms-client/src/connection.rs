@@ -78,7 +78,9 @@ pub(crate) async fn start(uri: String, options: ClientOptions) -> Result<Inner, 
 }
 
 async fn open(uri: &str, timeout: Duration) -> Result<Ws, ClientError> {
-    match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(uri)).await {
+    // Nagle off: a request written right after another would wait for the engine's delayed ACK.
+    let connect = tokio_tungstenite::connect_async_with_config(uri, None, true);
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Ok((ws, _))) => Ok(ws),
         _ => Err(ClientError::Connect(uri.to_string())),
     }

@@ -35,6 +35,13 @@ pub async fn run(
     let engine = Engine::new(settings, factory, shutdown.child_token());
     let app = server::router(engine.clone());
     let stop = shutdown.clone();
+    // Requests and answers are small frames sent back to back: with Nagle's algorithm on, each
+    // one after the first waited for the peer's delayed ACK (~40 ms per endpoint creation).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%e, "TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await?;

@@ -54,6 +54,12 @@ pub async fn run(
         }
     };
     let Some((cert, key)) = tls else {
+        // Small JSON-RPC frames back to back: no Nagle delay (axum-server sets it for TLS).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%e, "TCP_NODELAY");
+            }
+        });
         return axum::serve(listener, service)
             .with_graceful_shutdown(drain)
             .await;

@@ -54,7 +54,7 @@ impl Bot {
     }
 
     pub async fn open_url(url: &str) -> anyhow::Result<Self> {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
         let (note_tx, notifications) = mpsc::unbounded_channel();
@@ -274,6 +274,7 @@ impl Bot {
             .insert(endpoint_name.clone(), peer.pc.clone());
         self.trickle(peer, endpoint_name);
         params[offer_key] = Value::from(peer.create_offer().await?);
+        let _ = peer.stats.requested.set(std::time::Instant::now());
         let r = self.call(method, params).await?;
         let _ = peer.stats.answered.set(std::time::Instant::now());
         peer.set_answer(r["sdpAnswer"].as_str().unwrap_or_default())

@@ -37,6 +37,8 @@ pub struct Stats {
     pub audio_lost: AtomicU64,
     /// When the first RTP packet of any kind arrived.
     pub first_packet: std::sync::OnceLock<std::time::Instant>,
+    /// When our offer was sent (set by the signaling client).
+    pub requested: std::sync::OnceLock<std::time::Instant>,
     /// When the answer to our offer arrived (set by the signaling client).
     pub answered: std::sync::OnceLock<std::time::Instant>,
     /// When the peer connection reached "connected".

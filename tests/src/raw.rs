@@ -16,7 +16,7 @@ pub struct RawSocket {
 
 impl RawSocket {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         Ok(Self {
             ws,
             next_id: 0,

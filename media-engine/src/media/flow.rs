@@ -16,7 +16,10 @@ pub struct Flow {
     kind: MediaKind,
     event: &'static str,
     flowing: bool,
-    last: Option<Instant>,
+    /// A packet went by since the last tick (no clock read per packet).
+    seen: bool,
+    /// The last tick that had seen packets.
+    last_busy: Instant,
 }
 
 impl Flow {
@@ -26,7 +29,8 @@ impl Flow {
             kind,
             event,
             flowing: false,
-            last: None,
+            seen: false,
+            last_busy: Instant::now(),
         }
     }
 
@@ -38,16 +42,20 @@ impl Flow {
         Self::new(object, kind, name::MEDIA_FLOW_OUT)
     }
 
-    pub fn packet(&mut self, now: Instant, tx: &EventTx) {
-        self.last = Some(now);
+    #[inline]
+    pub fn packet(&mut self, tx: &EventTx) {
+        self.seen = true;
         if !self.flowing {
             self.flowing = true;
             self.emit("FLOWING", tx);
         }
     }
 
+    /// Called about every second.
     pub fn tick(&mut self, now: Instant, tx: &EventTx) {
-        if self.flowing && self.last.is_some_and(|t| now.duration_since(t) >= QUIET) {
+        if std::mem::take(&mut self.seen) {
+            self.last_busy = now;
+        } else if self.flowing && now.duration_since(self.last_busy) >= QUIET {
             self.flowing = false;
             self.emit("NOT_FLOWING", tx);
         }

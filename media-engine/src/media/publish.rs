@@ -42,7 +42,7 @@ pub async fn read_remote_track(
                         continue;
                     }
                     bump(&COUNTERS.rtp_in);
-                    flow.packet(std::time::Instant::now(), &events);
+                    flow.packet(&events);
                     hub.send(Arc::new(Forwarded { packet, source: source.clone() }));
                 }
                 Some(TrackRemoteEvent::OnEnded) | None => break,

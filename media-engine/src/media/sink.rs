@@ -49,9 +49,12 @@ pub async fn write_to_sink(
     let mut rx = input.borrow_and_update().as_ref().map(|h| h.subscribe());
     let mut flow = Flow::outbound(&object, spec.kind);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Created once: re-creating the cancellation future for every packet showed in profiles.
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = &mut cancelled => break,
             r = input.changed() => {
                 if r.is_err() { break; }
                 let hub = input.borrow_and_update().clone();
@@ -65,28 +68,43 @@ pub async fn write_to_sink(
                     if let Some(h) = input.borrow().as_ref() { h.request_keyframe(); }
                 }
             }
-            r = recv(&mut rx) => match r {
-                Ok(f) => {
-                    if !*connected.borrow() {
-                        bump(&COUNTERS.rtp_dropped);
-                        continue;
+            r = recv(&mut rx) => {
+                let mut next = Some(r);
+                // Packets come in bursts (a video frame is several): write all that are queued
+                // before going back to waiting on everything else.
+                while let Some(r) = next.take() {
+                    match r {
+                        Ok(f) => {
+                            if !*connected.borrow() {
+                                bump(&COUNTERS.rtp_dropped);
+                            } else if let Some(packet) = rw.rewrite(&f, Instant::now()) {
+                                if spec.track.write_rtp(packet).await.is_err() {
+                                    return;
+                                }
+                                bump(&COUNTERS.rtp_out);
+                                flow.packet(&events);
+                            } else {
+                                bump(&COUNTERS.rtp_dropped);
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            COUNTERS.rtp_dropped.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                            if let Some(h) = input.borrow().as_ref() { h.request_keyframe(); }
+                        }
+                        Err(broadcast::error::RecvError::Closed) => rx = None,
                     }
-                    let Some(packet) = rw.rewrite(&f, Instant::now()) else {
-                        bump(&COUNTERS.rtp_dropped);
-                        continue;
-                    };
-                    if spec.track.write_rtp(packet).await.is_err() {
-                        break;
-                    }
-                    bump(&COUNTERS.rtp_out);
-                    flow.packet(Instant::now(), &events);
+                    next = rx.as_mut().and_then(|r| match r.try_recv() {
+                        Ok(f) => Some(Ok(f)),
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            Some(Err(broadcast::error::RecvError::Lagged(n)))
+                        }
+                        Err(broadcast::error::TryRecvError::Closed) => {
+                            Some(Err(broadcast::error::RecvError::Closed))
+                        }
+                        Err(broadcast::error::TryRecvError::Empty) => None,
+                    });
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    COUNTERS.rtp_dropped.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                    if let Some(h) = input.borrow().as_ref() { h.request_keyframe(); }
-                }
-                Err(broadcast::error::RecvError::Closed) => rx = None,
-            },
+            }
             _ = tick.tick() => flow.tick(Instant::now(), &events),
         }
     }

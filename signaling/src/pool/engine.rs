@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::select::admission::Stats;
+use super::select::admission::{Stats, View};
+use super::select::Board;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -41,6 +42,8 @@ pub struct Engine {
     pub picks: AtomicU64,
     pub failures: AtomicU64,
     pub cancel: CancellationToken,
+    /// Where this engine's admission is kept current for placement.
+    board: Arc<Mutex<Board>>,
 }
 
 struct State {
@@ -73,6 +76,14 @@ pub struct EngineSnapshot {
     pub sessions: Vec<String>,
 }
 
+/// What every engine of a pool shares with it.
+pub struct PoolLinks {
+    pub timings: Timings,
+    /// Where a lost engine's id is sent (its sessions are re-homed).
+    pub lost: mpsc::UnboundedSender<String>,
+    pub board: Arc<Mutex<Board>>,
+}
+
 /// Timings of the connection to an engine.
 #[derive(Debug, Clone, Copy)]
 pub struct Timings {
@@ -87,10 +98,10 @@ impl Engine {
         uri: String,
         weight: u32,
         labels: BTreeMap<String, String>,
-        t: Timings,
-        lost: mpsc::UnboundedSender<String>,
+        pool: &PoolLinks,
         cancel: CancellationToken,
     ) -> Arc<Self> {
+        let (t, lost, board) = (pool.timings, pool.lost.clone(), pool.board.clone());
         let ip = uri
             .split("://")
             .nth(1)
@@ -124,7 +135,9 @@ impl Engine {
             picks: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             cancel,
+            board,
         });
+        e.publish(&e.state.lock());
         tokio::spawn(keep_connected(Arc::downgrade(&e), t, lost));
         tokio::spawn(super::health::sample(
             Arc::downgrade(&e),
@@ -156,15 +169,34 @@ impl Engine {
     }
 
     pub fn set_weight(&self, w: u32) {
-        self.state.lock().weight = w;
+        self.update(|s| s.weight = w);
     }
 
     pub fn set_status(&self, st: Status) {
-        self.state.lock().status = st;
+        self.update(|s| s.status = st);
     }
 
     pub fn set_stats(&self, stats: Stats) {
-        self.state.lock().stats = Some(stats);
+        self.update(|s| s.stats = Some(stats));
+    }
+
+    /// Changes what admission looks at, and tells the placement board.
+    fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut s = self.state.lock();
+        let r = f(&mut s);
+        self.publish(&s);
+        r
+    }
+
+    fn publish(&self, s: &State) {
+        self.board.lock().set(&View {
+            id: &self.id,
+            slot: self.slot,
+            weight: s.weight,
+            connected: s.connected,
+            running: s.status == Status::Running,
+            stats: s.stats.as_ref(),
+        });
     }
 
     pub fn session_added(&self, session: &str) {
@@ -180,9 +212,10 @@ impl Engine {
 
     /// Drains the engine and removes it once idle (`deletion-strategy=when-no-sessions`).
     pub fn remove_when_idle(&self) {
-        let mut s = self.state.lock();
-        s.status = Status::Draining;
-        s.remove_when_idle = true;
+        self.update(|s| {
+            s.status = Status::Draining;
+            s.remove_when_idle = true;
+        });
     }
 
     pub fn count(&self, c: &AtomicU64) {
@@ -190,25 +223,27 @@ impl Engine {
     }
 
     fn connected(&self, client: KurentoClient) {
-        let mut s = self.state.lock();
-        if !s.connected {
-            s.connection_time = Some(crate::ids::now_ms());
-            s.disconnection_time = None;
-        }
-        s.connected = true;
-        s.client = Some(client);
+        self.update(|s| {
+            if !s.connected {
+                s.connection_time = Some(crate::ids::now_ms());
+                s.disconnection_time = None;
+            }
+            s.connected = true;
+            s.client = Some(client);
+        });
     }
 
     /// Marks the engine disconnected (visible at once); returns the generation for the window.
     fn disconnected(&self) -> u64 {
-        let mut s = self.state.lock();
-        if s.connected {
-            s.disconnection_time = Some(crate::ids::now_ms());
-        }
-        s.connected = false;
-        s.stats = None;
-        s.generation += 1;
-        s.generation
+        self.update(|s| {
+            if s.connected {
+                s.disconnection_time = Some(crate::ids::now_ms());
+            }
+            s.connected = false;
+            s.stats = None;
+            s.generation += 1;
+            s.generation
+        })
     }
 
     fn still_down(&self, generation: u64) -> bool {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use engine::{Engine, EngineSnapshot, Status, Timings};
+pub use engine::{Engine, EngineSnapshot, PoolLinks, Status, Timings};
 use select::admission::{admit, Limits, View};
-use select::Strategy;
+use select::{Board, Strategy};
 
 pub struct PoolConfig {
     pub limits: Limits,
@@ -44,10 +44,10 @@ impl PoolConfig {
 pub struct EnginePool {
     engines: Mutex<Vec<Arc<Engine>>>,
     next_slot: std::sync::atomic::AtomicUsize,
-    /// Holds the round-robin state; locked only for one pick.
-    strategy: Mutex<Box<dyn Strategy>>,
+    /// Shared with every engine; `links.board` holds every engine's admission and the
+    /// strategy's state, locked for one pick or one update.
+    links: PoolLinks,
     config: PoolConfig,
-    lost: mpsc::UnboundedSender<String>,
     cancel: CancellationToken,
 }
 
@@ -64,9 +64,12 @@ impl EnginePool {
         let pool = Arc::new(Self {
             engines: Mutex::new(Vec::new()),
             next_slot: std::sync::atomic::AtomicUsize::new(0),
-            strategy: Mutex::new(strategy),
+            links: PoolLinks {
+                timings: config.timings,
+                lost,
+                board: Arc::new(Mutex::new(Board::new(config.limits, strategy))),
+            },
             config,
-            lost,
             cancel,
         });
         for (uri, weight, labels) in list {
@@ -97,8 +100,7 @@ impl EnginePool {
             uri,
             weight,
             labels,
-            self.config.timings,
-            self.lost.clone(),
+            &self.links,
             self.cancel.child_token(),
         );
         engines.push(e.clone());
@@ -111,6 +113,7 @@ impl EnginePool {
         let i = engines.iter().position(|e| e.id == id)?;
         let e = engines.remove(i);
         e.cancel.cancel();
+        self.links.board.lock().retire(e.slot);
         Some(e)
     }
 
@@ -137,58 +140,41 @@ impl EnginePool {
             .map_err(|r| r.to_string())
     }
 
-    /// Picks an engine for a new session: admission, then the strategy. The error says why no
-    /// engine can take it.
+    /// Picks an engine for a new session from the board (admission, then the strategy). The
+    /// error says why no engine can take it.
     pub fn pick(&self) -> Result<Arc<Engine>, String> {
-        let engines = self.all();
+        let picked = self.links.board.lock().pick();
+        let engines = self.engines.lock();
+        if let Some(e) = picked.and_then(|slot| engines.iter().find(|e| e.slot == slot)) {
+            e.count(&e.picks);
+            return Ok(e.clone());
+        }
         if engines.is_empty() {
             return Err("no media engine is configured".into());
         }
-        let now = Instant::now();
-        let limits = self.config.limits.at(now);
-        let snaps: Vec<EngineSnapshot> = engines.iter().map(|e| e.snapshot()).collect();
-        let mut candidates = Vec::new();
-        let mut refused = Vec::new();
-        for s in &snaps {
-            let v = View {
-                id: &s.id,
-                slot: engines
-                    .iter()
-                    .find(|e| e.id == s.id)
-                    .map(|e| e.slot)
-                    .unwrap_or(usize::MAX),
-                weight: s.weight,
-                connected: s.connected,
-                running: s.status == Status::Running,
-                stats: s.stats.as_ref(),
-            };
-            match admit(&v, now, &limits) {
-                Ok(c) => candidates.push(c),
-                Err(why) => refused.push(why.to_string()),
-            }
-        }
-        if candidates.is_empty() {
-            return Err(format!(
-                "no media engine is admitted ({})",
-                refused.join("; ")
-            ));
-        }
-        let i = self
-            .strategy
-            .lock()
-            .pick(&candidates)
-            .ok_or("no media engine is admitted")?;
-        let slot = candidates[i].slot;
-        let e = engines
-            .into_iter()
-            .find(|e| e.slot == slot)
-            .ok_or_else(|| "selected engine vanished".to_string())?;
-        e.count(&e.picks);
-        Ok(e)
+        // The rare path: say why each engine was refused.
+        let engines = {
+            let list = engines.clone();
+            drop(engines);
+            list
+        };
+        let refused: Vec<String> = engines
+            .iter()
+            .map(|e| {
+                let s = e.snapshot();
+                self.admitted(&s)
+                    .err()
+                    .unwrap_or_else(|| format!("{} was just admitted", s.id))
+            })
+            .collect();
+        Err(format!(
+            "no media engine is admitted ({})",
+            refused.join("; ")
+        ))
     }
 
     pub fn placement_failed(&self, e: &Engine) {
         e.count(&e.failures);
-        self.strategy.lock().placement_failed(e.slot);
+        self.links.board.lock().placement_failed(e.slot);
     }
 }

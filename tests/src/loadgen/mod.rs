@@ -309,6 +309,11 @@ async fn participant(
                 .first_packet
                 .get()
                 .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
+            offer_ms: peer
+                .stats
+                .requested
+                .get()
+                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
             answer_ms: peer
                 .stats
                 .answered

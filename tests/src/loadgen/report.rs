@@ -5,6 +5,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Default, Clone)]
 pub struct Subscription {
     pub first_packet_ms: Option<f64>,
+    /// From the start (before the receiving peer exists) to the offer being sent.
+    pub offer_ms: Option<f64>,
     /// From `receiveVideoFrom` sent to its answer, and to the peer connection being connected.
     pub answer_ms: Option<f64>,
     pub connected_ms: Option<f64>,
@@ -77,6 +79,7 @@ pub fn summarize(
         "packets_lost": lost,
         "packet_loss_pct": if received + lost > 0 { (lost as f64 * 100.0 / (received + lost) as f64 * 1000.0).round() / 1000.0 } else { 0.0 },
         "subscribe_first_packet_ms": percentiles(subs.iter().filter_map(|s| s.first_packet_ms).collect()),
+        "subscribe_offer_ms": percentiles(subs.iter().filter_map(|s| s.offer_ms).collect()),
         "subscribe_answer_ms": percentiles(subs.iter().filter_map(|s| s.answer_ms).collect()),
         "subscribe_connected_ms": percentiles(subs.iter().filter_map(|s| s.connected_ms).collect()),
         "subscriptions_without_media": subs.iter().filter(|s| s.first_packet_ms.is_none()).count(),
@@ -121,6 +124,10 @@ pub fn table(r: &Value) -> String {
     out.push_str(&format!(
         "subscribe → first packet {}\n",
         p(&r["subscribe_first_packet_ms"])
+    ));
+    out.push_str(&format!(
+        "  of which: offer sent    {}\n",
+        p(&r["subscribe_offer_ms"])
     ));
     out.push_str(&format!(
         "  of which: answer        {}\n",

@@ -2,7 +2,7 @@
 //! weight × (1 − load), so busier engines get proportionally fewer new sessions.
 
 use super::swrr::SmoothWeightedRoundRobin;
-use super::{Candidate, Strategy};
+use super::{Row, Strategy};
 
 pub struct LoadWeighted {
     inner: SmoothWeightedRoundRobin,
@@ -16,15 +16,15 @@ impl LoadWeighted {
     }
 }
 
-/// Weight scaled by free capacity, in hundredths (at least 1 while admitted).
-fn scaled(c: &Candidate<'_>) -> i64 {
-    ((f64::from(c.weight) * (1.0 - c.load.clamp(0.0, 1.0)) * 100.0).round() as i64).max(1)
+/// Weight scaled by free capacity, in hundredths (at least 1). The board computes it when an
+/// engine's stats change rather than on every pick.
+pub fn free_weight(weight: u32, load: f64) -> i64 {
+    ((f64::from(weight) * (1.0 - load.clamp(0.0, 1.0)) * 100.0).round() as i64).max(1)
 }
 
 impl Strategy for LoadWeighted {
-    fn pick(&mut self, candidates: &[Candidate<'_>]) -> Option<usize> {
-        self.inner
-            .pick_weighted(candidates.iter().map(|c| (c.slot, scaled(c))))
+    fn pick(&mut self, rows: &[Row], now: u64) -> Option<usize> {
+        self.inner.pick_by(rows, now, |r| r.free_weight)
     }
 
     fn placement_failed(&mut self, slot: usize) {
@@ -34,31 +34,15 @@ impl Strategy for LoadWeighted {
 
 #[cfg(test)]
 mod tests {
+    use super::super::swrr::tests::{rows, run};
     use super::*;
 
     #[test]
     fn busier_engines_get_proportionally_fewer() {
         let mut s = LoadWeighted::new(1);
-        let c = vec![
-            Candidate {
-                id: "a",
-                slot: 0,
-                weight: 1,
-                load: 0.0,
-                endpoints: 0,
-            },
-            Candidate {
-                id: "b",
-                slot: 1,
-                weight: 1,
-                load: 0.75,
-                endpoints: 0,
-            },
-        ];
-        let seq: String = (0..500)
-            .filter_map(|_| s.pick(&c))
-            .map(|i| c[i].id)
-            .collect();
+        let mut r = rows(&[('a', 1), ('b', 1)]);
+        (r[0].free_weight, r[1].free_weight) = (free_weight(1, 0.0), free_weight(1, 0.75));
+        let seq = run(&mut s, &r, 500);
         assert_eq!(
             (seq.matches('a').count(), seq.matches('b').count()),
             (400, 100)

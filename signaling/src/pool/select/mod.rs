@@ -1,16 +1,20 @@
 //! Choosing an engine for a new session, in separate steps: *staleness* and *admission*
 //! (`admission.rs`: connected, fresh stats, under its limits, not draining) decide which engines
-//! may take it; a [`Strategy`] (one file each) ranks the admitted ones.
+//! may take it; `board.rs` keeps each engine's verdict current so a decision only compares
+//! clocks; a [`Strategy`] (one file each) ranks the admitted rows.
 
 pub mod admission;
+pub mod board;
 pub mod least_loaded;
 pub mod load_weighted;
 pub mod swrr;
 
 use rtcpool_config::Strategy as StrategyName;
 
-/// An admitted engine as the ranking step sees it. `slot` is the engine's stable index in the
-/// pool, so strategies keep their state in vectors (no hashing or allocation per pick).
+pub use board::{Board, Row};
+
+/// An admitted engine, as admission reports it. `slot` is the engine's stable index in the pool;
+/// strategies keep their state in vectors indexed by it (no hashing or allocation per pick).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate<'a> {
     pub id: &'a str,
@@ -22,9 +26,9 @@ pub struct Candidate<'a> {
 }
 
 pub trait Strategy: Send {
-    /// The index (into `candidates`) of the engine to place the next session on (`None` only
-    /// when `candidates` is empty).
-    fn pick(&mut self, candidates: &[Candidate<'_>]) -> Option<usize>;
+    /// The slot of the engine to place the next session on, among the rows admitted at `now`
+    /// (`None` when none is).
+    fn pick(&mut self, rows: &[Row], now: u64) -> Option<usize>;
     /// A placement on the engine in `slot` failed (e.g. the pipeline could not be created).
     fn placement_failed(&mut self, _slot: usize) {}
 }

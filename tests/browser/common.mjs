@@ -35,3 +35,11 @@ export async function until(what, f, ms = 20000) {
     await sleep(100);
   }
 }
+
+// Ends a driver: FAIL with the reason (exit 1) or PASS (exit 0). Exiting explicitly also stops
+// clients that keep timers alive after close() (kurento-client's heartbeat).
+export function finish(failed) {
+  if (failed) { console.error('FAIL:', failed); process.exit(1); }
+  console.log('PASS');
+  process.exit(0);
+}

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, finish } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const kurento = require('kurento-client');
@@ -70,7 +70,4 @@ try {
   await browser.close();
   server.close();
 }
-if (failed) { console.error('FAIL:', failed); process.exit(1); }
-console.log('PASS');
-// kurento-client keeps its heartbeat timer alive after close(); do not wait for it.
-process.exit(0);
+finish(failed);

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
@@ -74,6 +74,4 @@ try {
   await browser.close();
   server.close();
 }
-if (failed) { console.error('FAIL:', failed); process.exit(1); }
-console.log('PASS');
-process.exit(0);
+finish(failed);

@@ -252,13 +252,7 @@ impl TestPeer {
 
     pub async fn create_offer(&self) -> anyhow::Result<String> {
         let offer = self.pc.create_offer(None).await?;
-        self.pc.set_local_description(offer).await?;
-        Ok(self
-            .pc
-            .local_description()
-            .await
-            .map(|d| d.sdp)
-            .unwrap_or_default())
+        self.set_local(offer).await
     }
 
     pub async fn accept_offer(&self, sdp: &str) -> anyhow::Result<String> {
@@ -266,7 +260,12 @@ impl TestPeer {
             .set_remote_description(RTCSessionDescription::offer(sdp.to_string())?)
             .await?;
         let answer = self.pc.create_answer(None).await?;
-        self.pc.set_local_description(answer).await?;
+        self.set_local(answer).await
+    }
+
+    /// Applies our description; returns the SDP as the peer connection now states it.
+    async fn set_local(&self, desc: RTCSessionDescription) -> anyhow::Result<String> {
+        self.pc.set_local_description(desc).await?;
         Ok(self
             .pc
             .local_description()

@@ -70,6 +70,12 @@ impl RawSocket {
         Ok(r["result"].clone())
     }
 
+    /// Creates an element of `kind` in `pipeline`; returns its id.
+    pub async fn create_element(&mut self, kind: &str, pipeline: &Value) -> anyhow::Result<Value> {
+        let params = json!({"type": kind, "constructorParams": {"mediaPipeline": pipeline}});
+        Ok(self.ok("create", params).await?["value"].clone())
+    }
+
     /// `error.code` of a request that must fail.
     pub async fn err_code(&mut self, method: &str, params: Value) -> anyhow::Result<i64> {
         let r = self.request(method, params.clone()).await?;

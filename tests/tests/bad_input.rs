@@ -87,13 +87,7 @@ async fn every_kind_of_bad_input_is_refused_cleanly() -> anyhow::Result<()> {
         40001
     );
     assert_eq!(ws.err_code("create", json!({"type": "WebRtcEndpoint", "constructorParams": {"mediaPipeline": p, "recvonly": "yes"}})).await?, 40001);
-    let e = ws
-        .ok(
-            "create",
-            json!({"type": "WebRtcEndpoint", "constructorParams": {"mediaPipeline": p}}),
-        )
-        .await?["value"]
-        .clone();
+    let e = ws.create_element("WebRtcEndpoint", &p).await?;
     assert_eq!(
         ws.err_code("invoke", json!({"object": e, "operation": "explode"}))
             .await?,

@@ -272,20 +272,8 @@ async fn every_event_of_every_class_is_subscribable() -> anyhow::Result<()> {
     let engine = LocalEngine::start().await?;
     let mut ws = RawSocket::connect(&engine.url()).await?;
     let p = ws.ok("create", json!({"type": "MediaPipeline"})).await?["value"].clone();
-    let e = ws
-        .ok(
-            "create",
-            json!({"type": "WebRtcEndpoint", "constructorParams": {"mediaPipeline": p}}),
-        )
-        .await?["value"]
-        .clone();
-    let t = ws
-        .ok(
-            "create",
-            json!({"type": "PassThrough", "constructorParams": {"mediaPipeline": p}}),
-        )
-        .await?["value"]
-        .clone();
+    let e = ws.create_element("WebRtcEndpoint", &p).await?;
+    let t = ws.create_element("PassThrough", &p).await?;
     let objects = [
         (e.clone(), kms_client::wire::Class::WebRtcEndpoint),
         (t.clone(), kms_client::wire::Class::PassThrough),

@@ -64,6 +64,10 @@ impl Api {
     async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.send(method, path, body, Some("S3CRET")).await
     }
+
+    async fn status(&self, method: &str, path: &str, body: Option<Value>) -> StatusCode {
+        self.ok(method, path, body).await.0
+    }
 }
 
 #[tokio::test]
@@ -87,7 +91,7 @@ async fn auth_is_required_except_the_public_url() {
         StatusCode::OK
     );
     assert_eq!(
-        api.ok("GET", "/openvidu/api/sessions", None).await.0,
+        api.status("GET", "/openvidu/api/sessions", None).await,
         StatusCode::OK
     );
 }
@@ -125,7 +129,8 @@ async fn sessions() {
         (StatusCode::OK, json!("my-room"), json!("my-room"))
     );
     assert_eq!(
-        api.ok("POST", "/openvidu/api/sessions", Some(body)).await.0,
+        api.status("POST", "/openvidu/api/sessions", Some(body))
+            .await,
         StatusCode::CONFLICT
     );
     // Bad values → 400 with an OpenVidu error body, and nothing created.
@@ -149,31 +154,27 @@ async fn sessions() {
     assert_eq!(list["numberOfElements"], 2);
     assert_eq!(list["content"].as_array().map(Vec::len), Some(2));
     assert_eq!(
-        api.ok("GET", "/openvidu/api/sessions/my-room", None)
-            .await
-            .0,
+        api.status("GET", "/openvidu/api/sessions/my-room", None)
+            .await,
         StatusCode::OK
     );
     assert_eq!(
-        api.ok("GET", "/openvidu/api/sessions/nope", None).await.0,
+        api.status("GET", "/openvidu/api/sessions/nope", None).await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        api.ok("DELETE", "/openvidu/api/sessions/my-room", None)
-            .await
-            .0,
+        api.status("DELETE", "/openvidu/api/sessions/my-room", None)
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        api.ok("GET", "/openvidu/api/sessions/my-room", None)
-            .await
-            .0,
+        api.status("GET", "/openvidu/api/sessions/my-room", None)
+            .await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        api.ok("DELETE", "/openvidu/api/sessions/my-room", None)
-            .await
-            .0,
+        api.status("DELETE", "/openvidu/api/sessions/my-room", None)
+            .await,
         StatusCode::NOT_FOUND
     );
 }
@@ -236,39 +237,35 @@ async fn connections_tokens_streams_signals() {
     assert_eq!(c2["serverData"], "srv");
     // Errors: bad role/types 400, unknown session 404, IPCAM 501; nothing created.
     assert_eq!(
-        api.ok(
+        api.status(
             "POST",
             "/openvidu/api/sessions/c1/connection",
             Some(json!({"role": "ADMIN"}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "POST",
             "/openvidu/api/sessions/c1/connection",
             Some(json!({"customIceServers": [{"url": "http://x"}]}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "POST",
             "/openvidu/api/sessions/c1/connection",
             Some(json!({"type": "IPCAM", "rtspUri": "rtsp://x"}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::NOT_IMPLEMENTED
     );
     assert_eq!(
-        api.ok("POST", "/openvidu/api/sessions/zz/connection", None)
-            .await
-            .0,
+        api.status("POST", "/openvidu/api/sessions/zz/connection", None)
+            .await,
         StatusCode::NOT_FOUND
     );
     let (_, list) = api
@@ -310,106 +307,94 @@ async fn connections_tokens_streams_signals() {
         json!(cid)
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "GET",
             &format!("/openvidu/api/sessions/zz/connection/{cid}"),
             None
         )
-        .await
-        .0,
+        .await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        api.ok("GET", "/openvidu/api/sessions/c1/connection/con_Nope", None)
-            .await
-            .0,
+        api.status("GET", "/openvidu/api/sessions/c1/connection/con_Nope", None)
+            .await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "PATCH",
             &format!("/openvidu/api/sessions/c1/connection/{cid}"),
             Some(json!({"role": "SUBSCRIBER"}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::METHOD_NOT_ALLOWED
     );
     // Deleting an unused token removes it.
     assert_eq!(
-        api.ok(
+        api.status(
             "DELETE",
             &format!("/openvidu/api/sessions/c1/connection/{cid}"),
             None
         )
-        .await
-        .0,
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "GET",
             &format!("/openvidu/api/sessions/c1/connection/{cid}"),
             None
         )
-        .await
-        .0,
+        .await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        api.ok("DELETE", "/openvidu/api/sessions/zz/connection/con_X", None)
-            .await
-            .0,
+        api.status("DELETE", "/openvidu/api/sessions/zz/connection/con_X", None)
+            .await,
         StatusCode::BAD_REQUEST
     );
     // Streams.
     assert_eq!(
-        api.ok("DELETE", "/openvidu/api/sessions/zz/stream/str_X", None)
-            .await
-            .0,
+        api.status("DELETE", "/openvidu/api/sessions/zz/stream/str_X", None)
+            .await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        api.ok("DELETE", "/openvidu/api/sessions/c1/stream/str_X", None)
-            .await
-            .0,
+        api.status("DELETE", "/openvidu/api/sessions/c1/stream/str_X", None)
+            .await,
         StatusCode::NOT_FOUND
     );
     // Signals: missing session 400, unknown 404, not active 406.
     assert_eq!(
-        api.ok("POST", "/openvidu/api/signal", Some(json!({"data": "x"})))
-            .await
-            .0,
+        api.status("POST", "/openvidu/api/signal", Some(json!({"data": "x"})))
+            .await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "POST",
             "/openvidu/api/signal",
             Some(json!({"session": "zz"}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "POST",
             "/openvidu/api/signal",
             Some(json!({"session": "c1", "type": "t", "data": "d"}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::NOT_ACCEPTABLE
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "POST",
             "/openvidu/api/signal",
             Some(json!({"session": "c1", "to": "x"}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::BAD_REQUEST
     );
     // Deprecated tokens.
@@ -436,23 +421,21 @@ async fn connections_tokens_streams_signals() {
         )
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "POST",
             "/openvidu/api/tokens",
             Some(json!({"role": "SUBSCRIBER"}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        api.ok(
+        api.status(
             "POST",
             "/openvidu/api/tokens",
             Some(json!({"session": "zz"}))
         )
-        .await
-        .0,
+        .await,
         StatusCode::NOT_FOUND
     );
 }
@@ -468,7 +451,7 @@ async fn recordings_and_config() {
         ("DELETE", "/openvidu/api/recordings/r1"),
     ] {
         assert_eq!(
-            api.ok(m, p, Some(json!({"session": "x"}))).await.0,
+            api.status(m, p, Some(json!({"session": "x"}))).await,
             StatusCode::NOT_IMPLEMENTED,
             "{m} {p}"
         );
@@ -493,7 +476,7 @@ async fn recordings_and_config() {
         json!(false)
     );
     assert_eq!(
-        api.ok("GET", "/openvidu/api/config/nope", None).await.0,
+        api.status("GET", "/openvidu/api/config/nope", None).await,
         StatusCode::NOT_FOUND
     );
 }

@@ -93,16 +93,7 @@ pub async fn write_to_sink(
                         }
                         Err(broadcast::error::RecvError::Closed) => rx = None,
                     }
-                    next = rx.as_mut().and_then(|r| match r.try_recv() {
-                        Ok(f) => Some(Ok(f)),
-                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                            Some(Err(broadcast::error::RecvError::Lagged(n)))
-                        }
-                        Err(broadcast::error::TryRecvError::Closed) => {
-                            Some(Err(broadcast::error::RecvError::Closed))
-                        }
-                        Err(broadcast::error::TryRecvError::Empty) => None,
-                    });
+                    next = try_recv(&mut rx);
                 }
             }
             _ = tick.tick() => flow.tick(Instant::now(), &events),
@@ -116,6 +107,19 @@ async fn recv(
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// What [`recv`] would return without waiting, or `None` when nothing is queued.
+fn try_recv(
+    rx: &mut Option<broadcast::Receiver<Arc<Forwarded>>>,
+) -> Option<Result<Arc<Forwarded>, broadcast::error::RecvError>> {
+    use broadcast::error::{RecvError, TryRecvError};
+    match rx.as_mut()?.try_recv() {
+        Ok(f) => Some(Ok(f)),
+        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+        Err(TryRecvError::Empty) => None,
     }
 }
 

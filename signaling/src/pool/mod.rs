@@ -152,12 +152,8 @@ impl EnginePool {
         if engines.is_empty() {
             return Err("no media engine is configured".into());
         }
-        // The rare path: say why each engine was refused.
-        let engines = {
-            let list = engines.clone();
-            drop(engines);
-            list
-        };
+        // The rare path: say why each engine was refused (engine state is locked after the
+        // list, the order `add` uses too).
         let refused: Vec<String> = engines
             .iter()
             .map(|e| {

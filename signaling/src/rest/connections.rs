@@ -36,8 +36,7 @@ pub async fn create(State(app): State<Arc<App>>, Path(id): Path<String>, body: B
     }
     match app.create_connection(&id, props) {
         Some(json) => ok_json(json),
-        None => ApiError::new(StatusCode::NOT_FOUND, format!("Session {id} not found"), &p)
-            .into_response(),
+        None => ApiError::missing(StatusCode::NOT_FOUND, "Session", &id, &p).into_response(),
     }
 }
 
@@ -68,21 +67,11 @@ pub async fn get(State(app): State<Arc<App>>, Path((id, cid)): Path<(String, Str
     let p = format!("{}/{cid}", path(&id));
     let reg = app.reg.lock();
     let Some(s) = reg.sessions.get(&id) else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Session {id} not found"),
-            &p,
-        )
-        .into_response();
+        return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response();
     };
     match s.connections.get(&cid) {
         Some(c) => ok_json(c.rest_json(&id)),
-        None => ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("Connection {cid} not found"),
-            &p,
-        )
-        .into_response(),
+        None => ApiError::missing(StatusCode::NOT_FOUND, "Connection", &cid, &p).into_response(),
     }
 }
 
@@ -95,21 +84,12 @@ pub async fn remove(
     let active = {
         let mut reg = app.reg.lock();
         let Some(s) = reg.sessions.get_mut(&id) else {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("Session {id} not found"),
-                &p,
-            )
-            .into_response();
+            return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response();
         };
         match s.connections.get(&cid).map(|c| c.active.is_some()) {
             None => {
-                return ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("Connection {cid} not found"),
-                    &p,
-                )
-                .into_response()
+                return ApiError::missing(StatusCode::NOT_FOUND, "Connection", &cid, &p)
+                    .into_response()
             }
             Some(false) => {
                 s.remove(&cid);

@@ -59,9 +59,10 @@ pub fn node_json(app: &App, e: &Engine, with_sessions: bool) -> Value {
 }
 
 fn not_found(id: &str) -> Response {
-    ApiError::new(
+    ApiError::missing(
         StatusCode::NOT_FOUND,
-        format!("Media node {id} not found"),
+        "Media node",
+        id,
         &format!("{PATH}/{id}"),
     )
     .into_response()

@@ -111,6 +111,11 @@ impl ApiError {
             path: path.to_string(),
         }
     }
+
+    /// "`{what} {id} not found`" with the status the endpoint answers it with.
+    pub fn missing(status: StatusCode, what: &str, id: &str, path: &str) -> Self {
+        Self::new(status, format!("{what} {id} not found"), path)
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -51,9 +51,10 @@ pub async fn get(
     let pending = flag(&q, "pendingConnections", false);
     match app.reg.lock().sessions.get(&id) {
         Some(s) => ok_json(s.rest_json(pending)),
-        None => ApiError::new(
+        None => ApiError::missing(
             StatusCode::NOT_FOUND,
-            format!("Session {id} not found"),
+            "Session",
+            &id,
             &format!("{PATH}/{id}"),
         )
         .into_response(),
@@ -64,9 +65,10 @@ pub async fn close(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respo
     if app.close_session(&id, "sessionClosedByServer").await {
         no_content()
     } else {
-        ApiError::new(
+        ApiError::missing(
             StatusCode::NOT_FOUND,
-            format!("Session {id} not found"),
+            "Session",
+            &id,
             &format!("{PATH}/{id}"),
         )
         .into_response()

@@ -48,12 +48,8 @@ pub async fn send(State(app): State<Arc<App>>, body: Bytes) -> Response {
         .map(|s| s.active().next().is_some());
     match active {
         None => {
-            return ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("Session {session} not found"),
-                PATH,
-            )
-            .into_response()
+            return ApiError::missing(StatusCode::NOT_FOUND, "Session", &session, PATH)
+                .into_response()
         }
         Some(false) => {
             return ApiError::new(

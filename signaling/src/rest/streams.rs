@@ -17,22 +17,15 @@ pub async fn remove(
     let owner = {
         let reg = app.reg.lock();
         let Some(s) = reg.sessions.get(&id) else {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("Session {id} not found"),
-                &p,
-            )
-            .into_response();
+            return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response();
         };
         s.by_stream(&sid).map(|c| c.id.clone())
     };
     let Some(owner) = owner else {
-        return ApiError::new(StatusCode::NOT_FOUND, format!("Stream {sid} not found"), &p)
-            .into_response();
+        return ApiError::missing(StatusCode::NOT_FOUND, "Stream", &sid, &p).into_response();
     };
     match unpublish(&app, &id, &owner, "forceUnpublishByServer", None).await {
         Ok(()) => no_content(),
-        Err(_) => ApiError::new(StatusCode::NOT_FOUND, format!("Stream {sid} not found"), &p)
-            .into_response(),
+        Err(_) => ApiError::missing(StatusCode::NOT_FOUND, "Stream", &sid, &p).into_response(),
     }
 }

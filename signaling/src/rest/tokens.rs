@@ -23,12 +23,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Err(m) => return ApiError::new(StatusCode::BAD_REQUEST, m, PATH).into_response(),
     };
     let Some(c) = app.create_connection(&session, props) else {
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("Session {session} not found"),
-            PATH,
-        )
-        .into_response();
+        return ApiError::missing(StatusCode::NOT_FOUND, "Session", &session, PATH).into_response();
     };
     let mut out = json!({
         "id": c["token"], "token": c["token"], "createdAt": c["createdAt"], "connectionId": c["connectionId"],

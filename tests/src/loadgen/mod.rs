@@ -303,27 +303,15 @@ async fn participant(
         out.errors.push(e.to_string());
     }
     for (t, peer) in &subs {
+        let ms_since_start = |at: &std::sync::OnceLock<Instant>| {
+            at.get()
+                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0)
+        };
         out.subscriptions.push(Subscription {
-            first_packet_ms: peer
-                .stats
-                .first_packet
-                .get()
-                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
-            offer_ms: peer
-                .stats
-                .requested
-                .get()
-                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
-            answer_ms: peer
-                .stats
-                .answered
-                .get()
-                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
-            connected_ms: peer
-                .stats
-                .connected_at
-                .get()
-                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0),
+            first_packet_ms: ms_since_start(&peer.stats.first_packet),
+            offer_ms: ms_since_start(&peer.stats.requested),
+            answer_ms: ms_since_start(&peer.stats.answered),
+            connected_ms: ms_since_start(&peer.stats.connected_at),
             received: peer.stats.audio() + peer.stats.video(),
             lost: peer.stats.lost(),
             jitter_ms: peer.stats.jitter_ms(),

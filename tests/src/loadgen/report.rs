@@ -99,64 +99,67 @@ pub fn summarize(
 /// The human-readable table.
 pub fn table(r: &Value) -> String {
     let p = |v: &Value| format!("p50 {} / p95 {} / p99 {} ms", v["p50"], v["p95"], v["p99"]);
-    let mut out = String::new();
-    out.push_str(&format!("scenario                 {}\n", r["scenario"]));
-    out.push_str(&format!(
-        "participants joined      {} / {}\n",
-        r["joined"], r["participants"]
-    ));
-    out.push_str(&format!(
-        "streams                  {} ({} publishers + {} subscriptions)\n",
-        r["streams"], r["publishers"], r["subscriptions"]
-    ));
-    out.push_str(&format!(
-        "engine CPU               {} cores over {} s\n",
-        r["engine_cpu_cores"], r["window_s"]
-    ));
-    out.push_str(&format!(
-        "streams per engine core  {}\n",
-        r["streams_per_engine_core"]
-    ));
-    out.push_str(&format!(
-        "packets received / lost  {} / {} ({} %)\n",
-        r["packets_received"], r["packets_lost"], r["packet_loss_pct"]
-    ));
-    out.push_str(&format!(
-        "subscribe → first packet {}\n",
-        p(&r["subscribe_first_packet_ms"])
-    ));
-    out.push_str(&format!(
-        "  of which: offer sent    {}\n",
-        p(&r["subscribe_offer_ms"])
-    ));
-    out.push_str(&format!(
-        "  of which: answer        {}\n",
-        p(&r["subscribe_answer_ms"])
-    ));
-    out.push_str(&format!(
-        "  of which: connected     {}\n",
-        p(&r["subscribe_connected_ms"])
-    ));
-    out.push_str(&format!("joinRoom                 {}\n", p(&r["join_ms"])));
-    out.push_str(&format!(
-        "video jitter             {}\n",
-        p(&r["jitter_ms"])
-    ));
-    out.push_str(&format!(
-        "engine RSS               {} MB\n",
-        r["engine_rss_mb"]
-    ));
-    out.push_str(&format!(
-        "signaling RSS / CPU      {} MB / {} cores\n",
-        r["signaling_rss_mb"], r["signaling_cpu_cores"]
-    ));
-    out.push_str(&format!(
-        "sessions per engine      {}\n",
-        r["engine_sessions"]
-    ));
-    out.push_str(&format!(
-        "errors                   {} {}\n",
-        r["errors"], r["first_errors"]
-    ));
-    out
+    let rows = [
+        ("scenario                 ", r["scenario"].to_string()),
+        (
+            "participants joined      ",
+            format!("{} / {}", r["joined"], r["participants"]),
+        ),
+        (
+            "streams                  ",
+            format!(
+                "{} ({} publishers + {} subscriptions)",
+                r["streams"], r["publishers"], r["subscriptions"]
+            ),
+        ),
+        (
+            "engine CPU               ",
+            format!("{} cores over {} s", r["engine_cpu_cores"], r["window_s"]),
+        ),
+        (
+            "streams per engine core  ",
+            r["streams_per_engine_core"].to_string(),
+        ),
+        (
+            "packets received / lost  ",
+            format!(
+                "{} / {} ({} %)",
+                r["packets_received"], r["packets_lost"], r["packet_loss_pct"]
+            ),
+        ),
+        (
+            "subscribe → first packet ",
+            p(&r["subscribe_first_packet_ms"]),
+        ),
+        ("  of which: offer sent    ", p(&r["subscribe_offer_ms"])),
+        ("  of which: answer        ", p(&r["subscribe_answer_ms"])),
+        (
+            "  of which: connected     ",
+            p(&r["subscribe_connected_ms"]),
+        ),
+        ("joinRoom                 ", p(&r["join_ms"])),
+        ("video jitter             ", p(&r["jitter_ms"])),
+        (
+            "engine RSS               ",
+            format!("{} MB", r["engine_rss_mb"]),
+        ),
+        (
+            "signaling RSS / CPU      ",
+            format!(
+                "{} MB / {} cores",
+                r["signaling_rss_mb"], r["signaling_cpu_cores"]
+            ),
+        ),
+        (
+            "sessions per engine      ",
+            r["engine_sessions"].to_string(),
+        ),
+        (
+            "errors                   ",
+            format!("{} {}", r["errors"], r["first_errors"]),
+        ),
+    ];
+    rows.iter()
+        .map(|(label, value)| format!("{label}{value}\n"))
+        .collect()
 }

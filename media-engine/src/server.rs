@@ -45,6 +45,7 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "sockets": st.sockets.len(),
         "peerConnections": COUNTERS.peer_connections.load(Ordering::Relaxed),
         "mediaTasks": COUNTERS.media_tasks.load(Ordering::Relaxed),
+        "taps": COUNTERS.taps.load(Ordering::Relaxed),
         "rtpIn": COUNTERS.rtp_in.load(Ordering::Relaxed),
         "rtpOut": COUNTERS.rtp_out.load(Ordering::Relaxed),
         "plisSent": COUNTERS.plis_sent.load(Ordering::Relaxed),

@@ -35,6 +35,7 @@ async fn two_hundred_cycles_leave_nothing_behind() -> anyhow::Result<()> {
     assert_eq!(end["pipelines"], 0, "{end}");
     assert_eq!(end["peerConnections"], 0, "{end}");
     assert_eq!(end["mediaTasks"], 0, "{end}");
+    assert_eq!(end["taps"], 0, "{end}");
     assert_eq!(fds1, fds0, "open files grew: {base} -> {end}");
     assert!(
         rss1 <= rss0 + 16 * 1024,

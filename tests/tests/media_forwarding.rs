@@ -1,5 +1,6 @@
 //! kms-client ⇄ media-engine with real webrtc-rs peers: one publisher (synthetic VP8 + Opus)
-//! through a PassThrough to three subscribers (two offer, one answers the engine's offer). Media must arrive at both, a subscriber's PLI must
+//! through a PassThrough to three subscribers (two offer, one answers the engine's offer). Media must
+//! arrive at all of them, releasing one must leave the others receiving, a subscriber's PLI must
 //! reach the publisher, and releasing the pipeline must free every peer connection and task.
 
 use rtcpool_tests::harness::{client, negotiate, negotiate_server_offer, wait_health, LocalEngine};
@@ -14,6 +15,7 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     let publisher_ep = pipeline.create_webrtc_endpoint().await?;
     let hub = pipeline.create_pass_through().await?;
     let sub_eps = [
+        pipeline.create_webrtc_endpoint().await?,
         pipeline.create_webrtc_endpoint().await?,
         pipeline.create_webrtc_endpoint().await?,
     ];
@@ -77,6 +79,25 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     }
     assert_eq!(publisher_ep.get_connection_state().await?, "CONNECTED");
 
+    // Packets reach subscribers by direct call through taps on the hubs: the PassThrough's relay
+    // (audio, video) and each subscriber's two tracks. Releasing one subscriber while the
+    // publisher keeps sending removes exactly its taps; the others keep receiving.
+    let taps = |h: &serde_json::Value| h["taps"].as_u64();
+    let h = wait_health(engine.addr, Duration::from_secs(5), |h| taps(h) == Some(8)).await?;
+    assert_eq!(taps(&h), Some(8), "{h}");
+    sub_eps[1].release().await?;
+    let h = wait_health(engine.addr, Duration::from_secs(5), |h| taps(h) == Some(6)).await?;
+    assert_eq!(taps(&h), Some(6), "{h}");
+    let (a, b) = (subs[0].stats.video(), subs[2].stats.video());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while subs[0].stats.video() < a + 25 || subs[2].stats.video() < b + 25 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the remaining subscribers stopped receiving"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     sending.cancel();
     pipeline.release().await?;
     let h = wait_health(engine.addr, Duration::from_secs(5), |h| {
@@ -87,6 +108,7 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     assert_eq!(h["pipelines"], 0, "{h}");
     assert_eq!(h["peerConnections"], 0, "{h}");
     assert_eq!(h["mediaTasks"], 0, "{h}");
+    assert_eq!(h["taps"], 0, "{h}");
     publisher.close().await;
     for s in subs {
         s.close().await;

@@ -1,7 +1,8 @@
 //! The media path (async shell around webrtc-rs): every element has one output [`hub::Hub`] per
 //! media kind and one input per kind; `connect(source, sink)` points the sink's input at the
-//! source's hub. Packets travel as `Arc`s, so fan-out costs one pointer copy per subscriber
-//! until the per-subscriber writer rewrites SSRC / payload type / extensions / seq / ts.
+//! source's hub. Packets travel as `Arc`s and are handed on by direct call on the publisher's
+//! reader task: each subscriber's tap rewrites SSRC / payload type / extensions / seq / ts and
+//! queues the packet for its peer connection without waiting.
 
 pub mod endpoint;
 pub mod factory;
@@ -44,6 +45,8 @@ pub struct Counters {
     pub plis_sent: AtomicU64,
     pub peer_connections: AtomicU64,
     pub media_tasks: AtomicU64,
+    /// Consumers attached to hubs (a subscriber's track or a PassThrough's relay).
+    pub taps: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -55,6 +58,7 @@ pub static COUNTERS: Counters = Counters {
     plis_sent: AtomicU64::new(0),
     peer_connections: AtomicU64::new(0),
     media_tasks: AtomicU64::new(0),
+    taps: AtomicU64::new(0),
 };
 
 /// Counts a media task for as long as it lives (tests assert the count returns to zero).

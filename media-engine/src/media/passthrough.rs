@@ -1,11 +1,12 @@
 //! PassThrough: whatever its input carries goes to its output, unchanged; keyframe requests
-//! from its subscribers go on to its current source. One relay task per media kind.
+//! from its subscribers go on to its current source. Packets cross it by direct call (a tap on
+//! the source's hub that re-sends into its own output); one control task per media kind follows
+//! reconnections and relays keyframe requests.
 
 use std::sync::Arc;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::hub::Ports;
+use super::hub::{Attachment, Forwarded, Hub, Ports, Tap};
 use super::{MediaKind, TaskGuard};
 
 pub struct PassThroughMedia {
@@ -29,29 +30,31 @@ impl PassThroughMedia {
     }
 }
 
+/// Re-sends what its source's hub delivers into the PassThrough's own output.
+struct Relay(Arc<Hub>);
+
+impl Tap for Relay {
+    fn deliver(&self, _from: &Hub, f: &Arc<Forwarded>) {
+        self.0.send(f.clone());
+    }
+}
+
 async fn relay(ports: Arc<Ports>, kind: MediaKind, cancel: CancellationToken) {
     let _guard = TaskGuard::new();
     let out = ports.output(kind).clone();
     let mut input = ports.input(kind).subscribe();
-    let mut rx = input.borrow_and_update().as_ref().map(|h| h.subscribe());
+    let mut attached = Attachment::new(Arc::new(Relay(out.clone())));
+    attached.follow(input.borrow_and_update().clone());
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             r = input.changed() => {
                 if r.is_err() { break; }
                 let hub = input.borrow_and_update().clone();
-                rx = hub.as_ref().map(|h| h.subscribe());
-                if let Some(h) = hub { h.request_keyframe(); }
+                if let Some(h) = attached.follow(hub) { h.request_keyframe(); }
             }
-            r = async { match &mut rx { Some(r) => r.recv().await, None => std::future::pending().await } } => match r {
-                Ok(f) => out.send(f),
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if let Some(h) = input.borrow().as_ref() { h.request_keyframe(); }
-                }
-                Err(broadcast::error::RecvError::Closed) => rx = None,
-            },
             _ = out.keyframe.notified() => {
-                if let Some(h) = input.borrow().as_ref() { h.request_keyframe(); }
+                if let Some(h) = attached.hub() { h.request_keyframe(); }
             }
         }
     }

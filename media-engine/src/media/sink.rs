@@ -1,18 +1,22 @@
-//! The per-subscriber half of forwarding: follows the element's current input hub, rewrites each
+//! The per-subscriber half of forwarding: a tap on the element's current input hub rewrites each
 //! packet for this peer connection (SSRC, payload type, header-extension ids, and seq/timestamp
-//! continuity across source switches), and relays this peer's keyframe requests upstream.
+//! continuity across source switches) and queues it without waiting; a control task follows
+//! reconnections and relays this peer's keyframe requests upstream.
 
+use futures::FutureExt;
+use parking_lot::Mutex;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::flow::{EventTx, Flow};
-use super::hub::{Forwarded, Hub, SourceParams};
+use super::hub::{Attachment, Forwarded, Hub, SourceParams, Tap};
 use super::rtcp_tap::is_keyframe_request;
 use super::{bump, MediaKind, TaskGuard, COUNTERS};
 
@@ -36,6 +40,48 @@ pub struct SinkSpec {
 
 type Input = watch::Receiver<Option<Arc<Hub>>>;
 
+/// One outgoing track, fed by its source's hub.
+struct SinkTap {
+    track: Arc<TrackLocalStaticRTP>,
+    /// The peer connection is up (packets before that are dropped: nobody could decrypt them).
+    connected: AtomicBool,
+    events: EventTx,
+    state: Mutex<SinkState>,
+}
+
+struct SinkState {
+    rw: Rewriter,
+    flow: Flow,
+}
+
+impl Tap for SinkTap {
+    fn deliver(&self, from: &Hub, f: &Arc<Forwarded>) {
+        if !self.connected.load(Ordering::Relaxed) {
+            bump(&COUNTERS.rtp_dropped);
+            return;
+        }
+        let mut st = self.state.lock();
+        let Some(packet) = st.rw.rewrite(f, Instant::now()) else {
+            bump(&COUNTERS.rtp_dropped);
+            return;
+        };
+        // Queues the packet for the peer connection's driver; never waits. The lock inside is
+        // only ever taken by this tap (held under `state`), so `None` means the driver's queue
+        // (256 events) is full: the packet is dropped and the decoder will need a keyframe.
+        match self.track.write_rtp(packet).now_or_never() {
+            Some(Ok(())) => {
+                bump(&COUNTERS.rtp_out);
+                st.flow.packet(&self.events);
+            }
+            Some(Err(_)) => bump(&COUNTERS.rtp_dropped),
+            None => {
+                bump(&COUNTERS.rtp_dropped);
+                from.request_keyframe();
+            }
+        }
+    }
+}
+
 pub async fn write_to_sink(
     spec: SinkSpec,
     mut input: Input,
@@ -45,81 +91,38 @@ pub async fn write_to_sink(
     cancel: CancellationToken,
 ) {
     let _guard = TaskGuard::new();
-    let mut rw = Rewriter::new(spec.ssrc, spec.codecs, spec.extensions);
-    let mut rx = input.borrow_and_update().as_ref().map(|h| h.subscribe());
-    let mut flow = Flow::outbound(&object, spec.kind);
+    let tap = Arc::new(SinkTap {
+        track: spec.track,
+        connected: AtomicBool::new(*connected.borrow_and_update()),
+        events,
+        state: Mutex::new(SinkState {
+            rw: Rewriter::new(spec.ssrc, spec.codecs, spec.extensions),
+            flow: Flow::outbound(&object, spec.kind),
+        }),
+    });
+    let mut attached = Attachment::new(tap.clone());
+    attached.follow(input.borrow_and_update().clone());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    // Created once: re-creating the cancellation future for every packet showed in profiles.
-    let cancelled = cancel.cancelled();
-    tokio::pin!(cancelled);
     loop {
         tokio::select! {
-            _ = &mut cancelled => break,
+            _ = cancel.cancelled() => break,
             r = input.changed() => {
                 if r.is_err() { break; }
                 let hub = input.borrow_and_update().clone();
-                rx = hub.as_ref().map(|h| h.subscribe());
-                if let Some(h) = hub { h.request_keyframe(); }
+                if let Some(h) = attached.follow(hub) { h.request_keyframe(); }
             }
             r = connected.changed() => {
                 if r.is_err() { break; }
-                if *connected.borrow_and_update() {
-                    // A new subscriber needs a keyframe now, not whenever the encoder makes one.
-                    if let Some(h) = input.borrow().as_ref() { h.request_keyframe(); }
-                }
+                let up = *connected.borrow_and_update();
+                tap.connected.store(up, Ordering::Relaxed);
+                // A new subscriber needs a keyframe now, not whenever the encoder makes one.
+                if let (true, Some(h)) = (up, attached.hub()) { h.request_keyframe(); }
             }
-            r = recv(&mut rx) => {
-                let mut next = Some(r);
-                // Packets come in bursts (a video frame is several): write all that are queued
-                // before going back to waiting on everything else.
-                while let Some(r) = next.take() {
-                    match r {
-                        Ok(f) => {
-                            if !*connected.borrow() {
-                                bump(&COUNTERS.rtp_dropped);
-                            } else if let Some(packet) = rw.rewrite(&f, Instant::now()) {
-                                if spec.track.write_rtp(packet).await.is_err() {
-                                    return;
-                                }
-                                bump(&COUNTERS.rtp_out);
-                                flow.packet(&events);
-                            } else {
-                                bump(&COUNTERS.rtp_dropped);
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            COUNTERS.rtp_dropped.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                            if let Some(h) = input.borrow().as_ref() { h.request_keyframe(); }
-                        }
-                        Err(broadcast::error::RecvError::Closed) => rx = None,
-                    }
-                    next = try_recv(&mut rx);
-                }
+            _ = tick.tick() => {
+                let mut st = tap.state.lock();
+                st.flow.tick(Instant::now(), &tap.events);
             }
-            _ = tick.tick() => flow.tick(Instant::now(), &events),
         }
-    }
-}
-
-async fn recv(
-    rx: &mut Option<broadcast::Receiver<Arc<Forwarded>>>,
-) -> Result<Arc<Forwarded>, broadcast::error::RecvError> {
-    match rx {
-        Some(r) => r.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// What [`recv`] would return without waiting, or `None` when nothing is queued.
-fn try_recv(
-    rx: &mut Option<broadcast::Receiver<Arc<Forwarded>>>,
-) -> Option<Result<Arc<Forwarded>, broadcast::error::RecvError>> {
-    use broadcast::error::{RecvError, TryRecvError};
-    match rx.as_mut()?.try_recv() {
-        Ok(f) => Some(Ok(f)),
-        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
-        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
-        Err(TryRecvError::Empty) => None,
     }
 }
 

@@ -91,12 +91,14 @@ pub async fn soak(c: Config, minutes: f64) -> anyhow::Result<Value> {
         let ok = e["pipelines"] == 0
             && e["elements"] == 0
             && e["peerConnections"] == 0
+            && e["mediaTasks"] == 0
+            && e["taps"] == 0
             && f1 <= f0
             && rss_change <= 10.0;
         clean &= ok;
         engines.push(json!({
             "uri": uri, "pipelines": e["pipelines"], "elements": e["elements"], "peer_connections": e["peerConnections"],
-            "media_tasks": e["mediaTasks"], "open_fds_before": f0, "open_fds_after": f1,
+            "media_tasks": e["mediaTasks"], "taps": e["taps"], "open_fds_before": f0, "open_fds_after": f1,
             "rss_mb_before": (r0 / 1024.0).round(), "rss_mb_after": (r1 / 1024.0).round(), "rss_change_pct": (rss_change * 10.0).round() / 10.0, "clean": ok,
         }));
     }

@@ -101,7 +101,8 @@ impl Hub {
         COUNTERS.taps.fetch_sub(gone, Ordering::Relaxed);
     }
 
-    pub fn tap_count(&self) -> usize {
+    #[cfg(test)]
+    fn tap_count(&self) -> usize {
         self.taps.read().len()
     }
 

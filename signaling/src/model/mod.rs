@@ -9,3 +9,8 @@ pub mod session;
 pub use connection::{Active, Connection, MediaOptions, Publisher, Role};
 pub use props::{ConnectionProps, SessionProps};
 pub use session::Session;
+
+/// OpenVidu's list shape: `{"numberOfElements": n, "content": [...]}`.
+pub fn list_json(content: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({"numberOfElements": content.len(), "content": content})
+}

@@ -75,7 +75,7 @@ impl Session {
             "customSessionId": self.props.custom_session_id,
             "forcedVideoCodec": self.props.forced_video_codec,
             "allowTranscoding": self.props.allow_transcoding,
-            "connections": {"numberOfElements": content.len(), "content": content},
+            "connections": super::list_json(content),
         });
         if let Some(n) = self
             .props

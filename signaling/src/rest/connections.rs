@@ -4,13 +4,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{flag, no_content, object_body, ok_json, ApiError};
 use crate::app::App;
-use crate::model::ConnectionProps;
+use crate::model::{list_json, ConnectionProps};
 
 fn path(id: &str) -> String {
     format!("/openvidu/api/sessions/{id}/connection")
@@ -60,7 +60,7 @@ pub async fn list(
         .filter(|c| pending || c.active.is_some())
         .map(|c| c.rest_json(&id))
         .collect();
-    ok_json(json!({"numberOfElements": content.len(), "content": content}))
+    ok_json(list_json(content))
 }
 
 pub async fn get(State(app): State<Arc<App>>, Path((id, cid)): Path<(String, String)>) -> Response {

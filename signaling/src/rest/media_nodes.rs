@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{flag, no_content, object_body, ok_json, ApiError};
 use crate::app::App;
+use crate::model::list_json;
 use crate::pool::{Engine, Status};
 
 const PATH: &str = "/openvidu/api/media-nodes";
@@ -79,7 +80,7 @@ pub async fn list(
         .iter()
         .map(|e| node_json(&app, e, with))
         .collect();
-    ok_json(json!({"numberOfElements": content.len(), "content": content}))
+    ok_json(list_json(content))
 }
 
 pub async fn get(

@@ -4,13 +4,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{flag, no_content, object_body, ok_json, ApiError};
 use crate::app::App;
-use crate::model::SessionProps;
+use crate::model::{list_json, SessionProps};
 
 const PATH: &str = "/openvidu/api/sessions";
 
@@ -40,7 +40,7 @@ pub async fn list(
         .values()
         .map(|s| s.rest_json(pending))
         .collect();
-    ok_json(json!({"numberOfElements": content.len(), "content": content}))
+    ok_json(list_json(content))
 }
 
 pub async fn get(

@@ -37,7 +37,10 @@ $('join').addEventListener('submit', async (e) => {
   const roomName = $('room').value.trim();
   try {
     const r = await fetch('demo/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: roomName, name }) });
-    if (!r.ok) throw new Error(`token request failed (${r.status})`);
+    if (!r.ok) {
+      const why = await r.json().then((b) => b.message, () => '');
+      throw new Error(why || `token request failed (${r.status})`);
+    }
     const { token } = await r.json();
     room = await Room.join(token, { name });
     const names = room.participants;

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::load::{ConfigError, Validate};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSettings {
     /// WebSocket address; the Kurento endpoint is `ws://<listen>/kurento`.
@@ -25,6 +25,32 @@ pub struct EngineSettings {
     pub session_timeout_secs: u64,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log: String,
+    /// Shared secret every client must present (HTTP Basic password on the WebSocket upgrade and
+    /// on `/health`). Required when `listen` is not a loopback address, unless `insecure`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Accept clients without a secret on a non-loopback address (explicit opt-out).
+    pub insecure: bool,
+    /// A WebSocket that sends nothing (not even a ping) for this long is closed, seconds.
+    pub idle_timeout_secs: u64,
+    /// An HTTP request's headers must arrive within this many seconds (1–30).
+    pub http_header_timeout_secs: u64,
+    /// Bytes of responses and events queued for one WebSocket before it is closed (1009-style
+    /// overflow: a client that does not read is cut, nobody else is affected).
+    pub max_send_queue_bytes: usize,
+}
+
+impl std::fmt::Debug for EngineSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineSettings")
+            .field("listen", &self.listen)
+            .field("rtc_ip", &self.rtc_ip)
+            .field("public_ip", &self.public_ip)
+            .field("udp_ports", &self.udp_ports)
+            .field("secret", &self.secret.as_ref().map(|_| "(hidden)"))
+            .field("insecure", &self.insecure)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +71,11 @@ impl Default for EngineSettings {
             max_message_size: 1 << 20,
             session_timeout_secs: 240,
             log: "info,rtc_ice=error,rtc_dtls=error,rtc=error,webrtc=error".into(),
+            secret: None,
+            insecure: false,
+            idle_timeout_secs: 120,
+            http_header_timeout_secs: 10,
+            max_send_queue_bytes: 8 << 20,
         }
     }
 }
@@ -85,6 +116,42 @@ impl Validate for EngineSettings {
                 "max_message_size",
                 self.max_message_size,
                 "must be at least 4096 bytes",
+            ));
+        }
+        if let Some(secret) = &self.secret {
+            if secret.is_empty() || secret.chars().any(|c| c.is_control() || c == ':') {
+                return Err(ConfigError::invalid(
+                    "secret",
+                    "(hidden)",
+                    "non-empty, no ':' and no control characters",
+                ));
+            }
+        } else if !self.listen.ip().is_loopback() && !self.insecure {
+            return Err(ConfigError::invalid(
+                "secret",
+                format!("unset while listening on {}", self.listen),
+                "an engine reachable from other hosts needs --secret (or `secret` in its config); pass --insecure to accept anyone who can reach it",
+            ));
+        }
+        if self.idle_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "idle_timeout_secs",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if !(1..=30).contains(&self.http_header_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "http_header_timeout_secs",
+                self.http_header_timeout_secs,
+                "1–30 seconds",
+            ));
+        }
+        if self.max_send_queue_bytes < self.max_message_size {
+            return Err(ConfigError::invalid(
+                "max_send_queue_bytes",
+                self.max_send_queue_bytes,
+                "at least max_message_size",
             ));
         }
         if self.session_timeout_secs == 0 {
@@ -134,6 +201,18 @@ mod tests {
                     .map(|e| e.to_string())
                     .unwrap_or_default();
             assert!(e.contains("`udp_ports` = 9-2"), "{e}");
+            let open = json!({"listen": "0.0.0.0:8888"});
+            let e = load::<EngineSettings, _>(None, "X_", &open)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("secret") && e.contains("0.0.0.0:8888"), "{e}");
+            let ok = json!({"listen": "0.0.0.0:8888", "insecure": true});
+            assert!(load::<EngineSettings, _>(None, "X_", &ok).is_ok());
+            jail.set_env("X_SECRET", "s3cret");
+            let s: EngineSettings = load(None, "X_", &open).map_err(|e| e.to_string())?;
+            assert_eq!(s.secret.as_deref(), Some("s3cret"));
+            assert!(!format!("{s:?}").contains("s3cret"));
             Ok(())
         });
     }

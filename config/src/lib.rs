@@ -8,9 +8,11 @@
 //! | media-engine settings, defaults, validation | `engine.rs` |
 //! | signaling settings (OpenVidu's variable names), validation | `signaling.rs` |
 //! | values given as JSON text or as native arrays | `json_or_native.rs` |
+//! | accepting connections: no delay, slow clients cut (both servers) | `listen.rs` |
 
 mod engine;
 mod json_or_native;
+pub mod listen;
 mod load;
 mod signaling;
 

@@ -41,6 +41,12 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "POOL_RECONNECT_WINDOW_MS",
     "POOL_MAX_FAILS",
     "POOL_CLIENT_NUDGE_MS",
+    "METRICS_PUBLIC",
+    "HTTP_HEADER_TIMEOUT_SECS",
+    "HTTP_BODY_TIMEOUT_SECS",
+    "WS_MAX_SEND_QUEUE_BYTES",
+    "POOL_ORPHAN_GRACE_MS",
+    "LOCAL_ENGINES_SECRET",
 ];
 
 /// Free-form labels of an engine (`zone = "a"`), shown by the operators' API.
@@ -108,6 +114,10 @@ pub struct SignalingSettings {
     pub certificate_path: Option<PathBuf>,
     pub private_key_path: Option<PathBuf>,
     pub local_engines: usize,
+    /// The secret local engines require (random per engine when unset). Set it only to reach
+    /// the local engines with another Kurento client (tests, debugging).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_engines_secret: Option<String>,
     /// media-engine binary for local engines (default: next to the signaling binary).
     pub engine_binary: Option<PathBuf>,
     pub static_dir: PathBuf,
@@ -136,6 +146,17 @@ pub struct SignalingSettings {
     /// once and re-establishes every broken stream, instead of waiting out its 4 s ICE grace.
     /// 0 disables.
     pub pool_client_nudge_ms: u64,
+    /// Serve `/metrics` without credentials (otherwise the REST API's Basic auth).
+    pub metrics_public: bool,
+    /// An HTTP request's headers must arrive within this many seconds (1–30).
+    pub http_header_timeout_secs: u64,
+    /// A request body must arrive within this many seconds (1–30).
+    pub http_body_timeout_secs: u64,
+    /// Bytes queued for one browser WebSocket before it is closed (a client that does not read).
+    pub ws_max_send_queue_bytes: usize,
+    /// Pipelines another (dead) signaling process left on an engine are released when nobody
+    /// reclaimed them this long after we connected (the engine's own session timeout).
+    pub pool_orphan_grace_ms: u64,
 }
 
 impl Default for SignalingSettings {
@@ -158,10 +179,11 @@ impl Default for SignalingSettings {
             certificate_path: None,
             private_key_path: None,
             local_engines: 2,
+            local_engines_secret: None,
             engine_binary: None,
             static_dir: PathBuf::from("static"),
             rtcpool_log: "info,rtc=error,webrtc=error".into(),
-            demo_tokens: true,
+            demo_tokens: false,
             engines: None,
             pool_strategy: Strategy::WeightedRoundRobin,
             pool_cpu_limit: 90.0,
@@ -172,6 +194,11 @@ impl Default for SignalingSettings {
             pool_reconnect_window_ms: 3000,
             pool_max_fails: 1,
             pool_client_nudge_ms: 6000,
+            metrics_public: false,
+            http_header_timeout_secs: 10,
+            http_body_timeout_secs: 10,
+            ws_max_send_queue_bytes: 4 << 20,
+            pool_orphan_grace_ms: 240_000,
         }
     }
 }
@@ -271,7 +298,7 @@ impl Validate for SignalingSettings {
                 if !seen.insert(e.uri.trim_end_matches('/')) {
                     return Err(ConfigError::invalid(
                         "engines.uri",
-                        &e.uri,
+                        kms_client::uri::redact(&e.uri),
                         "duplicate engine URI",
                     ));
                 }
@@ -332,12 +359,16 @@ impl Validate for SignalingSettings {
                 if !ok {
                     return Err(ConfigError::invalid(
                         "KMS_URIS",
-                        u,
+                        kms_client::uri::redact(u),
                         "each entry must be a ws:// or wss:// URL",
                     ));
                 }
                 if !seen.insert(u.trim_end_matches('/')) {
-                    return Err(ConfigError::invalid("KMS_URIS", u, "duplicate engine URI"));
+                    return Err(ConfigError::invalid(
+                        "KMS_URIS",
+                        kms_client::uri::redact(u),
+                        "duplicate engine URI",
+                    ));
                 }
             }
             if let Some(w) = &self.kms_weights {
@@ -387,6 +418,21 @@ impl Validate for SignalingSettings {
                 "set both CERTIFICATE_PATH and PRIVATE_KEY_PATH, or neither",
             ));
         }
+        for (key, v) in [
+            ("HTTP_HEADER_TIMEOUT_SECS", self.http_header_timeout_secs),
+            ("HTTP_BODY_TIMEOUT_SECS", self.http_body_timeout_secs),
+        ] {
+            if !(1..=30).contains(&v) {
+                return Err(ConfigError::invalid(key, v, "1–30 seconds"));
+            }
+        }
+        if self.ws_max_send_queue_bytes < 64 * 1024 {
+            return Err(ConfigError::invalid(
+                "WS_MAX_SEND_QUEUE_BYTES",
+                self.ws_max_send_queue_bytes,
+                "at least 65536",
+            ));
+        }
         if self.openvidu_sessions_garbage_interval == 0 {
             return Err(ConfigError::invalid(
                 "OPENVIDU_SESSIONS_GARBAGE_INTERVAL",
@@ -409,7 +455,7 @@ pub fn check_uri(key: &str, u: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::invalid(
             key,
-            u,
+            kms_client::uri::redact(u),
             "each entry must be a ws:// or wss:// URL",
         ))
     }

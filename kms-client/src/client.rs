@@ -67,8 +67,12 @@ pub enum ConnectionEvent {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ClientError {
+    /// The URI is shown without its secret.
     #[error("could not connect to {0}")]
     Connect(String),
+    /// The server answered the upgrade with 401: missing or wrong secret.
+    #[error("{0} refused our credentials (HTTP 401): check the secret in the engine URI")]
+    Unauthorized(String),
     #[error("request timed out")]
     Timeout,
     #[error("connection lost before the answer arrived")]
@@ -106,7 +110,10 @@ pub(crate) struct Inner {
 }
 
 impl KurentoClient {
-    /// Opens the WebSocket (`ws://host:port/kurento`) and starts the connection task.
+    /// Opens the WebSocket (`ws://host:port/kurento`) and starts the connection task. A secret
+    /// written as the URI's user-info (`ws://user:SECRET@host:port/kurento`) is sent as HTTP
+    /// Basic credentials on the upgrade, as browsers and Node's `ws` do; it never appears in
+    /// errors or logs.
     pub async fn connect(uri: &str, options: ClientOptions) -> Result<Self, ClientError> {
         let inner = connection::start(uri.to_string(), options).await?;
         Ok(Self {

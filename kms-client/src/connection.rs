@@ -78,11 +78,28 @@ pub(crate) async fn start(uri: String, options: ClientOptions) -> Result<Inner, 
 }
 
 async fn open(uri: &str, timeout: Duration) -> Result<Ws, ClientError> {
+    use base64::Engine as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let (clean, credentials) = crate::uri::credentials(uri);
+    let refused = || ClientError::Connect(clean.clone());
+    let mut request = clean
+        .as_str()
+        .into_client_request()
+        .map_err(|_| refused())?;
+    if let Some((user, pass)) = credentials {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        let value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| refused())?;
+        request.headers_mut().insert("authorization", value);
+    }
     // Nagle off: a request written right after another would wait for the engine's delayed ACK.
-    let connect = tokio_tungstenite::connect_async_with_config(uri, None, true);
+    let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok((ws, _))) => Ok(ws),
-        _ => Err(ClientError::Connect(uri.to_string())),
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(r))) if r.status().as_u16() == 401 => {
+            Err(ClientError::Unauthorized(clean))
+        }
+        _ => Err(refused()),
     }
 }
 
@@ -150,7 +167,7 @@ impl Conn {
                 _ = ping.tick() => {
                     if let Some((_, at)) = ping_sent {
                         if at.elapsed() > self.options.ping_timeout {
-                            tracing::warn!(uri = %self.uri, "ping unanswered; reconnecting");
+                            tracing::warn!(uri = %crate::uri::redact(&self.uri), "ping unanswered; reconnecting");
                             return Outcome::Lost;
                         }
                         continue;

@@ -8,11 +8,15 @@
 //! | the connection task: framing, ids, pings, timeouts, reconnect + resume | `connection.rs` |
 //! | typed objects (`MediaPipeline`, `WebRtcEndpoint`, `PassThrough`, `ServerManager`) | `objects.rs` |
 //! | event subscriptions and typed event payloads | `events.rs` |
+//! | a socket's outgoing queue bounded in bytes (used by both servers) | `outbox.rs` |
+//! | engine URIs with the secret as user-info: redaction, credentials | `uri.rs` |
 
 mod client;
 mod connection;
 mod events;
 mod objects;
+pub mod outbox;
+pub mod uri;
 pub mod wire;
 
 pub use client::{ClientError, ClientOptions, ConnectionEvent, ConnectionState, KurentoClient};

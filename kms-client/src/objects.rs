@@ -60,6 +60,33 @@ macro_rules! object_common {
                 self.client.invoke(&self.id, "setName", params(json!({"name": name}))).await.map(|_| ())
             }
 
+            pub async fn add_tag(&self, key: &str, value: &str) -> Result<(), ClientError> {
+                self.client.invoke(&self.id, "addTag", params(json!({"key": key, "value": value}))).await.map(|_| ())
+            }
+
+            /// Every tag as `(key, value)`, in the order they were added.
+            pub async fn get_tags(&self) -> Result<Vec<(String, String)>, ClientError> {
+                let v = self.client.invoke(&self.id, "getTags", None).await?;
+                Ok(v.and_then(|v| v.as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|t| Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.as_str()?.to_string())))
+                    .collect())
+            }
+
+            /// Stops this client's session from holding the object (Kurento's `unref`): reading
+            /// an object makes the reader's session one of its holders, which would keep it
+            /// alive after its owner's session expired.
+            pub async fn unref(&self) -> Result<(), ClientError> {
+                self.client
+                    .call(crate::wire::Method::Unref(crate::wire::method::RefParams {
+                        object: self.id.clone(),
+                        session_id: None,
+                    }))
+                    .await
+                    .map(|_| ())
+            }
+
             /// Subscribes to one of the class's events (e.g. `"IceCandidateFound"`).
             pub async fn subscribe(&self, event: &str) -> Result<Subscription, ClientError> {
                 Subscription::new(&self.client, &self.id, event).await

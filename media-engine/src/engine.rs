@@ -37,7 +37,19 @@ impl Media {
     }
 }
 
-pub type SocketTx = mpsc::UnboundedSender<String>;
+/// A socket's outgoing queue (bounded in bytes: a client that stops reading is cut).
+pub type SocketTx = kms_client::outbox::Outbox<String>;
+
+/// What happened to sockets, for `/health`.
+#[derive(Default)]
+pub struct SocketStats {
+    /// Upgrades and `/health` requests refused for a missing or wrong secret.
+    pub refused: AtomicU64,
+    /// Sockets closed because their client did not read (send queue overflow).
+    pub closed_slow: AtomicU64,
+    /// Sockets closed because their client sent nothing for `idle_timeout_secs`.
+    pub closed_idle: AtomicU64,
+}
 
 /// Everything behind one lock. Held only for map look-ups and updates, never across an
 /// `.await`: media work happens on the endpoint actors.
@@ -55,6 +67,7 @@ pub struct Engine {
     pub factory: Arc<PcFactory>,
     pub events: EventTx,
     pub cancel: CancellationToken,
+    pub sockets_stats: SocketStats,
     next_socket: AtomicU64,
 }
 
@@ -77,6 +90,7 @@ impl Engine {
             factory: Arc::new(factory),
             events,
             cancel,
+            sockets_stats: SocketStats::default(),
             next_socket: AtomicU64::new(1),
         });
         tokio::spawn(deliver_events(Arc::downgrade(&engine), rx));
@@ -96,8 +110,16 @@ impl Engine {
         st.sessions.detach(socket, Instant::now());
     }
 
+    /// Makes `socket` carry `session`, unless the socket has closed meanwhile (a slow request
+    /// that completes after its socket died must not tie the session to a dead socket: the
+    /// session would never start its expiry window).
     pub fn bind(&self, session: &SessionId, socket: SocketId) {
-        self.state.lock().sessions.bind(session, socket);
+        let mut st = self.state.lock();
+        if st.sockets.contains_key(&socket) {
+            st.sessions.bind(session, socket);
+        } else {
+            st.sessions.known_detached(session, Instant::now());
+        }
     }
 
     pub fn session_exists(&self, session: &SessionId) -> bool {

@@ -9,6 +9,8 @@ pub mod rpc;
 pub mod server;
 pub mod sysinfo;
 
+use axum_server::accept::DefaultAcceptor;
+use rtcpool_config::listen::{limit_slow_clients, SlowClientAcceptor};
 use rtcpool_config::EngineSettings;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,17 +36,23 @@ pub async fn run(
         media::factory::PcFactory::new(settings.rtc_ip, settings.public_ip, settings.udp_ports)?;
     let engine = Engine::new(settings, factory, shutdown.child_token());
     let app = server::router(engine.clone());
-    let stop = shutdown.clone();
+    let header_timeout = std::time::Duration::from_secs(engine.settings.http_header_timeout_secs);
+    let handle = axum_server::Handle::new();
+    let stop = (shutdown.clone(), handle.clone());
+    tokio::spawn(async move {
+        stop.0.cancelled().await;
+        stop.1
+            .graceful_shutdown(Some(std::time::Duration::from_secs(2)));
+    });
     // Requests and answers are small frames sent back to back: with Nagle's algorithm on, each
     // one after the first waited for the peer's delayed ACK (~40 ms per endpoint creation).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(%e, "TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+    // Slow clients (headers dribbled in, or never sent) are cut instead of holding a socket.
+    let accept = SlowClientAcceptor::new(DefaultAcceptor::new(), header_timeout);
+    let mut server = axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(accept)
+        .handle(handle);
+    limit_slow_clients(server.http_builder(), header_timeout);
+    server.serve(app.into_make_service()).await?;
     engine.cancel.cancel();
     engine.release_all().await;
     Ok(())

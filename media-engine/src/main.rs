@@ -34,6 +34,15 @@ struct Flags {
         rename = "session_timeout_secs"
     )]
     session_timeout: Option<u64>,
+    /// Secret clients must present (HTTP Basic password). Prefer `secret` in the config file or
+    /// RTCPOOL_ENGINE_SECRET: flags are visible in the process list.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    /// Accept clients without a secret on a non-loopback --listen address.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    insecure: bool,
 }
 
 #[tokio::main]
@@ -51,8 +60,14 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&settings.log))
         .with_writer(std::io::stderr)
         .init();
-    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, rtc_ip = %settings.rtc_ip, "media-engine listening on /kurento");
+    let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("media-engine: cannot listen on {}: {e}", settings.listen);
+            std::process::exit(2);
+        }
+    };
+    tracing::info!(addr = %settings.listen, rtc_ip = %settings.rtc_ip, secret = settings.secret.is_some(), "media-engine listening on /kurento");
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -62,7 +77,10 @@ async fn main() -> anyhow::Result<()> {
         wait_for_signal().await;
         std::process::exit(130);
     });
-    media_engine::run(listener, settings, shutdown).await?;
+    if let Err(e) = media_engine::run(listener, settings, shutdown).await {
+        eprintln!("media-engine: {e}");
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -1,19 +1,23 @@
 //! The WebSocket transport: `/kurento` (query string ignored), one JSON-RPC object per text
 //! frame, requests of one socket handled in order, responses and events written by one writer
-//! task per socket. `/health` reports object and media counts for operators and tests.
+//! task per socket through a queue bounded in bytes. `/health` reports object and media counts
+//! for operators and tests. With a secret configured, both answer 401 to anyone without it.
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::IntoResponse;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::{SinkExt, StreamExt};
+use kms_client::outbox::{is_message_too_big, outbox};
 use kms_client::wire::envelope::FrameError;
-use kms_client::wire::{ErrorCode, Frame, Response, RpcError};
+use kms_client::wire::{ErrorCode, Frame, Response as RpcResponse, RpcError};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::time::Duration;
 
 use crate::engine::Engine;
 use crate::media::COUNTERS;
@@ -23,7 +27,57 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/kurento", get(upgrade))
         .route("/health", get(health))
+        .layer(axum::middleware::from_fn_with_state(
+            engine.clone(),
+            require_secret,
+        ))
         .with_state(engine)
+}
+
+/// HTTP Basic credentials whose password is the engine's secret (the user name is ignored, so
+/// `ws://anything:SECRET@host/kurento` works from any client that sends URI user-info).
+async fn require_secret(State(engine): State<Arc<Engine>>, req: Request, next: Next) -> Response {
+    let Some(secret) = engine.settings.secret.as_deref() else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(basic_password);
+    if given.is_some_and(|p| constant_time_eq(p.as_bytes(), secret.as_bytes())) {
+        return next.run(req).await;
+    }
+    engine.sockets_stats.refused.fetch_add(1, Ordering::Relaxed);
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"media-engine\"")],
+        "Unauthorized\n",
+    )
+        .into_response()
+}
+
+/// The password of an `Authorization: Basic …` header.
+fn basic_password(header: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (scheme, b64) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    text.split_once(':').map(|(_, p)| p.to_string())
+}
+
+/// Compares without returning early, so timing does not reveal how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
 }
 
 async fn upgrade(State(engine): State<Arc<Engine>>, ws: WebSocketUpgrade) -> impl IntoResponse {
@@ -50,6 +104,9 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "rtpOut": COUNTERS.rtp_out.load(Ordering::Relaxed),
         "plisSent": COUNTERS.plis_sent.load(Ordering::Relaxed),
         "keyframeRequestsIn": COUNTERS.keyframe_requests_in.load(Ordering::Relaxed),
+        "refusedConnections": engine.sockets_stats.refused.load(Ordering::Relaxed),
+        "socketsClosedSlow": engine.sockets_stats.closed_slow.load(Ordering::Relaxed),
+        "socketsClosedIdle": engine.sockets_stats.closed_idle.load(Ordering::Relaxed),
         "openFds": crate::sysinfo::open_fds(),
         "rssKib": crate::sysinfo::rss_kib(),
     }))
@@ -64,30 +121,67 @@ fn is_slow_read(req: &kms_client::wire::Request) -> bool {
         })
 }
 
+/// Why a socket's loop ended, and the close frame that says so.
+fn close_frame(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
 #[tracing::instrument(skip_all, fields(socket))]
 async fn serve(engine: Arc<Engine>, ws: WebSocket) {
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = outbox::<String>(engine.settings.max_send_queue_bytes);
     let socket = engine.register_socket(tx.clone());
     tracing::Span::current().record("socket", socket);
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<Message>();
+    let stats = engine.clone();
     let writer = tokio::spawn(async move {
-        while let Some(text) = rx.recv().await {
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                break;
+        loop {
+            let Some(text) = rx.recv().await else { break };
+            tokio::select! {
+                r = sink.send(Message::Text(text.into())) => if r.is_err() { break },
+                _ = rx.overflowed() => break,
             }
         }
+        let frame = if rx.is_overflowed() {
+            stats
+                .sockets_stats
+                .closed_slow
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!("client does not read its answers; closing");
+            close_frame(1008, "send queue overflow")
+        } else {
+            close_rx.await.unwrap_or(Message::Close(None))
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(frame)).await;
         let _ = sink.close().await;
     });
+    let idle = Duration::from_secs(engine.settings.idle_timeout_secs);
     let mut bound = None;
+    let mut close = close_frame(1000, "");
     loop {
         let msg = tokio::select! {
-            m = stream.next() => m,
-            _ = engine.cancel.cancelled() => None,
+            m = tokio::time::timeout(idle, stream.next()) => match m {
+                Ok(m) => m,
+                Err(_) => {
+                    engine.sockets_stats.closed_idle.fetch_add(1, Ordering::Relaxed);
+                    close = close_frame(1000, "idle");
+                    break;
+                }
+            },
+            _ = tx.overflowed() => break,
+            _ = engine.cancel.cancelled() => { close = close_frame(1001, "shutting down"); break },
         };
         let text = match msg {
             Some(Ok(Message::Text(t))) => t.to_string(),
             // Some clients (websocket-stream) send JSON in binary frames; accept it.
             Some(Ok(Message::Binary(b))) => String::from_utf8(b.to_vec()).unwrap_or_default(),
+            Some(Err(e)) if is_message_too_big(&e) => {
+                close = close_frame(1009, "message too big");
+                break;
+            }
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             Some(Ok(_)) => continue,
         };
@@ -118,11 +212,11 @@ async fn serve(engine: Arc<Engine>, ws: WebSocket) {
                 Some(dispatch(&mut conn, req).await)
             }
             Ok(Frame::Notification { .. } | Frame::Response(_)) => None,
-            Err(FrameError::Parse) => Some(Response::err(
+            Err(FrameError::Parse) => Some(RpcResponse::err(
                 Value::Null,
                 RpcError::new(ErrorCode::ParseError, "Parse error."),
             )),
-            Err(FrameError::Invalid(id)) => Some(Response::err(
+            Err(FrameError::Invalid(id)) => Some(RpcResponse::err(
                 id,
                 RpcError::new(ErrorCode::InvalidRequest, "Invalid JSON-RPC request."),
             )),
@@ -137,6 +231,34 @@ async fn serve(engine: Arc<Engine>, ws: WebSocket) {
         }
     }
     engine.socket_closed(socket);
+    let _ = close_tx.send(close);
     drop(tx);
     let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials() {
+        use base64::Engine as _;
+        let h = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        assert_eq!(
+            basic_password(&h("rtcpool:s3:cret")).as_deref(),
+            Some("s3:cret")
+        );
+        assert_eq!(basic_password(&h(":x")).as_deref(), Some("x"));
+        assert_eq!(basic_password(&h("nocolon")), None);
+        assert_eq!(basic_password("Bearer abc"), None);
+        assert_eq!(basic_password("Basic !!!"), None);
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a") && !constant_time_eq(b"abc", b"abcd"));
+    }
 }

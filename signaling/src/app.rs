@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ids;
 use crate::media::{Bandwidth, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Session, SessionProps};
-use crate::pool::EnginePool;
+use crate::pool::{EnginePool, PoolEvent};
 use crate::rpc::wire::{Code, Notification, RpcError};
 
 /// What a socket writer is told to do.
@@ -25,7 +25,18 @@ pub enum Outgoing {
     Close(&'static str),
 }
 
-pub type OutTx = mpsc::UnboundedSender<Outgoing>;
+impl kms_client::outbox::Weigh for Outgoing {
+    fn weight(&self) -> usize {
+        match self {
+            Outgoing::Text(t) => t.len(),
+            Outgoing::Close(_) => 0,
+        }
+    }
+}
+
+/// A socket's outgoing queue, bounded in bytes (`ws_max_send_queue_bytes`): a participant that
+/// stops reading is disconnected instead of growing signaling's memory.
+pub type OutTx = kms_client::outbox::Outbox<Outgoing>;
 
 pub struct Participant {
     pub rpc: String,
@@ -52,6 +63,10 @@ type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;
 
 pub struct App {
     me: std::sync::Weak<App>,
+    /// This process's identity, tagged on every pipeline it creates (`ownership.rs`).
+    pub instance: String,
+    /// Which session each of our live pipelines belongs to (pipeline id → session id).
+    pub(crate) pipelines: Mutex<HashMap<String, String>>,
     pub settings: SignalingSettings,
     pub reg: Mutex<Registry>,
     media: Mutex<HashMap<String, MediaSlot>>,
@@ -68,11 +83,13 @@ impl App {
     pub fn new(
         settings: SignalingSettings,
         pool: Arc<EnginePool>,
-        lost: mpsc::UnboundedReceiver<String>,
+        pool_events: mpsc::Receiver<PoolEvent>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let app = Arc::new_cyclic(|me| Self {
             me: me.clone(),
+            instance: ids::instance_id(),
+            pipelines: Mutex::new(HashMap::new()),
             settings,
             reg: Mutex::new(Registry::default()),
             media: Mutex::new(HashMap::new()),
@@ -82,7 +99,10 @@ impl App {
             next_socket: AtomicU64::new(1),
         });
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
-        tokio::spawn(rehome_lost_engines(Arc::downgrade(&app), lost));
+        tokio::spawn(crate::ownership::follow_pool(
+            Arc::downgrade(&app),
+            pool_events,
+        ));
         app
     }
 
@@ -202,6 +222,22 @@ impl App {
         self.media.lock().remove(session_id)
     }
 
+    fn existing_media_slot(&self, session_id: &str) -> Option<MediaSlot> {
+        self.media.lock().get(session_id).cloned()
+    }
+
+    /// Records that our `pipeline` carries `session_id` (reconciliation keeps it).
+    fn claim(&self, pipeline: &str, session_id: &str) {
+        self.pipelines
+            .lock()
+            .insert(pipeline.to_string(), session_id.to_string());
+    }
+
+    /// Before a pipeline of ours is released (or abandoned with its engine).
+    fn unclaim(&self, pipeline: &str) {
+        self.pipelines.lock().remove(pipeline);
+    }
+
     /// Places the session on an engine and creates its pipeline, once (first join). A failed
     /// placement lowers that engine's effective weight and the next admitted engine is tried.
     pub async fn ensure_pipeline(&self, session_id: &str) -> Result<(), RpcError> {
@@ -211,8 +247,33 @@ impl App {
             return Ok(());
         }
         let (engine, client, pipeline) = self.place(session_id).await?;
-        if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
-            s.engine = Some(engine.clone());
+        // The session may have been closed while the pipeline was being made: then nobody would
+        // ever release it.
+        let current = {
+            let mut reg = self.reg.lock();
+            let live = self
+                .media
+                .lock()
+                .get(session_id)
+                .is_some_and(|s| Arc::ptr_eq(s, &slot));
+            match reg.sessions.get_mut(session_id).filter(|_| live) {
+                Some(s) => {
+                    s.engine = Some(engine.clone());
+                    true
+                }
+                None => false,
+            }
+        };
+        if !current {
+            self.unclaim(pipeline.id());
+            if let Some(e) = self.pool.get(&engine) {
+                e.session_removed(session_id);
+            }
+            let _ = pipeline.release().await;
+            return Err(RpcError::new(
+                Code::RoomClosed,
+                format!("Session {session_id} was closed"),
+            ));
         }
         *media = Some(SessionMedia::new(
             session_id.to_string(),
@@ -223,16 +284,22 @@ impl App {
         Ok(())
     }
 
-    /// A new pipeline for `session_id` on an admitted engine.
+    /// A new pipeline for `session_id` on an admitted engine, claimed and tagged as ours.
     async fn place(
         &self,
         session_id: &str,
     ) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), RpcError> {
-        let mut last = String::new();
         for _ in 0..self.pool.all().len().max(1) {
-            let engine = self.pool.pick().map_err(|why| {
-                RpcError::new(Code::RoomCannotBeCreated, format!("There is no available Media Node where to initialize session {session_id}: {why}"))
-            })?;
+            let engine = match self.pool.pick_soon().await {
+                Ok(e) => e,
+                Err(why) => {
+                    tracing::warn!(session = %session_id, %why, "no engine admitted");
+                    return Err(RpcError::new(
+                        Code::RoomCannotBeCreated,
+                        format!("There is no available Media Node where to initialize session {session_id}"),
+                    ));
+                }
+            };
             let created = match engine.client() {
                 Some(c) => c
                     .create_pipeline()
@@ -243,19 +310,20 @@ impl App {
             };
             match created {
                 Ok((client, pipeline)) => {
+                    self.claim(pipeline.id(), session_id);
                     engine.session_added(session_id);
+                    crate::ownership::tag(&pipeline, &self.instance, session_id).await;
                     return Ok((engine.id.clone(), client, pipeline));
                 }
                 Err(e) => {
                     tracing::warn!(engine = %engine.id, %e, "placement failed");
                     self.pool.placement_failed(&engine);
-                    last = format!("media node {} could not create a pipeline: {e}", engine.id);
                 }
             }
         }
         Err(RpcError::new(
             Code::RoomCannotBeCreated,
-            format!("Session {session_id} could not be placed: {last}"),
+            format!("Session {session_id} could not be placed on any media node"),
         ))
     }
 
@@ -325,35 +393,56 @@ impl App {
             .map(|s| s.id.clone())
             .collect();
         for session_id in sessions {
-            let slot = self.media_slot(&session_id);
-            let mut media = slot.lock().await;
-            let Some(m) = media.as_mut() else { continue };
-            if m.engine_id != engine_id {
-                continue; // already moved
+            self.rehome_session(&session_id, reason, old_alive, |m| m.engine_id == engine_id)
+                .await;
+        }
+    }
+
+    /// Moves one session to a new pipeline on an admitted engine (perhaps the same one), if
+    /// `still_broken` holds for its media once locked (another path may have moved it already).
+    /// Participants keep their sockets and reconnect their streams; a session no engine can take
+    /// is closed with `reason`. `release_old`: the old pipeline's engine still answers, so the
+    /// old pipeline is released.
+    pub async fn rehome_session(
+        &self,
+        session_id: &str,
+        reason: &str,
+        release_old: bool,
+        still_broken: impl Fn(&SessionMedia) -> bool,
+    ) {
+        let Some(slot) = self.existing_media_slot(session_id) else {
+            return;
+        };
+        let mut media = slot.lock().await;
+        let Some(m) = media.as_mut().filter(|m| still_broken(m)) else {
+            return;
+        };
+        let old_engine = m.engine_id.clone();
+        match self.place(session_id).await {
+            Ok((new_engine, client, pipeline)) => {
+                tracing::info!(session = %session_id, from = %old_engine, to = %new_engine, "session re-homed");
+                let old = m.pipeline.clone();
+                m.rehome(new_engine.clone(), client, pipeline);
+                self.unclaim(old.id());
+                if let Some(e) = self.pool.get(&old_engine) {
+                    e.session_removed(session_id);
+                }
+                if release_old {
+                    // Drained on purpose: the old engine still holds the session's objects.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), old.release()).await;
+                }
+                if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
+                    s.engine = Some(new_engine);
+                }
+                self.schedule_nudge(session_id, &old_engine);
             }
-            match self.place(&session_id).await {
-                Ok((new_engine, client, pipeline)) => {
-                    tracing::info!(session = %session_id, from = %engine_id, to = %new_engine, "session re-homed");
-                    let old = m.pipeline.clone();
-                    m.rehome(new_engine.clone(), client, pipeline);
-                    if let Some(e) = self.pool.get(engine_id) {
-                        e.session_removed(&session_id);
-                    }
-                    if old_alive {
-                        // Drained on purpose: the old engine still holds the session's objects.
-                        let _ = tokio::time::timeout(Duration::from_secs(2), old.release()).await;
-                    }
-                    if let Some(s) = self.reg.lock().sessions.get_mut(&session_id) {
-                        s.engine = Some(new_engine);
-                    }
-                    self.schedule_nudge(&session_id, engine_id);
+            Err(e) => {
+                tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");
+                if let Some(m) = media.take() {
+                    self.unclaim(m.pipeline.id());
                 }
-                Err(e) => {
-                    tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");
-                    *media = None;
-                    drop(media);
-                    self.close_session(&session_id, reason).await;
-                }
+                drop(media);
+                self.close_session(session_id, reason).await;
             }
         }
     }
@@ -460,6 +549,7 @@ impl App {
     async fn release_media(&self, session_id: &str, engine: Option<String>) {
         if let Some(slot) = self.take_media_slot(session_id) {
             if let Some(m) = slot.lock().await.take() {
+                self.unclaim(m.pipeline.id());
                 m.release_all().await;
             }
         }
@@ -551,14 +641,6 @@ impl App {
                     .await;
             }
         });
-    }
-}
-
-/// Re-homes the sessions of each engine the pool reports lost.
-async fn rehome_lost_engines(app: std::sync::Weak<App>, mut lost: mpsc::UnboundedReceiver<String>) {
-    while let Some(engine) = lost.recv().await {
-        let Some(app) = app.upgrade() else { return };
-        app.rehome_engine(&engine).await;
     }
 }
 

@@ -28,6 +28,16 @@ pub fn connection_id() -> String {
     random("con_", 9)
 }
 
+/// A random secret for a local engine (32 alphanumerics, ~190 bits).
+pub fn secret() -> String {
+    random("", 31)
+}
+
+/// This signaling process's identity, tagged on everything it creates on engines.
+pub fn instance_id() -> String {
+    random("sig_", 11)
+}
+
 pub fn engine_id() -> String {
     random("media_", 7)
 }
@@ -47,9 +57,11 @@ pub fn stream_id(type_of_video: Option<&str>, has_video: bool, connection_id: &s
     format!("{}_{connection_id}", random(&format!("str_{kind}_"), 3))
 }
 
-/// Custom session ids: `[a-zA-Z0-9_-]+`.
+/// Custom session ids: `[a-zA-Z0-9_-]{1,256}` (OpenVidu's characters; the length keeps ids usable
+/// in URLs).
 pub fn valid_custom_session_id(s: &str) -> bool {
     !s.is_empty()
+        && s.len() <= crate::limits::CUSTOM_SESSION_ID
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

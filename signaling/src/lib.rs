@@ -5,15 +5,19 @@
 pub mod app;
 pub mod demo;
 pub mod ids;
+pub mod limits;
 pub mod local_engines;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod ownership;
 pub mod pool;
 pub mod rest;
 pub mod rpc;
 pub mod server;
 
+use axum_server::accept::DefaultAcceptor;
+use rtcpool_config::listen::{limit_slow_clients, SlowClientAcceptor};
 use rtcpool_config::SignalingSettings;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +42,7 @@ pub async fn run(
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),
         _ => None,
     };
+    let header_timeout = Duration::from_secs(settings.http_header_timeout_secs);
     let app = App::new(settings, pool, lost, inner.clone());
     let service = server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let drained = CancellationToken::new();
@@ -53,31 +58,28 @@ pub async fn run(
             drained.cancel();
         }
     };
-    let Some((cert, key)) = tls else {
-        // Small JSON-RPC frames back to back: no Nagle delay (axum-server sets it for TLS).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(%e, "TCP_NODELAY");
-            }
-        });
-        return axum::serve(listener, service)
-            .with_graceful_shutdown(drain)
-            .await;
-    };
-    // HTTPS/WSS with rustls (ring provider: no C toolchain needed).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-    let handle = axum_server::Handle::new();
     tokio::spawn(drain);
+    let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {
         drained.cancelled().await;
         h.graceful_shutdown(Some(Duration::from_secs(5)));
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, config)?
-        .handle(handle)
-        .serve(service)
-        .await
+    // No Nagle delay; clients that send nothing, or headers too slowly, are cut.
+    let accept = SlowClientAcceptor::new(DefaultAcceptor::new(), header_timeout);
+    let plain = axum_server::from_tcp(listener.into_std()?)?;
+    let Some((cert, key)) = tls else {
+        let mut server = plain.acceptor(accept).handle(handle);
+        limit_slow_clients(server.http_builder(), header_timeout);
+        return server.serve(service).await;
+    };
+    // HTTPS/WSS with rustls (ring provider: no C toolchain needed).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(accept);
+    let mut server = plain.acceptor(acceptor).handle(handle);
+    limit_slow_clients(server.http_builder(), header_timeout);
+    server.serve(service).await
 }
 
 /// For tests: the app with its router, without binding.
@@ -98,7 +100,7 @@ fn new_pool(
     cancel: &CancellationToken,
 ) -> (
     Arc<pool::EnginePool>,
-    tokio::sync::mpsc::UnboundedReceiver<String>,
+    tokio::sync::mpsc::Receiver<pool::PoolEvent>,
 ) {
     let strategy = pool::select::strategy(settings.pool_strategy, settings.pool_max_fails);
     pool::EnginePool::new(

@@ -1,11 +1,14 @@
 //! With no `KMS_URIS`, signaling starts its own media-engine processes on loopback (so the run
-//! command gives a working system with nothing else to install). They die with signaling.
+//! command gives a working system with nothing else to install). They die with signaling. Each
+//! gets a random secret (through its environment, not its command line, which anyone on the host
+//! can read), so other local users cannot drive them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
 pub struct LocalEngines {
+    /// `ws://rtcpool:SECRET@127.0.0.1:PORT/kurento`: carry the secret; never log them whole.
     pub uris: Vec<String>,
     children: Vec<Child>,
 }
@@ -27,7 +30,13 @@ pub fn default_binary() -> PathBuf {
 
 impl LocalEngines {
     /// Starts `n` engines on free loopback ports from 8888 up; waits until each accepts.
-    pub async fn start(n: usize, binary: &Path, rtc_ip: &str) -> std::io::Result<Self> {
+    /// `secret`: the one every engine requires (random per engine when `None`).
+    pub async fn start(
+        n: usize,
+        binary: &Path,
+        rtc_ip: &str,
+        secret: Option<&str>,
+    ) -> std::io::Result<Self> {
         let mut uris = Vec::new();
         let mut children = Vec::new();
         let mut port = 8888u16;
@@ -36,8 +45,10 @@ impl LocalEngines {
                 port += 1;
             }
             let listen = format!("127.0.0.1:{port}");
+            let secret = secret.map_or_else(crate::ids::secret, str::to_string);
             let child = Command::new(binary)
                 .args(["--listen", &listen, "--rtc-ip", rtc_ip])
+                .env("RTCPOOL_ENGINE_SECRET", &secret)
                 .kill_on_drop(true)
                 .spawn()
                 .map_err(|e| {
@@ -53,7 +64,7 @@ impl LocalEngines {
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            uris.push(format!("ws://{listen}/kurento"));
+            uris.push(format!("ws://rtcpool:{secret}@{listen}/kurento"));
             port += 1;
         }
         Ok(Self { uris, children })

@@ -43,6 +43,15 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&settings.rtcpool_log))
         .with_writer(std::io::stderr)
         .init();
+    let addr = std::net::SocketAddr::new(settings.server_address, settings.server_port);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("signaling: cannot listen on {addr}: {e}");
+            std::process::exit(2);
+        }
+    };
+    // Bound before local engines start, so a busy port leaves no engine processes behind.
     let (engines, local) = match settings.engine_list() {
         Some(list) => (list, None),
         None => {
@@ -54,9 +63,19 @@ async fn main() -> anyhow::Result<()> {
                 settings.local_engines,
                 &bin,
                 "127.0.0.1",
+                settings.local_engines_secret.as_deref(),
             )
-            .await?;
-            tracing::info!(engines = ?local.uris, "KMS_URIS unset: started local media engines");
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!("signaling: cannot start local media engines: {e}");
+                std::process::exit(2);
+            });
+            let shown: Vec<String> = local
+                .uris
+                .iter()
+                .map(|u| kms_client::uri::redact(u))
+                .collect();
+            tracing::info!(engines = ?shown, "KMS_URIS unset: started local media engines");
             (
                 local
                     .uris
@@ -67,8 +86,6 @@ async fn main() -> anyhow::Result<()> {
             )
         }
     };
-    let addr = std::net::SocketAddr::new(settings.server_address, settings.server_port);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, public = %settings.public_ws_url(), "signaling listening: demo at http://{addr}/");
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
@@ -78,9 +95,13 @@ async fn main() -> anyhow::Result<()> {
         wait_for_signal().await;
         std::process::exit(130);
     });
-    signaling::run(listener, settings, engines, shutdown).await?;
+    let served = signaling::run(listener, settings, engines, shutdown).await;
     if let Some(l) = local {
         l.stop().await;
+    }
+    if let Err(e) = served {
+        eprintln!("signaling: serving on {addr}: {e}");
+        std::process::exit(1);
     }
     Ok(())
 }

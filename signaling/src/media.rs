@@ -7,6 +7,7 @@ use kms_client::wire::IceCandidate;
 use kms_client::{KurentoClient, MediaPipeline, PassThrough, Subscription, WebRtcEndpoint};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -23,6 +24,10 @@ pub struct SessionMedia {
     subscribers: HashMap<(String, String), SubscriberMedia>,
     /// Candidates for endpoints not created yet, by (owner connection, endpointName).
     pending_ice: HashMap<(String, String), Vec<IceCandidate>>,
+    /// Candidates recently given to an existing endpoint, by the same key: a browser renegotiating
+    /// (`reconnectStream`) trickles its new candidates as soon as it has them, often before its
+    /// request arrives, so they reach the endpoint being replaced; the new one gets them too.
+    recent_ice: HashMap<(String, String), std::collections::VecDeque<(Instant, IceCandidate)>>,
     /// Publishers whose engine was lost: waiting for their `reconnectStream` on the new engine.
     stale_publishers: HashMap<String, String>,
     /// Woken whenever a publisher (re)publishes, for subscribers waiting on it.
@@ -52,6 +57,9 @@ struct SubscriberMedia {
     relay: JoinHandle<()>,
 }
 
+/// How long candidates given to an endpoint are also offered to its replacement.
+const RECENT_ICE: Duration = Duration::from_secs(10);
+
 /// Bandwidth limits (kbps) applied to every endpoint, as OpenVidu does.
 #[derive(Debug, Clone, Copy)]
 pub struct Bandwidth {
@@ -61,17 +69,16 @@ pub struct Bandwidth {
     pub min_send: u32,
 }
 
+/// An engine failure as the browser sees it: the cause is logged here once; the participant
+/// gets a safe message (an SDP the engine refused, or a generic media error).
 fn media_err(e: kms_client::ClientError) -> RpcError {
     tracing::warn!(%e, "engine operation failed");
-    let code = match e.code() {
-        Some(c) if (40200..40300).contains(&c) => Code::MediaSdp,
-        _ => Code::MediaEndpoint,
-    };
-    let what = match e {
-        kms_client::ClientError::Server(s) => s.message,
-        other => other.to_string(),
-    };
-    RpcError::new(code, format!("Media server error: {what}"))
+    match e.code() {
+        Some(c) if (40200..40300).contains(&c) => {
+            RpcError::new(Code::MediaSdp, "The media server could not process the SDP")
+        }
+        _ => RpcError::new(Code::MediaEndpoint, "Media server error"),
+    }
 }
 
 impl SessionMedia {
@@ -89,6 +96,7 @@ impl SessionMedia {
             publishers: HashMap::new(),
             subscribers: HashMap::new(),
             pending_ice: HashMap::new(),
+            recent_ice: HashMap::new(),
             stale_publishers: HashMap::new(),
             ready: Arc::new(Notify::new()),
             unsettled: Default::default(),
@@ -114,9 +122,21 @@ impl SessionMedia {
             self.unsettled.insert(subscriber);
         }
         self.pending_ice.clear();
+        self.recent_ice.clear();
         self.client = client;
         self.pipeline = pipeline;
         std::mem::replace(&mut self.engine_id, engine_id)
+    }
+
+    /// Whether `object` (the pipeline, or an endpoint or PassThrough) is part of this session's
+    /// live media.
+    pub fn uses(&self, object: &str) -> bool {
+        self.pipeline.id() == object
+            || self
+                .publishers
+                .values()
+                .any(|p| p.endpoint.id() == object || p.hub.id() == object)
+            || self.subscribers.values().any(|s| s.endpoint.id() == object)
     }
 
     pub fn publisher_state(&self, publisher: &str) -> PublisherState {
@@ -210,33 +230,41 @@ impl SessionMedia {
             }
             return answer;
         }
-        let Some(old) = self.publishers.remove(owner) else {
+        let Some((stream_id, hub)) = self
+            .publishers
+            .get(owner)
+            .map(|p| (p.stream_id.clone(), p.hub.clone()))
+        else {
             return Err(RpcError::new(
                 Code::UserNotStreaming,
                 "The user is not publishing",
             ));
         };
-        old.relay.abort();
-        let _ = old.endpoint.release().await;
+        // Make before break: the new endpoint takes over the PassThrough only once it has
+        // answered; a refused offer leaves the old one publishing.
         match self
-            .negotiate(app, owner, owner, &old.stream_id, offer, bw, Some(&old.hub))
+            .negotiate(app, owner, owner, &stream_id, offer, bw, Some(&hub))
             .await
         {
             Ok((endpoint, answer, relay)) => {
-                self.publishers.insert(
-                    owner.to_string(),
-                    PublisherMedia {
-                        stream_id: old.stream_id,
-                        endpoint,
-                        hub: old.hub,
-                        relay,
-                    },
-                );
+                let new = PublisherMedia {
+                    stream_id,
+                    endpoint,
+                    hub,
+                    relay,
+                };
+                if let Some(old) = self.publishers.insert(owner.to_string(), new) {
+                    old.relay.abort();
+                    let _ = old.endpoint.release().await;
+                }
                 self.ready.notify_waiters();
                 Ok(answer)
             }
             Err(e) => {
-                let _ = old.hub.release().await;
+                // The new endpoint may have taken the PassThrough before failing: give it back.
+                if let Some(old) = self.publishers.get(owner) {
+                    let _ = old.endpoint.connect(old.hub.id(), None).await;
+                }
                 Err(e)
             }
         }
@@ -258,10 +286,6 @@ impl SessionMedia {
             ));
         };
         let key = (subscriber.to_string(), publisher.to_string());
-        if let Some(old) = self.subscribers.remove(&key) {
-            old.relay.abort();
-            let _ = old.endpoint.release().await;
-        }
         let stream_id = self
             .publishers
             .get(publisher)
@@ -276,8 +300,15 @@ impl SessionMedia {
             let _ = endpoint.release().await;
             return Err(media_err(e));
         }
-        self.subscribers
-            .insert(key, SubscriberMedia { endpoint, relay });
+        // Make before break: a re-subscription replaces the old endpoint only once the new one
+        // is connected.
+        if let Some(old) = self
+            .subscribers
+            .insert(key, SubscriberMedia { endpoint, relay })
+        {
+            old.relay.abort();
+            let _ = old.endpoint.release().await;
+        }
         Ok(answer)
     }
 
@@ -316,11 +347,14 @@ impl SessionMedia {
         match result {
             Ok((answer, relay)) => {
                 self.unsettled.remove(owner);
-                for c in self
-                    .pending_ice
-                    .remove(&(owner.to_string(), sender.to_string()))
-                    .unwrap_or_default()
-                {
+                let key = (owner.to_string(), sender.to_string());
+                let recent = self.recent_ice.remove(&key).unwrap_or_default();
+                let fresh = recent
+                    .into_iter()
+                    .filter(|(at, _)| at.elapsed() < RECENT_ICE)
+                    .map(|(_, c)| c);
+                let held = self.pending_ice.remove(&key).unwrap_or_default();
+                for c in fresh.chain(held) {
                     let _ = ep.add_ice_candidate(&c).await;
                 }
                 Ok((ep, answer, relay))
@@ -347,7 +381,17 @@ impl SessionMedia {
                 .map(|s| s.endpoint.clone())
         };
         match ep {
-            Some(ep) => ep.add_ice_candidate(&c).await.map_err(media_err),
+            Some(ep) => {
+                let recent = self
+                    .recent_ice
+                    .entry((caller.to_string(), endpoint_name.to_string()))
+                    .or_default();
+                if recent.len() >= 32 {
+                    recent.pop_front();
+                }
+                recent.push_back((Instant::now(), c.clone()));
+                ep.add_ice_candidate(&c).await.map_err(media_err)
+            }
             None => {
                 let held = self
                     .pending_ice
@@ -384,8 +428,9 @@ impl SessionMedia {
             let _ = p.hub.release().await;
         }
         self.stale_publishers.remove(publisher);
-        self.stale_publishers.remove(publisher);
         self.pending_ice
+            .retain(|(o, s), _| o != publisher && s != publisher);
+        self.recent_ice
             .retain(|(o, s), _| o != publisher && s != publisher);
         gone
     }
@@ -417,6 +462,7 @@ impl SessionMedia {
             self.unsubscribe(&s, &p).await;
         }
         self.pending_ice.retain(|(o, _), _| o != connection);
+        self.recent_ice.retain(|(o, _), _| o != connection);
     }
 
     /// Releases the pipeline (the engine releases its children).

@@ -43,3 +43,9 @@ export function finish(failed) {
   console.log('PASS');
   process.exit(0);
 }
+
+/** An engine URI as signaling shows it (no secret), with the local engines' test secret. */
+export function engineUri(uri) {
+  const secret = process.env.LOCAL_ENGINES_SECRET;
+  return secret ? uri.replace('://', `://rtcpool:${encodeURIComponent(secret)}@`) : uri;
+}

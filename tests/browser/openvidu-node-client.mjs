@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until, finish } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
@@ -83,7 +83,7 @@ try {
   step = 'engines empty';
   const health = await (await fetch(`${SIGNALING}/health`)).json();
   for (const e of health.engines) {
-    const k = await kurento(e.uri);
+    const k = await kurento(engineUri(e.uri));
     const n = (await (await k.getServerManager()).getPipelines()).length;
     k.close();
     assert(n === 0, `engine ${e.uri} still holds ${n} pipelines`);

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until, finish } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
@@ -59,7 +59,7 @@ try {
   const health = await (await fetch(`${SIGNALING}/health`)).json();
   let pipelines = 0;
   for (const e of health.engines) {
-    const k = await kurento(e.uri);
+    const k = await kurento(engineUri(e.uri));
     pipelines += (await (await k.getServerManager()).getPipelines()).length;
     k.close();
   }

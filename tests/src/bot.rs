@@ -341,6 +341,14 @@ impl Bot {
             .ok()?
     }
 
+    /// Stops reading the socket but keeps it open (a client that no longer reads).
+    pub fn stop_reading(&mut self) {
+        self.reader.abort();
+        if let Some(p) = self.pinger.take() {
+            p.abort();
+        }
+    }
+
     /// Drops the socket without leaving (a network failure).
     pub fn drop_socket(&mut self) {
         self.reader.abort();

@@ -178,6 +178,8 @@ pub fn process_cpu_seconds(pid: u32) -> f64 {
 pub struct EngineProcess {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Its stderr, when kept in a file ([`EngineProcess::start_logged`]).
+    pub log: Option<PathBuf>,
 }
 
 impl EngineProcess {
@@ -187,6 +189,20 @@ impl EngineProcess {
     }
 
     pub async fn start_on(port: u16, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::spawn(port, extra, None, false).await
+    }
+
+    /// With a secret (`RTCPOOL_ENGINE_SECRET`) and stderr in a file (to look for panics).
+    pub async fn start_logged(secret: &str) -> anyhow::Result<Self> {
+        Self::spawn(free_port()?, &[], Some(secret), true).await
+    }
+
+    async fn spawn(
+        port: u16,
+        extra: &[&str],
+        secret: Option<&str>,
+        logged: bool,
+    ) -> anyhow::Result<Self> {
         let bin = bin_path("media-engine");
         anyhow::ensure!(
             bin.exists(),
@@ -194,19 +210,33 @@ impl EngineProcess {
             bin.display()
         );
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let child = Command::new(bin)
-            .args(["--listen", &addr.to_string(), "--rtc-ip", "127.0.0.1"])
+        let log = logged.then(|| std::env::temp_dir().join(format!("rtcpool-engine-{port}.log")));
+        let mut cmd = Command::new(bin);
+        cmd.args(["--listen", &addr.to_string(), "--rtc-ip", "127.0.0.1"])
             .args(extra)
             .env(
                 "RTCPOOL_ENGINE_LOG",
                 "warn,rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error",
             )
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let me = Self { child, addr };
+            .stdout(Stdio::null());
+        if let Some(s) = secret {
+            cmd.env("RTCPOOL_ENGINE_SECRET", s);
+        }
+        match &log {
+            Some(path) => cmd.stderr(std::fs::File::create(path)?),
+            None => cmd.stderr(Stdio::inherit()),
+        };
+        let me = Self {
+            child: cmd.spawn()?,
+            addr,
+            log,
+        };
+        let auth = secret.map(|s| ("rtcpool", s));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while health(addr).await.is_err() {
+        while !matches!(
+            http_request(addr, "GET", "/health", None, auth).await,
+            Ok((200, _))
+        ) {
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
                 "engine did not start"
@@ -214,6 +244,14 @@ impl EngineProcess {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         Ok(me)
+    }
+
+    /// What it wrote to stderr so far (only when started with [`Self::start_logged`]).
+    pub fn stderr(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
     }
 
     pub fn url(&self) -> String {
@@ -233,6 +271,9 @@ impl EngineProcess {
 impl Drop for EngineProcess {
     fn drop(&mut self) {
         self.kill();
+        if let Some(p) = &self.log {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
@@ -322,23 +363,7 @@ impl LocalSignaling {
 
     /// A session (custom id) and a connection token with `role`.
     pub async fn token(&self, session: &str, role: &str) -> anyhow::Result<String> {
-        let (st, _) = self
-            .http(
-                "POST",
-                "/openvidu/api/sessions",
-                Some(&serde_json::json!({"customSessionId": session})),
-            )
-            .await?;
-        anyhow::ensure!(st == 200 || st == 409, "create session: {st}");
-        let (st, c) = self
-            .http(
-                "POST",
-                &format!("/openvidu/api/sessions/{session}/connection"),
-                Some(&serde_json::json!({"role": role})),
-            )
-            .await?;
-        anyhow::ensure!(st == 200, "create connection: {st} {c}");
-        Ok(c["token"].as_str().unwrap_or_default().to_string())
+        token_at(self.addr, session, role).await
     }
 
     /// Pipelines + elements over every engine.
@@ -377,6 +402,123 @@ impl LocalSignaling {
         while !self.task.is_finished() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// The signaling binary as a child process (stderr kept in a file, to look for panics), in front
+/// of the engines `uris`. Killed on drop.
+pub struct SignalingProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl SignalingProcess {
+    /// Starts it and returns as soon as the REST API answers (engines may not be connected yet).
+    pub async fn start(uris: &[String], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let bin = bin_path("signaling");
+        anyhow::ensure!(bin.exists(), "{} not built", bin.display());
+        let port = free_port()?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let log = std::env::temp_dir().join(format!("rtcpool-signaling-{port}.log"));
+        let child = Command::new(bin)
+            .env("SERVER_PORT", port.to_string())
+            .env("OPENVIDU_SECRET", SECRET)
+            .env("KMS_URIS", serde_json::to_string(uris)?)
+            .env("RTCPOOL_LOG", "warn")
+            .env(
+                "STATIC_DIR",
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../static"),
+            )
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        let me = Self { child, addr, log };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while me.http("GET", "/health", None).await.is_err() {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "signaling did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(me)
+    }
+
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        http_request(self.addr, method, path, body, Some(("OPENVIDUAPP", SECRET))).await
+    }
+
+    pub async fn token(&self, session: &str, role: &str) -> anyhow::Result<String> {
+        token_at(self.addr, session, role).await
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for SignalingProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A session (custom id, created when missing) and a connection token with `role`.
+pub async fn token_at(addr: SocketAddr, session: &str, role: &str) -> anyhow::Result<String> {
+    let auth = Some(("OPENVIDUAPP", SECRET));
+    let body = serde_json::json!({"customSessionId": session});
+    let (st, _) = http_request(addr, "POST", "/openvidu/api/sessions", Some(&body), auth).await?;
+    anyhow::ensure!(st == 200 || st == 409, "create session: {st}");
+    let path = format!("/openvidu/api/sessions/{session}/connection");
+    let body = serde_json::json!({"role": role});
+    let (st, c) = http_request(addr, "POST", &path, Some(&body), auth).await?;
+    anyhow::ensure!(st == 200, "create connection: {st} {c}");
+    Ok(c["token"].as_str().unwrap_or_default().to_string())
+}
+
+/// Resident memory of a process, KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sends `raw` bytes on a fresh connection and returns everything the server sent before it
+/// closed (or before `within` passed: then `None`).
+pub async fn http_raw(
+    addr: SocketAddr,
+    raw: &[u8],
+    within: Duration,
+) -> anyhow::Result<Option<String>> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(raw).await?;
+    let mut buf = Vec::new();
+    match tokio::time::timeout(within, s.read_to_end(&mut buf)).await {
+        Ok(_) => Ok(Some(String::from_utf8_lossy(&buf).into_owned())),
+        Err(_) => Ok(None),
     }
 }
 

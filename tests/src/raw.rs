@@ -106,6 +106,24 @@ impl RawSocket {
         }
     }
 
+    /// Reads (and drops) frames until the server closes; returns its close code (`None` when the
+    /// socket ended without a close frame, or nothing ended within `within`).
+    pub async fn close_code(&mut self, within: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(f)))) => return f.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Sends one frame of `n` bytes of text (to hit size limits).
+    pub async fn send_big(&mut self, n: usize) -> anyhow::Result<()> {
+        self.send_text(&"x".repeat(n)).await
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }

@@ -52,6 +52,17 @@ impl Sessions {
         e.detached_since = None;
     }
 
+    /// A session used by a request whose socket has already closed: known (so it expires after
+    /// the window like any detached session) but carried by no socket.
+    pub fn known_detached(&mut self, session: &SessionId, now: Instant) {
+        self.sessions
+            .entry(session.clone())
+            .or_insert(SessionEntry {
+                socket: None,
+                detached_since: Some(now),
+            });
+    }
+
     pub fn socket_of(&self, session: &SessionId) -> Option<SocketId> {
         self.sessions.get(session).and_then(|e| e.socket)
     }
@@ -157,5 +168,17 @@ mod tests {
         let gone = s.expire(t0 + Duration::from_secs(8), Duration::from_secs(5));
         assert_eq!(gone, vec![sid.clone()]);
         assert_eq!(s.subscription_count(), 0);
+        // A request whose socket died meanwhile: the session still expires; a live binding wins.
+        let late = SessionId("late".into());
+        s.known_detached(&late, t0);
+        assert_eq!(
+            s.expire(t0 + Duration::from_secs(5), Duration::from_secs(5)),
+            vec![late.clone()]
+        );
+        s.bind(&late, 3);
+        s.known_detached(&late, t0);
+        assert!(s
+            .expire(t0 + Duration::from_secs(9), Duration::from_secs(5))
+            .is_empty());
     }
 }

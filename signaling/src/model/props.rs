@@ -59,12 +59,19 @@ impl SessionProps {
             Some(Value::String(s)) if s.is_empty() || crate::ids::valid_custom_session_id(s) => {
                 s.clone()
             }
-            Some(v) => {
+            Some(_) => {
                 return Err(format!(
-                    "'customSessionId' must match [a-zA-Z0-9_-]+, not {v}"
+                    "'customSessionId' must be 1–{} characters of [a-zA-Z0-9_-]",
+                    crate::limits::CUSTOM_SESSION_ID
                 ))
             }
         };
+        if custom.starts_with(crate::demo::PREFIX) {
+            return Err(format!(
+                "'customSessionId' must not start with '{}' (reserved for the demo page)",
+                crate::demo::PREFIX
+            ));
+        }
         let media_node = match field(body, "mediaNode") {
             None => None,
             Some(Value::Object(o)) => match o.get("id") {
@@ -92,6 +99,22 @@ impl SessionProps {
             allow_transcoding: boolean(body, "allowTranscoding", false)?,
             media_node,
         })
+    }
+}
+
+impl SessionProps {
+    /// A demo room's session (`demo.rs`): OpenVidu's defaults, with an id REST could not have
+    /// chosen.
+    pub fn demo(id: String) -> Self {
+        Self {
+            media_mode: "ROUTED".into(),
+            recording_mode: "MANUAL".into(),
+            custom_session_id: id,
+            default_recording_properties: recording_defaults(None).unwrap_or_default(),
+            forced_video_codec: "MEDIA_SERVER_PREFERRED".into(),
+            allow_transcoding: false,
+            media_node: None,
+        }
     }
 }
 
@@ -130,8 +153,11 @@ impl ConnectionProps {
         };
         let data = match field(body, "data") {
             None => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(v) => return Err(format!("'data' must be a string, not {v}")),
+            Some(Value::String(s)) => {
+                crate::limits::check_field("data", s, crate::limits::SERVER_DATA)?;
+                s.clone()
+            }
+            Some(_) => return Err("'data' must be a string".into()),
         };
         let kurento_options = match field(body, "kurentoOptions") {
             None => None,
@@ -227,6 +253,11 @@ mod tests {
         assert_eq!(p.default_recording_properties["resolution"], "1280x720");
         assert!(SessionProps::parse(&obj(json!({"mediaMode": "MESH"}))).is_err());
         assert!(SessionProps::parse(&obj(json!({"customSessionId": "a b"}))).is_err());
+        let long = "a".repeat(crate::limits::CUSTOM_SESSION_ID + 1);
+        assert!(SessionProps::parse(&obj(json!({"customSessionId": long}))).is_err());
+        assert!(SessionProps::parse(&obj(json!({"customSessionId": "demo_x"}))).is_err());
+        let big = "d".repeat(crate::limits::SERVER_DATA + 1);
+        assert!(ConnectionProps::parse(&obj(json!({"data": big})), &[]).is_err());
         let c = ConnectionProps::parse(
             &obj(
                 json!({"type": null, "data": null, "record": null, "role": null, "kurentoOptions": null, "customIceServers": null}),

@@ -5,7 +5,7 @@
 
 use kms_client::{ClientOptions, ConnectionEvent, KurentoClient};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,13 +35,17 @@ pub struct Engine {
     pub id: String,
     /// Stable index in the pool (selection state is kept per slot).
     pub slot: usize,
+    /// The URI as shown to people: without the secret (user-info) it may carry.
     pub uri: String,
+    /// The URI the connection uses, secret included. Never logged or shown.
+    connect_uri: String,
     pub ip: String,
     pub labels: BTreeMap<String, String>,
     state: Mutex<State>,
     pub picks: AtomicU64,
     pub failures: AtomicU64,
     pub cancel: CancellationToken,
+    me: std::sync::Weak<Engine>,
     /// Where this engine's admission is kept current for placement.
     board: Arc<Mutex<Board>>,
 }
@@ -55,6 +59,10 @@ struct State {
     status: Status,
     stats: Option<Stats>,
     sessions: BTreeSet<String>,
+    /// Elements (endpoints, PassThroughs) on the engine, kept from `ObjectCreated`/
+    /// `ObjectDestroyed` and the reconciliation after each connection. Counting them this way
+    /// reads no pipeline, so signaling never becomes a holder of anyone else's objects.
+    elements: HashSet<String>,
     /// Deleted with `when-no-sessions`: leaves the pool when its last session ends.
     remove_when_idle: bool,
     /// Bumped on every disconnection, so a stale window timer does nothing.
@@ -76,11 +84,23 @@ pub struct EngineSnapshot {
     pub sessions: Vec<String>,
 }
 
+/// What the pool tells its owner (signaling's app) about engines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolEvent {
+    /// The engine's media is gone (it did not come back within the window, or a new process
+    /// answered): its sessions must be re-homed.
+    Lost(String),
+    /// Connected (or reconnected to the same process): time to reconcile what it holds.
+    Connected(String),
+    /// An object on the engine was destroyed (`ServerManager`'s `ObjectDestroyed`).
+    Destroyed { engine: String, object: String },
+}
+
 /// What every engine of a pool shares with it.
 pub struct PoolLinks {
     pub timings: Timings,
-    /// Where a lost engine's id is sent (its sessions are re-homed).
-    pub lost: mpsc::UnboundedSender<String>,
+    /// Where the engines' [`PoolEvent`]s go.
+    pub events: mpsc::Sender<PoolEvent>,
     pub board: Arc<Mutex<Board>>,
 }
 
@@ -101,7 +121,8 @@ impl Engine {
         pool: &PoolLinks,
         cancel: CancellationToken,
     ) -> Arc<Self> {
-        let (t, lost, board) = (pool.timings, pool.lost.clone(), pool.board.clone());
+        let (t, events, board) = (pool.timings, pool.events.clone(), pool.board.clone());
+        let (connect_uri, uri) = (uri.clone(), kms_client::uri::redact(&uri));
         let ip = uri
             .split("://")
             .nth(1)
@@ -114,10 +135,12 @@ impl Engine {
                     .to_string()
             })
             .unwrap_or_default();
-        let e = Arc::new(Self {
+        let e = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             id: crate::ids::engine_id(),
             slot,
             uri,
+            connect_uri,
             ip,
             labels,
             state: Mutex::new(State {
@@ -129,6 +152,7 @@ impl Engine {
                 status: Status::Running,
                 stats: None,
                 sessions: BTreeSet::new(),
+                elements: HashSet::new(),
                 remove_when_idle: false,
                 generation: 0,
             }),
@@ -138,7 +162,7 @@ impl Engine {
             board,
         });
         e.publish(&e.state.lock());
-        tokio::spawn(keep_connected(Arc::downgrade(&e), t, lost));
+        tokio::spawn(keep_connected(Arc::downgrade(&e), t, events));
         tokio::spawn(super::health::sample(
             Arc::downgrade(&e),
             t.health_interval,
@@ -197,6 +221,26 @@ impl Engine {
             running: s.status == Status::Running,
             stats: s.stats.as_ref(),
         });
+    }
+
+    /// Elements on the engine (what `POOL_MAX_ENDPOINTS` admission counts).
+    pub fn element_count(&self) -> u64 {
+        self.state.lock().elements.len() as u64
+    }
+
+    /// Adds elements found when reconciling after a connection.
+    pub fn elements_found(&self, ids: impl IntoIterator<Item = String>) {
+        self.state.lock().elements.extend(ids);
+    }
+
+    fn object_created(&self, id: &str) {
+        if id.contains('/') {
+            self.state.lock().elements.insert(id.to_string());
+        }
+    }
+
+    fn object_destroyed(&self, id: &str) {
+        self.state.lock().elements.remove(id);
     }
 
     pub fn session_added(&self, session: &str) {
@@ -268,24 +312,31 @@ fn options(t: &Timings) -> ClientOptions {
 async fn keep_connected(
     engine: std::sync::Weak<Engine>,
     t: Timings,
-    lost: mpsc::UnboundedSender<String>,
+    events: mpsc::Sender<PoolEvent>,
 ) {
     let Some(cancel) = engine.upgrade().map(|e| e.cancel.clone()) else {
         return;
     };
     let mut delay = Duration::from_millis(100);
     loop {
-        let Some(uri) = engine.upgrade().map(|e| e.uri.clone()) else {
+        let Some((uri, connect_uri)) = engine
+            .upgrade()
+            .map(|e| (e.uri.clone(), e.connect_uri.clone()))
+        else {
             return;
         };
         let attempt = tokio::select! {
             _ = cancel.cancelled() => return,
-            c = KurentoClient::connect(&uri, options(&t)) => c,
+            c = KurentoClient::connect(&connect_uri, options(&t)) => c,
         };
         let client = match attempt {
             Ok(c) => c,
             Err(e) => {
-                tracing::debug!(%uri, %e, "engine unreachable; retrying");
+                if matches!(e, kms_client::ClientError::Unauthorized(_)) {
+                    tracing::warn!(%e, "engine refused us; retrying");
+                } else {
+                    tracing::debug!(%uri, %e, "engine unreachable; retrying");
+                }
                 tokio::select! { _ = cancel.cancelled() => return, _ = tokio::time::sleep(delay) => {} }
                 delay = (delay * 2).min(Duration::from_secs(2));
                 continue;
@@ -297,43 +348,129 @@ async fn keep_connected(
             client.close().await;
             continue;
         }
-        let mut events = client.connection_events();
+        let mut conn_events = client.connection_events();
         let Some(e) = engine.upgrade() else { return };
         tracing::info!(engine = %e.id, %uri, "engine connected");
-        e.connected(client.clone());
+        let mut watcher = e.ready(&client, t, &events).await;
         drop(e);
         loop {
             let ev = tokio::select! {
-                _ = cancel.cancelled() => { client.close().await; return; }
-                ev = events.recv() => ev,
+                _ = cancel.cancelled() => { watcher.abort(); client.close().await; return; }
+                ev = conn_events.recv() => ev,
             };
-            let Some(e) = engine.upgrade() else { return };
+            let Some(e) = engine.upgrade() else {
+                watcher.abort();
+                return;
+            };
             match ev {
                 Ok(ConnectionEvent::Disconnected) => {
                     tracing::warn!(engine = %e.id, "engine connection lost; waiting for it to come back");
+                    watcher.abort();
                     let generation = e.disconnected();
-                    let (weak, lost, id) = (engine.clone(), lost.clone(), e.id.clone());
+                    let (weak, events, id) = (engine.clone(), events.clone(), e.id.clone());
                     tokio::spawn(async move {
                         tokio::time::sleep(t.reconnect_window).await;
                         if weak.upgrade().is_some_and(|e| e.still_down(generation)) {
                             tracing::warn!(engine = %id, "engine did not come back; re-homing its sessions");
-                            let _ = lost.send(id);
+                            let _ = events.send(PoolEvent::Lost(id)).await;
                         }
                     });
                 }
                 Ok(ConnectionEvent::Reconnected { same_session, .. }) => {
-                    e.connected(client.clone());
+                    watcher.abort();
                     if same_session {
-                        tracing::info!(engine = %e.id, "same engine process back; nothing lost");
+                        tracing::info!(engine = %e.id, "same engine process back; reconciling");
                     } else {
                         tracing::warn!(engine = %e.id, "a new engine process answered; its sessions' media is gone");
-                        let _ = lost.send(e.id.clone());
+                        let _ = events.send(PoolEvent::Lost(e.id.clone())).await;
                     }
+                    watcher = e.ready(&client, t, &events).await;
                 }
                 Ok(ConnectionEvent::Closed) | Err(_) => {
+                    watcher.abort();
                     e.disconnected();
                     break;
                 }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// A (re)established connection: follow the engine's object events, take a quick first
+    /// health sample (so the engine is admitted at once, not a sampling interval later), mark it
+    /// connected and ask the owner to reconcile. Returns the object-event task.
+    async fn ready(
+        &self,
+        client: &KurentoClient,
+        t: Timings,
+        events: &mpsc::Sender<PoolEvent>,
+    ) -> tokio::task::JoinHandle<()> {
+        self.state.lock().elements.clear();
+        let sm = client.server_manager();
+        let watcher = match futures::join!(
+            sm.subscribe("ObjectCreated"),
+            sm.subscribe("ObjectDestroyed")
+        ) {
+            (Ok(created), Ok(destroyed)) => tokio::spawn(follow_objects(
+                self.me(),
+                created,
+                destroyed,
+                events.clone(),
+            )),
+            _ => {
+                tracing::warn!(engine = %self.id, "cannot follow the engine's object events");
+                tokio::spawn(async {})
+            }
+        };
+        let quick = tokio::time::timeout(
+            t.health_interval,
+            super::health::read(client, Duration::from_millis(50), 0),
+        )
+        .await
+        .ok()
+        .flatten();
+        if let Some(stats) = quick {
+            self.update(|s| s.stats = Some(stats));
+        }
+        self.connected(client.clone());
+        let _ = events.send(PoolEvent::Connected(self.id.clone())).await;
+        watcher
+    }
+
+    fn me(&self) -> std::sync::Weak<Engine> {
+        self.me.clone()
+    }
+}
+
+/// Keeps the element count from the engine's object events and reports destroyed objects.
+async fn follow_objects(
+    engine: std::sync::Weak<Engine>,
+    mut created: kms_client::Subscription,
+    mut destroyed: kms_client::Subscription,
+    events: mpsc::Sender<PoolEvent>,
+) {
+    let id_of = |ev: &kms_client::KmsEvent, key: &str| {
+        ev.data
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    loop {
+        tokio::select! {
+            ev = created.next() => {
+                let Some(ev) = ev else { return };
+                let (Some(e), Some(id)) = (engine.upgrade(), id_of(&ev, "object")) else { continue };
+                e.object_created(&id);
+            }
+            ev = destroyed.next() => {
+                let Some(ev) = ev else { return };
+                let Some(id) = id_of(&ev, "objectId") else { continue };
+                let Some(e) = engine.upgrade() else { return };
+                e.object_destroyed(&id);
+                let engine_id = e.id.clone();
+                drop(e);
+                let _ = events.send(PoolEvent::Destroyed { engine: engine_id, object: id }).await;
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The media engines signaling places sessions on. One kms-client connection per engine, kept up
 //! (and health-sampled) by the engine's own tasks; selection runs admission first, then the
 //! configured [`select::Strategy`]. Engines can be added, re-weighted, drained and removed at
-//! runtime. Lost engines are reported on the channel returned by [`EnginePool::new`].
+//! runtime. Lost engines, (re)connections and destroyed objects are reported on the channel
+//! returned by [`EnginePool::new`].
 
 pub mod engine;
 pub mod health;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use engine::{Engine, EngineSnapshot, PoolLinks, Status, Timings};
+pub use engine::{Engine, EngineSnapshot, PoolEvent, PoolLinks, Status, Timings};
 use select::admission::{admit, Limits, View};
 use select::{Board, Strategy};
 
@@ -49,7 +50,11 @@ pub struct EnginePool {
     links: PoolLinks,
     config: PoolConfig,
     cancel: CancellationToken,
+    created: Instant,
 }
+
+/// How long after start-up placements wait for engines that have not connected yet.
+const WARM_UP: Duration = Duration::from_secs(3);
 
 pub type EngineList = Vec<(String, u32, BTreeMap<String, String>)>;
 
@@ -59,23 +64,25 @@ impl EnginePool {
         strategy: Box<dyn Strategy>,
         config: PoolConfig,
         cancel: CancellationToken,
-    ) -> (Arc<Self>, mpsc::UnboundedReceiver<String>) {
-        let (lost, lost_rx) = mpsc::unbounded_channel();
+    ) -> (Arc<Self>, mpsc::Receiver<PoolEvent>) {
+        // Bounded: the engines' object-event tasks wait when signaling falls behind.
+        let (events, events_rx) = mpsc::channel(1024);
         let pool = Arc::new(Self {
             engines: Mutex::new(Vec::new()),
             next_slot: std::sync::atomic::AtomicUsize::new(0),
             links: PoolLinks {
                 timings: config.timings,
-                lost,
+                events,
                 board: Arc::new(Mutex::new(Board::new(config.limits, strategy))),
             },
             config,
             cancel,
+            created: Instant::now(),
         });
         for (uri, weight, labels) in list {
             let _ = pool.add(uri.clone(), *weight, labels.clone());
         }
-        (pool, lost_rx)
+        (pool, events_rx)
     }
 
     /// Adds an engine and starts its tasks; a URI already in the pool is refused.
@@ -86,11 +93,12 @@ impl EnginePool {
         labels: BTreeMap<String, String>,
     ) -> Result<Arc<Engine>, String> {
         let mut engines = self.engines.lock();
+        let shown = kms_client::uri::redact(&uri);
         if engines
             .iter()
-            .any(|e| e.uri.trim_end_matches('/') == uri.trim_end_matches('/'))
+            .any(|e| e.uri.trim_end_matches('/') == shown.trim_end_matches('/'))
         {
-            return Err(format!("{uri} is already in the pool"));
+            return Err(format!("{shown} is already in the pool"));
         }
         let slot = self
             .next_slot
@@ -167,6 +175,30 @@ impl EnginePool {
             "no media engine is admitted ({})",
             refused.join("; ")
         ))
+    }
+
+    /// Just started, and some engine has not had its first connection yet: a placement that
+    /// finds nothing admitted waits for it rather than refusing (see [`Self::pick_soon`]).
+    pub fn warming_up(&self) -> bool {
+        self.created.elapsed() < WARM_UP
+            && self
+                .engines
+                .lock()
+                .iter()
+                .any(|e| e.snapshot().connection_time.is_none())
+    }
+
+    /// [`Self::pick`], waiting up to the warm-up period right after start-up for the engines'
+    /// first connection (so a session created as soon as the REST API answers is placed).
+    pub async fn pick_soon(&self) -> Result<Arc<Engine>, String> {
+        loop {
+            match self.pick() {
+                Err(_) if self.warming_up() => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                r => return r,
+            }
+        }
     }
 
     pub fn placement_failed(&self, e: &Engine) {

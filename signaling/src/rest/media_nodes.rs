@@ -154,7 +154,10 @@ pub async fn add(
                 app.pool.remove(&e.id);
                 return ApiError::new(
                     StatusCode::NOT_FOUND,
-                    format!("Media node {uri} is unreachable"),
+                    format!(
+                        "Media node {} is unreachable (or refused our credentials)",
+                        e.uri
+                    ),
                     PATH,
                 )
                 .into_response();

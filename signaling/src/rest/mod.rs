@@ -24,6 +24,9 @@ use std::sync::Arc;
 
 use crate::app::App;
 
+/// Largest REST request body, bytes (413 beyond).
+pub const MAX_BODY: usize = 256 * 1024;
+
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/sessions", post(sessions::create).get(sessions::list))
@@ -62,17 +65,24 @@ pub fn router(app: Arc<App>) -> Router {
             app.clone(),
             basic_auth,
         ))
+        // No REST body needs more (the largest fields are limited to 64 KiB, `limits.rs`).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(app);
     Router::new().nest("/openvidu/api", api)
 }
 
 /// Basic auth with user `OPENVIDUAPP`; `GET /config/openvidu-publicurl` is public.
 async fn basic_auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    if req.uri().path().ends_with("/config/openvidu-publicurl") {
-        return next.run(req).await;
+    if req.uri().path().ends_with("/config/openvidu-publicurl") || authorized(&app, req.headers()) {
+        next.run(req).await
+    } else {
+        unauthorized(req.uri().path())
     }
-    let ok = req
-        .headers()
+}
+
+/// The REST API's credentials (`OPENVIDUAPP:<secret>`), also required by `/metrics`.
+pub fn authorized(app: &App, headers: &HeaderMap) -> bool {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
@@ -82,18 +92,17 @@ async fn basic_auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
                 .ok()
         })
         .and_then(|d| String::from_utf8(d).ok())
-        .is_some_and(|cred| cred == format!("OPENVIDUAPP:{}", app.settings.openvidu_secret));
-    if ok {
-        next.run(req).await
-    } else {
-        let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", req.uri().path())
-            .into_response();
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"OpenVidu\""),
-        );
-        r
-    }
+        .is_some_and(|cred| cred == format!("OPENVIDUAPP:{}", app.settings.openvidu_secret))
+}
+
+/// 401 with OpenVidu's body and the Basic challenge.
+pub fn unauthorized(path: &str) -> Response {
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", path).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"OpenVidu\""),
+    );
+    r
 }
 
 /// An error answer: status plus OpenVidu's JSON body (`timestamp, status, error, message, path`).
@@ -145,7 +154,11 @@ pub fn object_body(body: &Bytes, path: &str) -> Result<Map<String, Value>, ApiEr
         )),
         Err(e) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("Body is not valid JSON: {e}"),
+            format!(
+                "Body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
             path,
         )),
     }

@@ -40,6 +40,9 @@ pub async fn send(State(app): State<Arc<App>>, body: Bytes) -> Response {
         (Ok(t), Ok(d)) => (t, d),
         (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
+    if let Err(e) = crate::rpc::check_signal(data.as_deref(), kind.as_deref(), &to) {
+        return ApiError::new(StatusCode::BAD_REQUEST, e.message, PATH).into_response();
+    }
     let active = app
         .reg
         .lock()

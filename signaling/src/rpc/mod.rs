@@ -22,7 +22,7 @@ mod video_data;
 pub mod wire;
 
 pub use join_room::OPENVIDU_VERSION;
-pub use send_message::{deliver as deliver_signal, recipients as signal_recipients};
+pub use send_message::{check_signal, deliver as deliver_signal, recipients as signal_recipients};
 pub use unpublish_video::unpublish;
 
 use serde_json::{Map, Value};
@@ -80,6 +80,7 @@ pub async fn dispatch(
     name: &str,
     p: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
+    crate::limits::check_params(name, p)?;
     match name {
         method::CONNECT => connect::handle(ctx, p),
         method::JOIN_ROOM => join_room::handle(ctx, p).await,

@@ -1,5 +1,6 @@
 //! `sendMessage {message: "<JSON {to, data, type}>"}`: a signal to the listed connections, or
-//! to everyone (sender included) when `to` is empty. Bad JSON → 600; unknown `to` → 601.
+//! to everyone (sender included) when `to` is empty. Bad JSON → 600; unknown `to` → 601; a
+//! recipient listed twice gets it once; oversized `data`/`type` or too many recipients → -32602.
 
 use serde_json::{Map, Value};
 
@@ -21,22 +22,57 @@ pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcErr
             "Signal 'to' must be an array of connection ids",
         ));
     };
+    let data = msg.get("data").and_then(Value::as_str).map(str::to_string);
+    let kind = msg.get("type").and_then(Value::as_str).map(str::to_string);
+    check_signal(data.as_deref(), kind.as_deref(), &to)?;
     let n = Notification::SendMessage {
-        data: msg.get("data").and_then(Value::as_str).map(str::to_string),
-        kind: msg.get("type").and_then(Value::as_str).map(str::to_string),
+        data,
+        kind,
         from: Some(me.connection_id.clone()),
     };
     deliver(ctx.app, &me.session_id, &to, &n)?;
     Ok(super::empty())
 }
 
-/// A signal's `to`: absent or `null` is everyone (empty); otherwise an array of connection ids.
+/// A signal's `to`: absent or `null` is everyone (empty); otherwise an array of connection ids,
+/// each once (in the order first listed).
 pub fn recipients(to: Option<&Value>) -> Option<Vec<String>> {
     match to {
         None | Some(Value::Null) => Some(Vec::new()),
-        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(a)) => {
+            let mut seen = std::collections::HashSet::new();
+            let mut out = Vec::new();
+            for v in a {
+                let id = v.as_str()?;
+                if seen.insert(id) {
+                    out.push(id.to_string());
+                }
+            }
+            Some(out)
+        }
         Some(_) => None,
     }
+}
+
+/// A signal's sizes (shared with REST `/signal`).
+pub fn check_signal(data: Option<&str>, kind: Option<&str>, to: &[String]) -> Result<(), RpcError> {
+    use crate::limits::{too_large, SIGNAL_DATA, SIGNAL_TO, SIGNAL_TYPE};
+    if let Some(d) = data.filter(|d| d.len() > SIGNAL_DATA) {
+        return Err(too_large("Signal 'data'", d.len(), SIGNAL_DATA));
+    }
+    if let Some(t) = kind.filter(|t| t.len() > SIGNAL_TYPE) {
+        return Err(too_large("Signal 'type'", t.len(), SIGNAL_TYPE));
+    }
+    if to.len() > SIGNAL_TO {
+        return Err(RpcError::new(
+            Code::InvalidParams,
+            format!(
+                "Signal 'to' lists {} connections; at most {SIGNAL_TO}",
+                to.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Shared with REST `/signal`: checks every recipient first, so a bad `to` sends nothing.

@@ -1,13 +1,13 @@
 //! One browser WebSocket: ordered request handling, the ping watchdog (no ping for 3 × the
 //! announced interval closes the socket), and the reconnection window when it drops.
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
+use kms_client::outbox::{is_message_too_big, outbox};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 use super::wire::{self, method, Code, RpcError};
 use super::{dispatch, Ctx};
@@ -50,24 +50,41 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
     tracing::Span::current().record("socket", socket);
     app.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let (tx, mut rx) = outbox::<Outgoing>(app.settings.ws_max_send_queue_bytes);
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
     let writer = tokio::spawn(async move {
+        let mut close = None;
         while let Some(out) = rx.recv().await {
             match out {
-                Outgoing::Text(t) => {
-                    if sink.send(Message::Text(t.into())).await.is_err() {
-                        break;
-                    }
+                Outgoing::Text(t) => tokio::select! {
+                    r = sink.send(Message::Text(t.into())) => if r.is_err() { break },
+                    _ = rx.overflowed() => break,
+                },
+                Outgoing::Close(reason) => {
+                    // The reader's own reason (1009, 1001, …) when it is the one closing.
+                    close = Some(close_rx.try_recv().unwrap_or(close_frame(1000, reason)));
+                    break;
                 }
-                Outgoing::Close(_) => break,
             }
         }
+        let frame = if rx.is_overflowed() {
+            tracing::info!("participant does not read its messages; closing");
+            Some(close_frame(1008, "send queue overflow"))
+        } else {
+            match close {
+                Some(c) => Some(c),
+                None => close_rx.await.ok(),
+            }
+        };
+        let msg = Message::Close(frame);
+        let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(msg)).await;
         let _ = sink.close().await;
     });
     let mut rpc = uuid::Uuid::new_v4().simple().to_string();
     let mut ping_interval: Option<Duration> = None;
     let mut last_ping = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut close = close_frame(1000, "");
     loop {
         let msg = tokio::select! {
             m = stream.next() => m,
@@ -79,11 +96,16 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
                 }
                 continue;
             }
-            _ = app.shutdown.cancelled() => break,
+            _ = tx.overflowed() => break,
+            _ = app.shutdown.cancelled() => { close = close_frame(1001, "server stopping"); break },
         };
         let text = match msg {
             Some(Ok(Message::Text(t))) => t.to_string(),
             Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+            Some(Err(e)) if is_message_too_big(&e) => {
+                close = close_frame(1009, "message too big");
+                break;
+            }
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             Some(Ok(_)) => continue,
         };
@@ -148,7 +170,15 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
         handle(&app, &mut rpc, socket, &tx, &ip, id, &name, &params).await;
     }
     app.socket_lost(&rpc, socket);
+    let _ = close_tx.send(close);
     let _ = tx.send(Outgoing::Close("closed"));
     drop(tx);
     let _ = writer.await;
+}
+
+fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
+    CloseFrame {
+        code,
+        reason: reason.into(),
+    }
 }

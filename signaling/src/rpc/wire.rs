@@ -56,6 +56,8 @@ pub enum Code {
     ReconnectionError = 40007,
     MissingParam = -1,
     MethodNotFound = -32601,
+    /// A parameter over its size limit (`limits.rs`).
+    InvalidParams = -32602,
     ParseError = -32700,
     InvalidRequest = -32600,
 }

@@ -74,3 +74,13 @@ pub fn signaling_pid() -> Option<u32> {
         .collect();
     (found.len() == 1).then(|| found[0])
 }
+
+/// The secret a local engine was started with (signaling passes it in the engine's environment,
+/// which only the same user can read). `None` for an engine without one.
+pub fn engine_secret(pid: u32) -> Option<String> {
+    fs::read(format!("/proc/{pid}/environ"))
+        .ok()?
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"RTCPOOL_ENGINE_SECRET="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}

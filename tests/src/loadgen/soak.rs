@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use super::{rest, run, Config, Progress};
 use crate::harness::http_request;
 
-/// Each engine's `/health` (its WebSocket address serves it too).
+/// Each engine's `/health` (its WebSocket address serves it too; a local engine's secret is read
+/// from its environment).
 async fn engine_health(c: &Config) -> anyhow::Result<Vec<(String, Value)>> {
     let (_, nodes) = rest(c, "GET", "/openvidu/api/media-nodes", None).await?;
     let mut out = Vec::new();
@@ -22,7 +23,10 @@ async fn engine_health(c: &Config) -> anyhow::Result<Vec<(String, Value)>> {
             .next()
             .unwrap_or_default();
         let addr: SocketAddr = host.parse()?;
-        let (_, h) = http_request(addr, "GET", "/health", None, None).await?;
+        let secret =
+            super::procstat::engine_pid(addr.port()).and_then(super::procstat::engine_secret);
+        let auth = secret.as_deref().map(|s| ("rtcpool", s));
+        let (_, h) = http_request(addr, "GET", "/health", None, auth).await?;
         out.push((uri.to_string(), h));
     }
     Ok(out)

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::wire::{self, method, Code, RpcError};
+use super::wire::{self, method, Incoming};
 use super::{dispatch, Ctx};
 use crate::app::{App, OutTx, Outgoing};
 
@@ -109,36 +109,13 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             Some(Ok(_)) => continue,
         };
-        let Ok(Value::Object(frame)) = serde_json::from_str::<Value>(&text) else {
-            let _ = tx.send(Outgoing::Text(wire::response(
-                &Value::Null,
-                None,
-                Err(RpcError::new(Code::ParseError, "Parse error")),
-            )));
-            continue;
-        };
-        let id = frame.get("id").cloned().unwrap_or(Value::Null);
-        let Some(name) = frame
-            .get("method")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
-            if frame.contains_key("result") || frame.contains_key("error") {
-                continue; // a response: the browser never answers anything of ours
+        let (id, name, params) = match wire::parse(&text) {
+            Incoming::Request { id, method, params } => (id, method, params),
+            Incoming::Notification | Incoming::Response => continue,
+            Incoming::Invalid { id, error } => {
+                let _ = tx.send(Outgoing::Text(wire::response(&id, None, Err(error))));
+                continue;
             }
-            let _ = tx.send(Outgoing::Text(wire::response(
-                &id,
-                None,
-                Err(RpcError::new(Code::InvalidRequest, "Invalid request")),
-            )));
-            continue;
-        };
-        if id.is_null() {
-            continue; // a notification from the client: nothing to answer
-        }
-        let params = match frame.get("params") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
         };
         if name != method::PING {
             tracing::debug!(%name, rpc = %rpc, "request");

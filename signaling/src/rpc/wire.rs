@@ -80,6 +80,51 @@ impl RpcError {
     }
 }
 
+/// One frame from a browser, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// A request to answer (`params` absent or not an object → empty).
+    Request {
+        id: Value,
+        method: String,
+        params: Map<String, Value>,
+    },
+    /// A request without id: nothing to answer.
+    Notification,
+    /// A response (the browser never answers anything of ours): ignored.
+    Response,
+    /// Not JSON-RPC: answer `error` with `id` (null when unknown).
+    Invalid { id: Value, error: RpcError },
+}
+
+/// Decodes one text frame (pure: what the socket loop and the fuzz target both call).
+pub fn parse(text: &str) -> Incoming {
+    let Ok(Value::Object(mut frame)) = serde_json::from_str::<Value>(text) else {
+        return Incoming::Invalid {
+            id: Value::Null,
+            error: RpcError::new(Code::ParseError, "Parse error"),
+        };
+    };
+    let id = frame.remove("id").unwrap_or(Value::Null);
+    let Some(Value::String(method)) = frame.remove("method") else {
+        if frame.contains_key("result") || frame.contains_key("error") {
+            return Incoming::Response;
+        }
+        return Incoming::Invalid {
+            id,
+            error: RpcError::new(Code::InvalidRequest, "Invalid request"),
+        };
+    };
+    if id.is_null() {
+        return Incoming::Notification;
+    }
+    let params = match frame.remove("params") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    Incoming::Request { id, method, params }
+}
+
 /// A request's typed params, after the method name has been resolved.
 pub fn param<T: for<'de> Deserialize<'de>>(
     method: &str,
@@ -269,6 +314,31 @@ pub fn response(id: &Value, rpc_session: Option<&str>, result: Result<Value, Rpc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_decode_into_what_the_socket_answers() {
+        let code = |i: Incoming| match i {
+            Incoming::Invalid { id, error } => Some((id, error.code)),
+            _ => None,
+        };
+        assert_eq!(code(parse("{")), Some((Value::Null, -32700)));
+        assert_eq!(code(parse("[1]")), Some((Value::Null, -32700)));
+        assert_eq!(code(parse(r#"{"id":4}"#)), Some((json!(4), -32600)));
+        assert_eq!(
+            code(parse(r#"{"id":4,"method":7}"#)),
+            Some((json!(4), -32600))
+        );
+        assert_eq!(parse(r#"{"id":1,"result":{}}"#), Incoming::Response);
+        assert_eq!(parse(r#"{"method":"ping"}"#), Incoming::Notification);
+        assert_eq!(
+            parse(r#"{"id":"x","method":"ping","params":[1]}"#),
+            Incoming::Request {
+                id: json!("x"),
+                method: "ping".into(),
+                params: Map::new()
+            }
+        );
+    }
 
     #[test]
     fn shapes() {

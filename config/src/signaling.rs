@@ -47,6 +47,7 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "WS_MAX_SEND_QUEUE_BYTES",
     "POOL_ORPHAN_GRACE_MS",
     "LOCAL_ENGINES_SECRET",
+    "POOL_STALE_STREAM_MS",
 ];
 
 /// Free-form labels of an engine (`zone = "a"`), shown by the operators' API.
@@ -157,6 +158,10 @@ pub struct SignalingSettings {
     /// Pipelines another (dead) signaling process left on an engine are released when nobody
     /// reclaimed them this long after we connected (the engine's own session timeout).
     pub pool_orphan_grace_ms: u64,
+    /// After a session is re-homed, a publisher that has not re-published its stream within this
+    /// long is unpublished (`participantUnpublished`, reason `mediaServerDisconnect`): a stream
+    /// that cannot continue stops being advertised.
+    pub pool_stale_stream_ms: u64,
 }
 
 impl Default for SignalingSettings {
@@ -199,6 +204,7 @@ impl Default for SignalingSettings {
             http_body_timeout_secs: 10,
             ws_max_send_queue_bytes: 4 << 20,
             pool_orphan_grace_ms: 240_000,
+            pool_stale_stream_ms: 30_000,
         }
     }
 }

@@ -312,7 +312,13 @@ impl App {
                 Ok((client, pipeline)) => {
                     self.claim(pipeline.id(), session_id);
                     engine.session_added(session_id);
-                    crate::ownership::tag(&pipeline, &self.instance, session_id).await;
+                    // Off the join path: until the tags land, the claim above marks it ours.
+                    let (p, me, s) = (
+                        pipeline.clone(),
+                        self.instance.clone(),
+                        session_id.to_string(),
+                    );
+                    tokio::spawn(async move { crate::ownership::tag(&p, &me, &s).await });
                     return Ok((engine.id.clone(), client, pipeline));
                 }
                 Err(e) => {
@@ -378,6 +384,34 @@ impl App {
         });
     }
 
+    /// See `pool_stale_stream_ms`: publishers that never came back stop being advertised.
+    fn schedule_stale_streams(&self, session_id: &str) {
+        let wait = Duration::from_millis(self.settings.pool_stale_stream_ms);
+        let (session, me) = (session_id.to_string(), self.self_ref());
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let Some(app) = me.upgrade() else { return };
+            let Some(slot) = app.existing_media_slot(&session) else {
+                return;
+            };
+            let stale = match slot.lock().await.as_ref() {
+                Some(m) => m.stale_publishers(),
+                None => return,
+            };
+            for publisher in stale {
+                tracing::info!(session = %session, connection = %publisher, "publisher did not come back after re-homing; unpublishing");
+                let _ = crate::rpc::unpublish(
+                    &app,
+                    &session,
+                    &publisher,
+                    "mediaServerDisconnect",
+                    None,
+                )
+                .await;
+            }
+        });
+    }
+
     /// Moves every session off `engine_id`; sessions no engine can take are closed with `reason`.
     pub async fn rehome_engine_now(&self, engine_id: &str, reason: &str) {
         let old_alive = self
@@ -435,6 +469,7 @@ impl App {
                     s.engine = Some(new_engine);
                 }
                 self.schedule_nudge(session_id, &old_engine);
+                self.schedule_stale_streams(session_id);
             }
             Err(e) => {
                 tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");

@@ -139,6 +139,11 @@ impl SessionMedia {
             || self.subscribers.values().any(|s| s.endpoint.id() == object)
     }
 
+    /// Publishers still waiting for their `reconnectStream` after a re-homing.
+    pub fn stale_publishers(&self) -> Vec<String> {
+        self.stale_publishers.keys().cloned().collect()
+    }
+
     pub fn publisher_state(&self, publisher: &str) -> PublisherState {
         if self.publishers.contains_key(publisher) {
             PublisherState::Live

@@ -49,7 +49,12 @@ pub async fn follow_pool(app: Weak<App>, mut events: mpsc::Receiver<PoolEvent>) 
                 tokio::spawn(async move { reconcile(&app, &engine).await });
             }
             PoolEvent::Destroyed { engine, object } => {
-                object_destroyed(&app, &engine, &object).await
+                // Most destroyed objects are not ours (or were released by us): decided without
+                // waiting; the rest wait for their session's media lock off this loop.
+                let pipeline = object.split('/').next().unwrap_or(&object);
+                if app.pipelines.lock().contains_key(pipeline) {
+                    tokio::spawn(async move { object_destroyed(&app, &engine, &object).await });
+                }
             }
         }
     }

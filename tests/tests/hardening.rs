@@ -6,7 +6,7 @@
 
 use rtcpool_tests::bot::{ws_url, Bot};
 use rtcpool_tests::harness::{
-    health, http_raw, http_request, rss_kib, test_settings, wait_health, EngineProcess,
+    health, http_raw, http_request, rss_kib, test_settings, token_at, wait_health, EngineProcess,
     LocalEngine, LocalSignaling, SignalingProcess, SECRET,
 };
 use rtcpool_tests::peer::TestPeer;
@@ -222,18 +222,12 @@ async fn engines_require_their_secret_and_it_is_never_shown() -> anyhow::Result<
 
     // Signaling with the secret URI works and shows the secret nowhere.
     let sig = LocalSignaling::start_with(vec![engine], vec![(with.clone(), 1)], |_| {}).await?;
-    let (ta, tb) = (
-        sig.token("sec", "PUBLISHER").await?,
-        sig.token("sec", "PUBLISHER").await?,
-    );
-    let mut a = Bot::open(&ta).await?;
-    a.join(&ta, "a").await?;
-    let mut b = Bot::open(&tb).await?;
-    b.join(&tb, "b").await?;
-    let (pa, sa) = a.publish().await?;
-    let send = pa.start_sending(25, 2000, 10);
-    let b_gets_a = b.subscribe(&sa).await?;
-    assert!(flowing(&b_gets_a, Duration::from_secs(10)).await);
+    let Call {
+        x: mut a,
+        y: mut b,
+        send,
+        ..
+    } = call_with_media(sig.addr, "sec").await?;
     send.cancel();
     for path in [
         "/openvidu/api/media-nodes",
@@ -319,19 +313,7 @@ async fn a_pipeline_released_behind_our_back_moves_its_session() -> anyhow::Resu
         s.pool_client_nudge_ms = 0
     })
     .await?;
-    let (tx, ty) = (
-        sig.token("rogue", "PUBLISHER").await?,
-        sig.token("rogue", "PUBLISHER").await?,
-    );
-    let mut x = Bot::open(&tx).await?;
-    x.join(&tx, "x").await?;
-    let mut y = Bot::open(&ty).await?;
-    y.join(&ty, "y").await?;
-    let (px, sx) = x.publish().await?;
-    let send = px.start_sending(25, 2000, 10);
-    let y_gets_x = y.subscribe(&sx).await?;
-    assert!(flowing(&y_gets_x, Duration::from_secs(10)).await);
-
+    let call = call_with_media(sig.addr, "rogue").await?;
     let mut rogue = RawSocket::connect(&uri).await?;
     let pipelines = rogue
         .ok(
@@ -343,20 +325,11 @@ async fn a_pipeline_released_behind_our_back_moves_its_session() -> anyhow::Resu
     let old = pipelines[0].clone();
     rogue.ok("release", json!({ "object": old })).await?;
     let released_at = Instant::now();
-    send.cancel();
+    call.send.cancel();
     // Signaling notices and places the session on a new pipeline.
     let h = wait_health(eaddr, Duration::from_secs(10), |h| h["pipelines"] == 1).await?;
     assert_eq!(h["pipelines"], 1, "{h}");
-    let sx2 = sx.clone();
-    let px2_task = tokio::spawn(async move {
-        let p = y.resubscribe(&sx2).await;
-        (y, p)
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let px2 = x.republish(&sx).await?;
-    let send2 = px2.start_sending(25, 2000, 10);
-    let (mut y, y_gets_x2) = px2_task.await?;
-    let y_gets_x2 = y_gets_x2?;
+    let (mut x, mut y, send2, y_gets_x2) = reconnect_both(call).await?;
     assert!(
         flowing(&y_gets_x2, Duration::from_secs(10)).await,
         "media did not come back"
@@ -425,28 +398,110 @@ async fn objects_of_a_client_that_went_away_are_freed_while_signaling_is_attache
     Ok(())
 }
 
-/// Joins two bots with media in `session` on signaling at `addr`; returns them with the
-/// publisher's sending task.
-async fn call_with_media(
-    sig: &SignalingProcess,
-    session: &str,
-) -> anyhow::Result<(Bot, Bot, tokio_util::sync::CancellationToken, TestPeer)> {
+/// Hole 5 (continued): a stream that truly cannot continue — its media was lost and its
+/// publisher never re-published — stops being advertised: everyone is told, REST forgets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_cannot_continue_is_unpublished() -> anyhow::Result<()> {
+    let engine = LocalEngine::start().await?;
+    let uri = engine.url();
+    let sig = LocalSignaling::start_with(vec![engine], vec![(uri.clone(), 1)], |s| {
+        s.pool_client_nudge_ms = 0;
+        s.pool_stale_stream_ms = 1000;
+    })
+    .await?;
+    let Call {
+        mut x, mut y, send, ..
+    } = call_with_media(sig.addr, "gone").await?;
+    let mut rogue = RawSocket::connect(&uri).await?;
+    let pipelines = rogue
+        .ok(
+            "invoke",
+            json!({"object": "manager_ServerManager", "operation": "getPipelines"}),
+        )
+        .await?["value"]
+        .clone();
+    rogue
+        .ok("release", json!({ "object": pipelines[0] }))
+        .await?;
+    send.cancel();
+    let xid = x.connection_id.clone();
+    let n = y
+        .wait_for("participantUnpublished", |p| {
+            p["connectionId"] == json!(xid)
+        })
+        .await?;
+    assert_eq!(n["params"]["reason"], "mediaServerDisconnect", "{n}");
+    let (_, s) = sig.http("GET", "/openvidu/api/sessions/gone", None).await?;
+    let publishers: usize = s["connections"]["content"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| c["publishers"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(publishers, 0, "{s}");
+    x.call("leaveRoom", json!({})).await?;
+    y.call("leaveRoom", json!({})).await?;
+    assert_eq!(sig.wait_engines_empty(Duration::from_secs(5)).await?, 0);
+    sig.shutdown().await;
+    Ok(())
+}
+
+/// Two bots in `session` on signaling at `addr`: X publishes (sending), Y receives X's stream.
+struct Call {
+    x: Bot,
+    y: Bot,
+    stream: String,
+    send: tokio_util::sync::CancellationToken,
+    y_gets_x: TestPeer,
+}
+
+async fn call_with_media(addr: std::net::SocketAddr, session: &str) -> anyhow::Result<Call> {
     let (tx, ty) = (
-        sig.token(session, "PUBLISHER").await?,
-        sig.token(session, "PUBLISHER").await?,
+        token_at(addr, session, "PUBLISHER").await?,
+        token_at(addr, session, "PUBLISHER").await?,
     );
     let mut x = Bot::open(&tx).await?;
     x.join(&tx, "x").await?;
     let mut y = Bot::open(&ty).await?;
     y.join(&ty, "y").await?;
-    let (px, sx) = x.publish().await?;
+    let (px, stream) = x.publish().await?;
     let send = px.start_sending(25, 2000, 10);
-    let y_gets_x = y.subscribe(&sx).await?;
+    let y_gets_x = y.subscribe(&stream).await?;
     anyhow::ensure!(
         flowing(&y_gets_x, Duration::from_secs(10)).await,
         "no media"
     );
-    Ok((x, y, send, y_gets_x))
+    Ok(Call {
+        x,
+        y,
+        stream,
+        send,
+        y_gets_x,
+    })
+}
+
+/// After a re-homing: Y asks for X's stream again (held until X is back), X republishes.
+async fn reconnect_both(
+    c: Call,
+) -> anyhow::Result<(Bot, Bot, tokio_util::sync::CancellationToken, TestPeer)> {
+    let Call {
+        mut x,
+        mut y,
+        stream,
+        ..
+    } = c;
+    let s2 = stream.clone();
+    let y_task = tokio::spawn(async move {
+        let p = y.resubscribe(&s2).await;
+        (y, p)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let px2 = x.republish(&stream).await?;
+    let send = px2.start_sending(25, 2000, 10);
+    let (y, y_gets_x) = y_task.await?;
+    Ok((x, y, send, y_gets_x?))
 }
 
 async fn admitted(sig: &SignalingProcess) -> anyhow::Result<()> {
@@ -476,7 +531,7 @@ async fn kill_9_of_signaling_leaves_nothing_after_the_session_timeout() -> anyho
     )
     .await?;
     admitted(&sig).await?;
-    let (_x, _y, send, _peer) = call_with_media(&sig, "k9").await?;
+    let call = call_with_media(sig.addr, "k9").await?;
     // Kill while a `getUsedCpu` is most likely in flight (it spans 3/4 of each interval).
     tokio::time::sleep(Duration::from_millis(350)).await;
     sig.kill();
@@ -498,7 +553,7 @@ async fn kill_9_of_signaling_leaves_nothing_after_the_session_timeout() -> anyho
         "kill -9 of signaling: engine empty {:?} later (timeout 5 s)",
         killed.elapsed()
     );
-    send.cancel();
+    call.send.cancel();
     Ok(())
 }
 
@@ -509,9 +564,9 @@ async fn a_restarted_signaling_releases_what_the_dead_one_left() -> anyhow::Resu
     let engine = EngineProcess::start(&["--session-timeout", "60"]).await?;
     let mut sig = SignalingProcess::start(&[engine.url()], &[]).await?;
     admitted(&sig).await?;
-    let (_x, _y, send, _peer) = call_with_media(&sig, "rs").await?;
+    let call = call_with_media(sig.addr, "rs").await?;
     sig.kill();
-    send.cancel();
+    call.send.cancel();
     assert_eq!(health(engine.addr).await?["pipelines"], 1);
     let sig2 =
         SignalingProcess::start(&[engine.url()], &[("POOL_ORPHAN_GRACE_MS", "1000")]).await?;
@@ -546,18 +601,7 @@ async fn a_frozen_engine_that_comes_back_is_cleaned_at_once() -> anyhow::Result<
         s.pool_client_nudge_ms = 0;
     })
     .await?;
-    let (tx, ty) = (
-        sig.token("frozen", "PUBLISHER").await?,
-        sig.token("frozen", "PUBLISHER").await?,
-    );
-    let mut x = Bot::open(&tx).await?;
-    x.join(&tx, "x").await?;
-    let mut y = Bot::open(&ty).await?;
-    y.join(&ty, "y").await?;
-    let (px, sx) = x.publish().await?;
-    let send = px.start_sending(25, 2000, 10);
-    let y_gets_x = y.subscribe(&sx).await?;
-    assert!(flowing(&y_gets_x, Duration::from_secs(10)).await);
+    let call = call_with_media(sig.addr, "frozen").await?;
     let home = session_engine(&sig, "frozen").await?;
     let (_, nodes) = sig.http("GET", "/openvidu/api/media-nodes", None).await?;
     let idx = nodes["content"]
@@ -571,17 +615,9 @@ async fn a_frozen_engine_that_comes_back_is_cleaned_at_once() -> anyhow::Result<
         anyhow::ensure!(Instant::now() < deadline, "session was not re-homed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    send.cancel();
-    let sx2 = sx.clone();
-    let y_task = tokio::spawn(async move {
-        let p = y.resubscribe(&sx2).await;
-        (y, p)
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let px2 = x.republish(&sx).await?;
-    let send2 = px2.start_sending(25, 2000, 10);
-    let (mut y, y_gets_x2) = y_task.await?;
-    assert!(flowing(&y_gets_x2?, Duration::from_secs(10)).await);
+    call.send.cancel();
+    let (mut x, mut y, send2, y_gets_x2) = reconnect_both(call).await?;
+    assert!(flowing(&y_gets_x2, Duration::from_secs(10)).await);
     signal(frozen.pid(), "CONT")?;
     let resumed = Instant::now();
     let h = wait_health(frozen.addr, Duration::from_secs(10), |h| {
@@ -627,19 +663,14 @@ fn signal(pid: u32, sig: &str) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_reconnect_stream_leaves_the_stream_working() -> anyhow::Result<()> {
     let sig = LocalSignaling::start(1).await?;
-    let (tx, ty, tz) = (
-        sig.token("mbb", "PUBLISHER").await?,
-        sig.token("mbb", "PUBLISHER").await?,
-        sig.token("mbb", "PUBLISHER").await?,
-    );
-    let mut x = Bot::open(&tx).await?;
-    x.join(&tx, "x").await?;
-    let mut y = Bot::open(&ty).await?;
-    y.join(&ty, "y").await?;
-    let (px, sx) = x.publish().await?;
-    let send = px.start_sending(25, 2000, 10);
-    let y_gets_x = y.subscribe(&sx).await?;
-    assert!(flowing(&y_gets_x, Duration::from_secs(10)).await);
+    let Call {
+        mut x,
+        mut y,
+        stream: sx,
+        send,
+        y_gets_x,
+    } = call_with_media(sig.addr, "mbb").await?;
+    let tz = sig.token("mbb", "PUBLISHER").await?;
     for bad in ["v=0\r\nnot an sdp", "garbage", ""] {
         let r = x
             .request("reconnectStream", json!({"stream": sx, "sdpString": bad}))

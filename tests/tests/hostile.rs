@@ -480,47 +480,33 @@ async fn browser_surface(
             let a = next_json(&mut ws).await?.unwrap_or(Value::Null);
             anyhow::ensure!(a.get("result").is_some(), "join: {a}");
         }
+        let surface = Surface {
+            max_frame: 256 * 1024,
+            known: &|c| codes.contains(&c),
+            // Odd ids are still ids: the answer carries them back.
+            answers_id: &|k| {
+                matches!(
+                    k,
+                    FrameKind::Request | FrameKind::InvalidRequest | FrameKind::OddId
+                )
+            },
+            as_kind: &|k| k,
+        };
         for _ in 0..60 {
             let (text, kind) = if r.chance(3) {
                 ("x".repeat(300 * 1024), FrameKind::Garbage)
             } else {
                 junk_frame(r, &methods, &params)
             };
-            let sent_id = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("id").cloned());
-            let binary = r.chance(5);
-            let msg = if binary {
-                Message::Binary(text.clone().into_bytes().into())
-            } else {
-                Message::Text(text.clone().into())
-            };
-            if ws.send(msg).await.is_err() {
-                break;
-            }
             n += 1;
-            if text.len() > 256 * 1024 {
-                let code = close_code(&mut ws).await;
-                assert_eq!(code, Some(1009), "oversized browser frame");
-                break;
-            }
-            if matches!(kind, FrameKind::Notification) {
-                continue;
-            }
-            let Some(a) = next_json(&mut ws).await? else {
-                anyhow::bail!("no answer to {}", &text[..text.len().min(300)]);
-            };
-            let expected_id = match kind {
-                FrameKind::Request | FrameKind::InvalidRequest | FrameKind::OddId => {
-                    sent_id.as_ref()
+            match exchange(&mut ws, r, &text, kind, &surface).await? {
+                Step::Next => {}
+                Step::Closed => break,
+                // Left: start over on a fresh socket.
+                Step::Answered(a) if a.get("result").is_some() && text.contains("leaveRoom") => {
+                    break
                 }
-                _ => None,
-            };
-            if let Err(why) = check_answer(kind, expected_id, &a, |c| codes.contains(&c)) {
-                anyhow::bail!("{why}\n  sent: {}", &text[..text.len().min(300)]);
-            }
-            if a.get("result").is_some() && text.contains("leaveRoom") {
-                break; // left: start over on a fresh socket
+                Step::Answered(_) => {}
             }
         }
         let _ = ws.close(None).await;
@@ -651,53 +637,28 @@ async fn kurento_surface(r: &mut Rng, addr: SocketAddr) -> anyhow::Result<usize>
                 _ => json!({"object": object}),
             }
         };
+        let surface = Surface {
+            max_frame: 1 << 20,
+            known: &|c| kms_client::wire::ErrorCode::from_code(c).is_some(),
+            answers_id: &|k| k == FrameKind::Request,
+            // The engine answers non-object JSON and odd ids like KMS, as an invalid request or
+            // a parse error: both well-formed errors.
+            as_kind: &|k| match k {
+                FrameKind::NotAnObject | FrameKind::Garbage | FrameKind::OddId => {
+                    FrameKind::Garbage
+                }
+                k => k,
+            },
+        };
         for _ in 0..60 {
             let (text, kind) = if r.chance(2) {
                 ("x".repeat(2 << 20), FrameKind::Garbage)
             } else {
                 junk_frame(r, &methods, &params)
             };
-            let sent_id = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("id").cloned());
-            let msg = if r.chance(5) {
-                Message::Binary(text.clone().into_bytes().into())
-            } else {
-                Message::Text(text.clone().into())
-            };
-            if ws.send(msg).await.is_err() {
-                break;
-            }
             n += 1;
-            if text.len() > 1 << 20 {
-                assert_eq!(
-                    close_code(&mut ws).await,
-                    Some(1009),
-                    "oversized engine frame"
-                );
+            if let Step::Closed = exchange(&mut ws, r, &text, kind, &surface).await? {
                 break;
-            }
-            if matches!(kind, FrameKind::Notification) {
-                continue;
-            }
-            let Some(a) = next_json(&mut ws).await? else {
-                anyhow::bail!("engine: no answer to {}", &text[..text.len().min(300)]);
-            };
-            // The engine answers non-object JSON and odd ids like KMS: as an invalid request
-            // or a parse error; both are well-formed errors.
-            let expected_id = match kind {
-                FrameKind::Request => sent_id.as_ref(),
-                _ => None,
-            };
-            let kind = match kind {
-                FrameKind::NotAnObject | FrameKind::Garbage | FrameKind::OddId => {
-                    FrameKind::Garbage
-                }
-                k => k,
-            };
-            let known = |c| kms_client::wire::ErrorCode::from_code(c).is_some();
-            if let Err(why) = check_answer(kind, expected_id, &a, known) {
-                anyhow::bail!("engine: {why}\n  sent: {}", &text[..text.len().min(300)]);
             }
         }
         let _ = ws.close(None).await;
@@ -709,6 +670,69 @@ async fn kurento_surface(r: &mut Rng, addr: SocketAddr) -> anyhow::Result<usize>
         c.close().await;
     }
     Ok(n - 50)
+}
+
+/// How one surface answers.
+struct Surface<'a> {
+    /// Frames larger than this close the socket with 1009.
+    max_frame: usize,
+    known: &'a dyn Fn(i64) -> bool,
+    /// Which kinds of frame get an answer carrying the request's id.
+    answers_id: &'a dyn Fn(FrameKind) -> bool,
+    /// How the surface classifies a kind of frame (for the expected code).
+    as_kind: &'a dyn Fn(FrameKind) -> FrameKind,
+}
+
+enum Step {
+    /// Nothing to read back (a notification).
+    Next,
+    /// The socket was closed (as it must be after an oversized frame) or could not be written.
+    Closed,
+    Answered(Value),
+}
+
+/// Sends one frame (as text or, sometimes, binary) and checks what comes back.
+async fn exchange(
+    ws: &mut Ws,
+    r: &mut Rng,
+    text: &str,
+    kind: FrameKind,
+    s: &Surface<'_>,
+) -> anyhow::Result<Step> {
+    let sent_id = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.get("id").cloned());
+    let msg = if r.chance(5) {
+        Message::Binary(text.as_bytes().to_vec().into())
+    } else {
+        Message::Text(text.to_string().into())
+    };
+    if ws.send(msg).await.is_err() {
+        return Ok(Step::Closed);
+    }
+    let shown: String = text.chars().take(300).collect();
+    if text.len() > s.max_frame {
+        anyhow::ensure!(
+            close_code(ws).await == Some(1009),
+            "oversized frame not closed with 1009"
+        );
+        return Ok(Step::Closed);
+    }
+    if kind == FrameKind::Notification {
+        return Ok(Step::Next);
+    }
+    let Some(a) = next_json(ws).await? else {
+        anyhow::bail!("no answer to {shown}");
+    };
+    let expected_id = if (s.answers_id)(kind) {
+        sent_id.as_ref()
+    } else {
+        None
+    };
+    if let Err(why) = check_answer((s.as_kind)(kind), expected_id, &a, s.known) {
+        anyhow::bail!("{why}\n  sent: {shown}");
+    }
+    Ok(Step::Answered(a))
 }
 
 type Ws =

@@ -11,18 +11,16 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::client::{ClientError, ClientOptions, ConnectionEvent, ConnectionState, Inner};
 use crate::events::KmsEvent;
 use crate::wire::method::{self, PingParams, SessionParams};
 use crate::wire::{ErrorCode, Frame, Method, Request, Response};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::transport::{open, Ws};
 type Reply = oneshot::Sender<Result<Map<String, Value>, ClientError>>;
 
 pub(crate) enum Command {
@@ -75,32 +73,6 @@ pub(crate) async fn start(uri: String, options: ClientOptions) -> Result<Inner, 
         session: session_rx,
         options,
     })
-}
-
-async fn open(uri: &str, timeout: Duration) -> Result<Ws, ClientError> {
-    use base64::Engine as _;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::http::HeaderValue;
-    let (clean, credentials) = crate::uri::credentials(uri);
-    let refused = || ClientError::Connect(clean.clone());
-    let mut request = clean
-        .as_str()
-        .into_client_request()
-        .map_err(|_| refused())?;
-    if let Some((user, pass)) = credentials {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        let value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| refused())?;
-        request.headers_mut().insert("authorization", value);
-    }
-    // Nagle off: a request written right after another would wait for the engine's delayed ACK.
-    let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
-    match tokio::time::timeout(timeout, connect).await {
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(r))) if r.status().as_u16() == 401 => {
-            Err(ClientError::Unauthorized(clean))
-        }
-        _ => Err(refused()),
-    }
 }
 
 impl Conn {

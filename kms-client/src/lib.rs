@@ -6,6 +6,7 @@
 //! | wire format (frames, methods, errors, ids, classes, events) | `wire/` |
 //! | the client handle, options, errors, connection states | `client.rs` |
 //! | the connection task: framing, ids, pings, timeouts, reconnect + resume | `connection.rs` |
+//! | opening the socket: ws:// and wss:// (rustls), credentials from the URI | `transport.rs` |
 //! | typed objects (`MediaPipeline`, `WebRtcEndpoint`, `PassThrough`, `ServerManager`) | `objects.rs` |
 //! | event subscriptions and typed event payloads | `events.rs` |
 //! | a socket's outgoing queue bounded in bytes (used by both servers) | `outbox.rs` |
@@ -16,6 +17,7 @@ mod connection;
 mod events;
 mod objects;
 pub mod outbox;
+mod transport;
 pub mod uri;
 pub mod wire;
 

@@ -16,6 +16,8 @@ use crate::peer::TestPeer;
 /// An engine running inside the test process.
 pub struct LocalEngine {
     pub addr: SocketAddr,
+    /// The secret it requires, if any.
+    pub secret: Option<String>,
     pub stop: CancellationToken,
     pub task: tokio::task::JoinHandle<Result<(), media_engine::RunError>>,
 }
@@ -26,8 +28,14 @@ impl LocalEngine {
     }
 
     pub async fn start_with(settings: EngineSettings) -> anyhow::Result<Self> {
+        let secret = settings.secret.clone();
         let (addr, stop, task) = media_engine::spawn_local(settings).await?;
-        Ok(Self { addr, stop, task })
+        Ok(Self {
+            addr,
+            secret,
+            stop,
+            task,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -116,21 +124,17 @@ fn trickle(ep: &WebRtcEndpoint, peer: &TestPeer, mut found: kms_client::Subscrip
     });
 }
 
-/// `GET /health` of an engine.
+/// `GET /health` of an engine without a secret.
 pub async fn health(addr: SocketAddr) -> anyhow::Result<Value> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(
-        format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    Ok(serde_json::from_str(body)?)
+    health_with(addr, None).await
+}
+
+/// `GET /health` of an engine, with its secret when it has one.
+pub async fn health_with(addr: SocketAddr, secret: Option<&str>) -> anyhow::Result<Value> {
+    let auth = secret.map(|s| ("rtcpool", s));
+    let (status, v) = http_request(addr, "GET", "/health", None, auth).await?;
+    anyhow::ensure!(status == 200, "engine /health answered {status}");
+    Ok(v)
 }
 
 /// Polls `/health` until `f` holds (or `within` passes); returns the last reading.
@@ -370,7 +374,7 @@ impl LocalSignaling {
     pub async fn engine_objects(&self) -> anyhow::Result<u64> {
         let mut n = 0;
         for e in &self.engines {
-            let h = health(e.addr).await?;
+            let h = health_with(e.addr, e.secret.as_deref()).await?;
             n += h["pipelines"].as_u64().unwrap_or(0) + h["elements"].as_u64().unwrap_or(0);
         }
         Ok(n)

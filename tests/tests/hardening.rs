@@ -713,7 +713,13 @@ async fn a_failed_reconnect_stream_leaves_the_stream_working() -> anyhow::Result
 /// changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn size_limits_answer_clearly_and_change_nothing() -> anyhow::Result<()> {
-    let engine = LocalEngine::start().await?;
+    // A small limit, so the oversized frame below is written whole before the engine closes
+    // (a client still writing when the server closes gets a reset instead of the close frame).
+    let engine = LocalEngine::start_with(rtcpool_config::EngineSettings {
+        max_message_size: 256 * 1024,
+        ..test_settings("127.0.0.1:0".parse()?)
+    })
+    .await?;
     let (uri, eaddr) = (engine.url(), engine.addr);
     let sig = LocalSignaling::start_with(vec![engine], vec![(uri.clone(), 1)], |_| {}).await?;
     for id in ["a".repeat(257), "b".repeat(100_000)] {
@@ -794,7 +800,7 @@ async fn size_limits_answer_clearly_and_change_nothing() -> anyhow::Result<()> {
     big.send_big(300 * 1024).await?;
     assert_eq!(big.close_code(Duration::from_secs(5)).await, Some(1009));
     let mut big = RawSocket::connect(&uri).await?;
-    big.send_big(2 << 20).await?;
+    big.send_big(300 * 1024).await?;
     assert_eq!(big.close_code(Duration::from_secs(5)).await, Some(1009));
     assert_eq!(health(eaddr).await?["status"], "ok");
     a.call(
@@ -923,4 +929,164 @@ async fn unchanged_kurento_client_reaches_a_secret_engine() -> anyhow::Result<()
     assert_eq!(v["pipelinesAfter"], 0, "{v}");
     assert_eq!(v["withoutSecret"], "refused", "{v}");
     Ok(())
+}
+
+/// `wss://` engine URIs work (an engine behind a TLS terminator, a private CA given with
+/// `SSL_CERT_FILE`), secret included; an untrusted certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_engine_uris_work_with_their_secret() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("rtcpool-wss-{}", std::process::id()));
+    let (trusted, other) = (dir.join("trusted"), dir.join("other"));
+    std::fs::create_dir_all(&trusted)?;
+    std::fs::create_dir_all(&other)?;
+    let (ca, cert, key) = make_certificates(&trusted)?;
+    let (_, other_cert, other_key) = make_certificates(&other)?;
+    // Before the first wss:// connection (the roots are loaded once per process); this test
+    // runs in its own process (nextest), so the variable reaches no other test.
+    std::env::set_var("SSL_CERT_FILE", &ca);
+    let secret = "wss-engine-secret";
+    let engine = LocalEngine::start_with(rtcpool_config::EngineSettings {
+        secret: Some(secret.into()),
+        ..test_settings("127.0.0.1:0".parse()?)
+    })
+    .await?;
+    // A certificate from a CA we do not trust: refused, the error shows no secret.
+    let impostor = tls_front(&other_cert, &other_key, engine.addr).await?;
+    let bad = format!(
+        "wss://rtcpool:{secret}@127.0.0.1:{}/kurento",
+        impostor.port()
+    );
+    let refused = rtcpool_tests::harness::client(&bad)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("wss://127.0.0.1") && !e.contains(secret)),
+        "{refused:?}"
+    );
+    let front = tls_front(&cert, &key, engine.addr).await?;
+    let uri = format!("wss://rtcpool:{secret}@127.0.0.1:{}/kurento", front.port());
+    let sig = LocalSignaling::start_with(vec![engine], vec![(uri.clone(), 1)], |_| {}).await?;
+    let call = call_with_media(sig.addr, "wss").await?;
+    call.send.cancel();
+    let (_, nodes) = sig.http("GET", "/openvidu/api/media-nodes", None).await?;
+    let shown = nodes["content"][0]["uri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(shown, format!("wss://127.0.0.1:{}/kurento", front.port()));
+    let Call { mut x, mut y, .. } = call;
+    x.call("leaveRoom", json!({})).await?;
+    y.call("leaveRoom", json!({})).await?;
+    assert_eq!(sig.wait_engines_empty(Duration::from_secs(5)).await?, 0);
+    sig.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A throw-away CA and a certificate for 127.0.0.1 signed by it (openssl), as PEM files.
+fn make_certificates(
+    dir: &std::path::Path,
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let p = |f: &str| dir.join(f);
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )?;
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=rtcpool test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ])?;
+    Ok((p("ca.pem"), p("cert.pem"), p("key.pem")))
+}
+
+/// Terminates TLS on a loopback port and forwards each connection to `backend` (what a load
+/// balancer in front of an engine does).
+async fn tls_front(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    backend: std::net::SocketAddr,
+) -> anyhow::Result<std::net::SocketAddr> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key)?;
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let (Ok(mut tls), Ok(mut plain)) = (
+                    acceptor.accept(tcp).await,
+                    tokio::net::TcpStream::connect(backend).await,
+                ) else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    Ok(addr)
 }

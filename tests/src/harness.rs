@@ -370,6 +370,17 @@ impl LocalSignaling {
         token_at(self.addr, session, role).await
     }
 
+    /// The id of the engine `session` is placed on (REST `mediaNode`).
+    pub async fn session_engine(&self, session: &str) -> anyhow::Result<String> {
+        let (_, s) = self
+            .http("GET", &format!("/openvidu/api/sessions/{session}"), None)
+            .await?;
+        Ok(s["mediaNode"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    }
+
     /// Pipelines + elements over every engine.
     pub async fn engine_objects(&self) -> anyhow::Result<u64> {
         let mut n = 0;

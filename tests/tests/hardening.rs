@@ -380,20 +380,13 @@ async fn objects_of_a_client_that_went_away_are_freed_while_signaling_is_attache
     let (_, nodes) = sig.http("GET", "/openvidu/api/media-nodes", None).await?;
     assert_eq!(nodes["content"][0]["endpoints"], 4, "{nodes}");
     c.close().await;
-    let gone_at = Instant::now();
-    let h = wait_health(engine.addr, Duration::from_secs(15), |h| {
-        h["pipelines"] == 0 && h["elements"] == 0
-    })
+    let took = emptied(
+        engine.addr,
+        Duration::from_secs(15),
+        &["pipelines", "elements"],
+    )
     .await?;
-    assert_eq!(
-        (h["pipelines"].clone(), h["elements"].clone()),
-        (json!(0), json!(0)),
-        "{h}"
-    );
-    eprintln!(
-        "orphans of a vanished client released {:?} after it left (timeout 5 s)",
-        gone_at.elapsed()
-    );
+    eprintln!("orphans of a vanished client released {took:?} after it left (timeout 5 s)");
     sig.shutdown().await;
     Ok(())
 }
@@ -535,24 +528,9 @@ async fn kill_9_of_signaling_leaves_nothing_after_the_session_timeout() -> anyho
     // Kill while a `getUsedCpu` is most likely in flight (it spans 3/4 of each interval).
     tokio::time::sleep(Duration::from_millis(350)).await;
     sig.kill();
-    let killed = Instant::now();
-    let h = wait_health(engine.addr, Duration::from_secs(12), |h| {
-        h["pipelines"] == 0 && h["elements"] == 0 && h["sessions"] == 0
-    })
-    .await?;
-    assert_eq!(
-        (
-            h["pipelines"].clone(),
-            h["sessions"].clone(),
-            h["peerConnections"].clone()
-        ),
-        (json!(0), json!(0), json!(0)),
-        "{h}"
-    );
-    eprintln!(
-        "kill -9 of signaling: engine empty {:?} later (timeout 5 s)",
-        killed.elapsed()
-    );
+    let keys = ["pipelines", "elements", "sessions", "peerConnections"];
+    let took = emptied(engine.addr, Duration::from_secs(12), &keys).await?;
+    eprintln!("kill -9 of signaling: engine empty {took:?} later (timeout 5 s)");
     call.send.cancel();
     Ok(())
 }
@@ -570,16 +548,13 @@ async fn a_restarted_signaling_releases_what_the_dead_one_left() -> anyhow::Resu
     assert_eq!(health(engine.addr).await?["pipelines"], 1);
     let sig2 =
         SignalingProcess::start(&[engine.url()], &[("POOL_ORPHAN_GRACE_MS", "1000")]).await?;
-    let started = Instant::now();
-    let h = wait_health(engine.addr, Duration::from_secs(8), |h| {
-        h["pipelines"] == 0 && h["elements"] == 0
-    })
+    let took = emptied(
+        engine.addr,
+        Duration::from_secs(8),
+        &["pipelines", "elements"],
+    )
     .await?;
-    assert_eq!(h["pipelines"], 0, "{h}");
-    eprintln!(
-        "restart: orphans released {:?} after the new signaling started (grace 1 s)",
-        started.elapsed()
-    );
+    eprintln!("restart: orphans released {took:?} after the new signaling started (grace 1 s)");
     assert!(!sig2.stderr().contains("panicked"));
     Ok(())
 }
@@ -602,7 +577,7 @@ async fn a_frozen_engine_that_comes_back_is_cleaned_at_once() -> anyhow::Result<
     })
     .await?;
     let call = call_with_media(sig.addr, "frozen").await?;
-    let home = session_engine(&sig, "frozen").await?;
+    let home = sig.session_engine("frozen").await?;
     let (_, nodes) = sig.http("GET", "/openvidu/api/media-nodes", None).await?;
     let idx = nodes["content"]
         .as_array()
@@ -611,7 +586,7 @@ async fn a_frozen_engine_that_comes_back_is_cleaned_at_once() -> anyhow::Result<
     let frozen = &engines[idx];
     signal(frozen.pid(), "STOP")?;
     let deadline = Instant::now() + Duration::from_secs(15);
-    while session_engine(&sig, "frozen").await? == home {
+    while sig.session_engine("frozen").await? == home {
         anyhow::ensure!(Instant::now() < deadline, "session was not re-homed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -619,20 +594,9 @@ async fn a_frozen_engine_that_comes_back_is_cleaned_at_once() -> anyhow::Result<
     let (mut x, mut y, send2, y_gets_x2) = reconnect_both(call).await?;
     assert!(flowing(&y_gets_x2, Duration::from_secs(10)).await);
     signal(frozen.pid(), "CONT")?;
-    let resumed = Instant::now();
-    let h = wait_health(frozen.addr, Duration::from_secs(10), |h| {
-        h["pipelines"] == 0 && h["peerConnections"] == 0
-    })
-    .await?;
-    assert_eq!(
-        (h["pipelines"].clone(), h["peerConnections"].clone()),
-        (json!(0), json!(0)),
-        "{h}"
-    );
-    eprintln!(
-        "frozen engine resumed: stale pipeline released {:?} later",
-        resumed.elapsed()
-    );
+    let keys = ["pipelines", "peerConnections"];
+    let took = emptied(frozen.addr, Duration::from_secs(10), &keys).await?;
+    eprintln!("frozen engine resumed: stale pipeline released {took:?} later");
     send2.cancel();
     x.call("leaveRoom", json!({})).await?;
     y.call("leaveRoom", json!({})).await?;
@@ -640,14 +604,17 @@ async fn a_frozen_engine_that_comes_back_is_cleaned_at_once() -> anyhow::Result<
     Ok(())
 }
 
-async fn session_engine(sig: &LocalSignaling, session: &str) -> anyhow::Result<String> {
-    let (_, s) = sig
-        .http("GET", &format!("/openvidu/api/sessions/{session}"), None)
-        .await?;
-    Ok(s["mediaNode"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
+/// Waits until every `keys` count of the engine's `/health` is 0 (fails after `within`);
+/// returns how long it took.
+async fn emptied(
+    addr: std::net::SocketAddr,
+    within: Duration,
+    keys: &[&str],
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let h = wait_health(addr, within, |h| keys.iter().all(|k| h[*k] == 0)).await?;
+    anyhow::ensure!(keys.iter().all(|k| h[*k] == 0), "engine not emptied: {h}");
+    Ok(started.elapsed())
 }
 
 fn signal(pid: u32, sig: &str) -> anyhow::Result<()> {

@@ -20,16 +20,6 @@ async fn flowing(p: &TestPeer, within: Duration) -> bool {
     true
 }
 
-async fn engine_of(sig: &LocalSignaling, session: &str) -> anyhow::Result<String> {
-    let (_, s) = sig
-        .http("GET", &format!("/openvidu/api/sessions/{session}"), None)
-        .await?;
-    Ok(s["mediaNode"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_survives_its_engine() -> anyhow::Result<()> {
     let mut engines = [
@@ -57,7 +47,7 @@ async fn session_survives_its_engine() -> anyhow::Result<()> {
             && flowing(&x_gets_y, Duration::from_secs(10)).await
     );
 
-    let home = engine_of(&sig, "rh").await?;
+    let home = sig.session_engine("rh").await?;
     let (_, nodes) = sig.http("GET", "/openvidu/api/media-nodes", None).await?;
     let idx = nodes["content"]
         .as_array()
@@ -69,7 +59,7 @@ async fn session_survives_its_engine() -> anyhow::Result<()> {
     send_y.cancel();
     // The session moves to the other engine after the reconnection window.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while engine_of(&sig, "rh").await? == home {
+    while sig.session_engine("rh").await? == home {
         anyhow::ensure!(Instant::now() < deadline, "session was not re-homed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

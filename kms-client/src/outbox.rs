@@ -2,7 +2,8 @@
 //! for a socket's writer task; a client that stops reading must not make the server hold an
 //! unbounded backlog for it. When a send would pass the limit the queue is marked overflowed:
 //! nothing more is queued, the writer drops what is left and closes the socket, and the
-//! reader stops. Nobody else shares the queue, so nobody else is affected.
+//! reader stops. Nobody else shares the queue, so nobody else is affected. The bound is the
+//! limit plus one item (a single item larger than the limit goes when the queue is empty).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -79,7 +80,9 @@ impl<T: Weigh> Outbox<T> {
         }
         let w = item.weight() + PER_ITEM;
         let before = self.shared.queued.fetch_add(w, Ordering::AcqRel);
-        if before + w > self.shared.limit {
+        // One item larger than the whole limit (a join answer listing a big room) still goes
+        // when nothing else is waiting: the bound is the limit plus one item.
+        if before > 0 && before + w > self.shared.limit {
             self.shared.queued.fetch_sub(w, Ordering::AcqRel);
             self.shared.overflowed.store(true, Ordering::Release);
             self.shared.wake.notify_waiters();
@@ -185,5 +188,13 @@ mod tests {
         tx.overflowed().await;
         assert_eq!(rx.recv().await, None);
         assert_eq!(rx.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn one_item_larger_than_the_limit_goes_when_the_queue_is_empty() {
+        let (tx, mut rx) = outbox::<String>(1000);
+        assert!(tx.send("a".repeat(5000)).is_ok());
+        assert_eq!(tx.send("b".into()), Err(NotQueued));
+        assert_eq!(rx.recv().await, None);
     }
 }

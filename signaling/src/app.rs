@@ -265,6 +265,13 @@ impl App {
             }
         };
         if !current {
+            // Drop the slot this join re-created for the closed session, if it is still ours.
+            {
+                let mut slots = self.media.lock();
+                if slots.get(session_id).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    slots.remove(session_id);
+                }
+            }
             self.unclaim(pipeline.id());
             if let Some(e) = self.pool.get(&engine) {
                 e.session_removed(session_id);

@@ -79,7 +79,17 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+/// Anyone: `{status, ready}` (ready = some engine can take a session now), enough for a load
+/// balancer. With the REST credentials: every engine and the counts, as operators need.
+async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<serde_json::Value> {
+    if !crate::rest::authorized(&app, &headers) {
+        let ready = app
+            .pool
+            .all()
+            .iter()
+            .any(|e| app.pool.admitted(&e.snapshot()).is_ok());
+        return Json(json!({"status": "ok", "ready": ready}));
+    }
     let engines: Vec<serde_json::Value> = app
         .pool
         .all()

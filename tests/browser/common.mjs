@@ -44,6 +44,9 @@ export function finish(failed) {
   process.exit(0);
 }
 
+/** Signaling's REST credentials (the test default secret), for `/health` and the API. */
+export const AUTH = { authorization: `Basic ${Buffer.from('OPENVIDUAPP:MY_SECRET').toString('base64')}` };
+
 /** An engine URI as signaling shows it (no secret), with the local engines' test secret. */
 export function engineUri(uri) {
   const secret = process.env.LOCAL_ENGINES_SECRET;

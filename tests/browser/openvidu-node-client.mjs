@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri, AUTH } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
@@ -81,7 +81,7 @@ try {
   await ov.fetch();
   assert(!ov.activeSessions.some((s) => s.sessionId === 'node-client'), 'closed session not listed');
   step = 'engines empty';
-  const health = await (await fetch(`${SIGNALING}/health`)).json();
+  const health = await (await fetch(`${SIGNALING}/health`, { headers: AUTH })).json();
   for (const e of health.engines) {
     const k = await kurento(engineUri(e.uri));
     const n = (await (await k.getServerManager()).getPipelines()).length;

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri, AUTH } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
@@ -56,7 +56,7 @@ try {
   await a.evaluate(() => window.leave());
   // The session is gone once the last participant left; the engines hold nothing.
   await sleep(500);
-  const health = await (await fetch(`${SIGNALING}/health`)).json();
+  const health = await (await fetch(`${SIGNALING}/health`, { headers: AUTH })).json();
   let pipelines = 0;
   for (const e of health.engines) {
     const k = await kurento(engineUri(e.uri));

@@ -246,9 +246,11 @@ async fn engines_require_their_secret_and_it_is_never_shown() -> anyhow::Result<
         assert!(text.contains(&addr.to_string()), "{path} names the engine");
         assert!(!text.contains(secret), "{path} shows the secret: {text}");
     }
-    // /metrics needs the REST credentials.
+    // /metrics needs the REST credentials; /health without them says only whether it is ready.
     let (st, _) = http_request(sig.addr, "GET", "/metrics", None, None).await?;
     assert_eq!(st, 401);
+    let (st, h) = http_request(sig.addr, "GET", "/health", None, None).await?;
+    assert_eq!((st, h), (200, json!({"status": "ok", "ready": true})));
     a.call("leaveRoom", json!({})).await?;
     b.call("leaveRoom", json!({})).await?;
     sig.shutdown().await;

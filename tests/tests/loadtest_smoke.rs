@@ -22,14 +22,20 @@ async fn loadtest_twenty_second_smoke() -> anyhow::Result<()> {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let t0 = Instant::now();
     loop {
-        let ready = http_request(addr, "GET", "/health", None, None)
-            .await
-            .ok()
-            .is_some_and(|(_, h)| {
-                h["engines"]
-                    .as_array()
-                    .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true))
-            });
+        let ready = http_request(
+            addr,
+            "GET",
+            "/health",
+            None,
+            Some(("OPENVIDUAPP", "MY_SECRET")),
+        )
+        .await
+        .ok()
+        .is_some_and(|(_, h)| {
+            h["engines"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true))
+        });
         if ready {
             break;
         }

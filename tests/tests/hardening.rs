@@ -908,8 +908,8 @@ async fn wss_engine_uris_work_with_their_secret() -> anyhow::Result<()> {
     let (trusted, other) = (dir.join("trusted"), dir.join("other"));
     std::fs::create_dir_all(&trusted)?;
     std::fs::create_dir_all(&other)?;
-    let (ca, cert, key) = make_certificates(&trusted)?;
-    let (_, other_cert, other_key) = make_certificates(&other)?;
+    let (ca, cert, key) = rtcpool_tests::harness::make_certificates(&trusted)?;
+    let (_, other_cert, other_key) = rtcpool_tests::harness::make_certificates(&other)?;
     // Before the first wss:// connection (the roots are loaded once per process); this test
     // runs in its own process (nextest), so the variable reaches no other test.
     std::env::set_var("SSL_CERT_FILE", &ca);
@@ -953,74 +953,6 @@ async fn wss_engine_uris_work_with_their_secret() -> anyhow::Result<()> {
     sig.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-/// A throw-away CA and a certificate for 127.0.0.1 signed by it (openssl), as PEM files.
-fn make_certificates(
-    dir: &std::path::Path,
-) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
-    let p = |f: &str| dir.join(f);
-    let run = |args: &[&str]| -> anyhow::Result<()> {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    };
-    std::fs::write(
-        p("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )?;
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=rtcpool test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ])?;
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-    ])?;
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ])?;
-    Ok((p("ca.pem"), p("cert.pem"), p("key.pem")))
 }
 
 /// Terminates TLS on a loopback port and forwards each connection to `backend` (what a load

@@ -1,36 +1,13 @@
 //! With a certificate configured, signaling serves HTTPS (and so WSS) through rustls, and tokens
-//! start with `wss://`. The certificate is a throw-away self-signed one made by openssl.
+//! start with `wss://`. The certificate is a throw-away one made by openssl (harness).
 
-use std::process::Command;
 use std::time::Duration;
 
 #[tokio::test]
 async fn certificate_switches_to_https_and_wss_tokens() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("rtcpool-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()?;
-    anyhow::ensure!(
-        made.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (_, cert, key) = rtcpool_tests::harness::make_certificates(&dir)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let settings = rtcpool_config::SignalingSettings {

@@ -89,7 +89,7 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignalingSettings {
     pub server_port: u16,
@@ -162,6 +162,27 @@ pub struct SignalingSettings {
     /// long is unpublished (`participantUnpublished`, reason `mediaServerDisconnect`): a stream
     /// that cannot continue stops being advertised.
     pub pool_stale_stream_ms: u64,
+}
+
+/// Without the secrets (OPENVIDU_SECRET, engine URIs' user-info, the local engines' secret), so
+/// settings can be logged.
+impl std::fmt::Debug for SignalingSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let uris = self.kms_uris.as_ref().map(|u| {
+            u.iter()
+                .map(|x| kms_client::uri::redact(x))
+                .collect::<Vec<_>>()
+        });
+        f.debug_struct("SignalingSettings")
+            .field("server_address", &self.server_address)
+            .field("server_port", &self.server_port)
+            .field("domain_or_public_ip", &self.domain_or_public_ip)
+            .field("kms_uris", &uris)
+            .field("pool_strategy", &self.pool_strategy)
+            .field("demo_tokens", &self.demo_tokens)
+            .field("metrics_public", &self.metrics_public)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SignalingSettings {
@@ -551,6 +572,12 @@ mod tests {
                 .unwrap_or_default()
                 .contains("pool_strategy"));
             jail.set_env("POOL_STRATEGY", "load-weighted");
+            jail.set_env("KMS_URIS", r#"["ws://u:pw-xyz@y","ws://z"]"#);
+            let shown = format!("{:?}", load_env()?);
+            assert!(
+                !shown.contains("pw-xyz") && !shown.contains("s3cret"),
+                "{shown}"
+            );
             jail.set_env("OPENVIDU_SECRET", "bad secret!");
             assert!(load_env()
                 .err()

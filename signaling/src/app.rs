@@ -56,7 +56,10 @@ pub struct Registry {
 pub struct Metrics {
     pub joins: AtomicU64,
     pub rpc_errors: AtomicU64,
+    /// Browser sockets accepted so far.
     pub ws_connections: AtomicU64,
+    /// Browser sockets open now.
+    pub ws_open: AtomicU64,
 }
 
 type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;

@@ -133,5 +133,14 @@ pub fn render(app: &App) -> String {
             app.metrics.ws_connections.load(Ordering::Relaxed) as f64,
         )],
     );
+    family(
+        "rtcpool_ws_connections_open",
+        "gauge",
+        "browser WebSocket connections open now",
+        vec![(
+            String::new(),
+            app.metrics.ws_open.load(Ordering::Relaxed) as f64,
+        )],
+    );
     out
 }

@@ -104,7 +104,8 @@ async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<serde_j
         "status": "ok",
         "sessions": reg.sessions.len(),
         "participants": reg.participants.len(),
-        "wsConnections": app.metrics.ws_connections.load(Ordering::Relaxed),
+        "wsConnections": app.metrics.ws_open.load(Ordering::Relaxed),
+        "wsConnectionsTotal": app.metrics.ws_connections.load(Ordering::Relaxed),
         "engines": engines,
     }))
 }

@@ -431,3 +431,91 @@ async fn no_engine_means_204_and_the_token_survives() -> anyhow::Result<()> {
     again.shutdown().await;
     Ok(())
 }
+
+/// `/health`'s `wsConnections` counts the sockets open now (closed ones go), the total beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_counts_open_sockets_only() -> anyhow::Result<()> {
+    let sig = LocalSignaling::start(1).await?;
+    let mut bots = Vec::new();
+    for _ in 0..3 {
+        let t = sig.token("count", "PUBLISHER").await?;
+        let mut b = Bot::open(&t).await?;
+        b.join(&t, "b").await?;
+        bots.push(b);
+    }
+    let (_, h) = sig.http("GET", "/health", None).await?;
+    assert_eq!(
+        (h["wsConnections"].clone(), h["wsConnectionsTotal"].clone()),
+        (json!(3), json!(3)),
+        "{h}"
+    );
+    for mut b in bots {
+        b.call("leaveRoom", json!({})).await?;
+        b.drop_socket();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, h) = sig.http("GET", "/health", None).await?;
+        if h["wsConnections"] == 0 {
+            assert_eq!(h["wsConnectionsTotal"], 3, "{h}");
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "sockets still counted: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sig.shutdown().await;
+    Ok(())
+}
+
+/// The pages link an icon that is served (browsers otherwise ask for a missing /favicon.ico).
+#[tokio::test]
+async fn pages_link_an_icon_that_exists() -> anyhow::Result<()> {
+    let sig = LocalSignaling::start(1).await?;
+    let (st, _) =
+        rtcpool_tests::harness::http_request(sig.addr, "GET", "/favicon.svg", None, None).await?;
+    assert_eq!(st, 200);
+    for page in ["index.html", "dashboard.html"] {
+        let html = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../static")
+                .join(page),
+        )?;
+        assert!(html.contains(r#"rel="icon" href="favicon.svg""#), "{page}");
+    }
+    sig.shutdown().await;
+    Ok(())
+}
+
+/// Input patterns compile the way current Chromium compiles them (the `v` flag, where a bare
+/// `-` at the end of a class is an error and the browser silently drops the check).
+#[tokio::test]
+async fn page_input_patterns_compile_with_the_v_flag() -> anyhow::Result<()> {
+    let html = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../static/index.html"),
+    )?;
+    let patterns: Vec<&str> = html
+        .split("pattern=\"")
+        .skip(1)
+        .filter_map(|p| p.split('"').next())
+        .collect();
+    assert!(!patterns.is_empty());
+    for p in patterns {
+        let js = format!(
+            "new RegExp('^(?:' + {} + ')$', 'v')",
+            serde_json::to_string(p)?
+        );
+        let out = tokio::process::Command::new("node")
+            .args(["-e", &js])
+            .output()
+            .await?;
+        assert!(
+            out.status.success(),
+            "{p}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}

@@ -49,6 +49,8 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
     let socket = app.next_socket_id();
     tracing::Span::current().record("socket", socket);
     app.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+    app.metrics.ws_open.fetch_add(1, Ordering::Relaxed);
+    let _open = OpenSocket(app.clone());
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = outbox::<Outgoing>(app.settings.ws_max_send_queue_bytes);
     let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
@@ -151,6 +153,15 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
     let _ = tx.send(Outgoing::Close("closed"));
     drop(tx);
     let _ = writer.await;
+}
+
+/// Counts the socket out of `ws_open` however `serve` ends.
+struct OpenSocket(Arc<App>);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.metrics.ws_open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn close_frame(code: u16, reason: &'static str) -> CloseFrame {

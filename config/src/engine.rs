@@ -15,8 +15,13 @@ pub struct EngineSettings {
     pub rtc_ip: IpAddr,
     /// Address advertised instead of `rtc_ip` (NAT 1:1, Kurento's `externalIPv4`).
     pub public_ip: Option<IpAddr>,
-    /// UDP ports for WebRTC; `0`–`0` lets the OS choose.
-    pub udp_ports: PortRange,
+    /// Media worker threads, each with its own UDP socket and peer connections; `0` means one
+    /// per CPU core.
+    pub workers: usize,
+    /// UDP port of the first worker; worker `i` binds `udp_port + i`. `0` lets the OS choose.
+    pub udp_port: u16,
+    /// Send runs of datagrams to one destination with UDP GSO where the kernel supports it.
+    pub udp_gso: bool,
     pub max_pipelines: usize,
     pub max_endpoints: usize,
     /// Largest accepted WebSocket message, bytes.
@@ -46,17 +51,12 @@ impl std::fmt::Debug for EngineSettings {
             .field("listen", &self.listen)
             .field("rtc_ip", &self.rtc_ip)
             .field("public_ip", &self.public_ip)
-            .field("udp_ports", &self.udp_ports)
+            .field("workers", &self.workers)
+            .field("udp_port", &self.udp_port)
             .field("secret", &self.secret.as_ref().map(|_| "(hidden)"))
             .field("insecure", &self.insecure)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortRange {
-    pub min: u16,
-    pub max: u16,
 }
 
 impl Default for EngineSettings {
@@ -65,7 +65,9 @@ impl Default for EngineSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8888)),
             rtc_ip: IpAddr::from([127, 0, 0, 1]),
             public_ip: None,
-            udp_ports: PortRange { min: 0, max: 0 },
+            workers: 0,
+            udp_port: 0,
+            udp_gso: true,
             max_pipelines: 1000,
             max_endpoints: 4000,
             max_message_size: 1 << 20,
@@ -80,6 +82,16 @@ impl Default for EngineSettings {
     }
 }
 
+impl EngineSettings {
+    /// How many media workers run: `workers`, or one per core when it is 0.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+}
+
 impl Validate for EngineSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.rtc_ip.is_unspecified() {
@@ -89,12 +101,18 @@ impl Validate for EngineSettings {
                 "must be a concrete address (a wildcard would advertise every interface)",
             ));
         }
-        let PortRange { min, max } = self.udp_ports;
-        if (min == 0) != (max == 0) || min > max {
+        if self.workers > 256 {
             return Err(ConfigError::invalid(
-                "udp_ports",
-                format!("{min}-{max}"),
-                "min ≤ max, both 1–65535 (or both 0 for OS-chosen ports)",
+                "workers",
+                self.workers,
+                "0 (one per core) to 256",
+            ));
+        }
+        if self.udp_port != 0 && usize::from(self.udp_port) + self.worker_count() > 65_536 {
+            return Err(ConfigError::invalid(
+                "udp_port",
+                self.udp_port,
+                "udp_port + workers must stay within 65535",
             ));
         }
         if self.max_pipelines == 0 {
@@ -196,11 +214,11 @@ mod tests {
             assert!(e.contains("max_pipelines"), "{e}");
             jail.clear_env();
             let e =
-                load::<EngineSettings, _>(None, "X_", &json!({"udp_ports": {"min": 9, "max": 2}}))
+                load::<EngineSettings, _>(None, "X_", &json!({"udp_port": 65535, "workers": 4}))
                     .err()
                     .map(|e| e.to_string())
                     .unwrap_or_default();
-            assert!(e.contains("`udp_ports` = 9-2"), "{e}");
+            assert!(e.contains("`udp_port` = 65535"), "{e}");
             let open = json!({"listen": "0.0.0.0:8888"});
             let e = load::<EngineSettings, _>(None, "X_", &open)
                 .err()

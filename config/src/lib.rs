@@ -16,7 +16,7 @@ pub mod listen;
 mod load;
 mod signaling;
 
-pub use engine::{EngineSettings, PortRange};
+pub use engine::EngineSettings;
 pub use figment::providers::Env;
 pub use load::{load, load_with, ConfigError, Validate};
 pub use signaling::{

@@ -15,14 +15,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::{Objects, Sessions, SocketId};
 use crate::media::endpoint::EndpointHandle;
-use crate::media::factory::PcFactory;
 use crate::media::flow::{now_millis, EventTx};
 use crate::media::hub::Ports;
 use crate::media::passthrough::PassThroughMedia;
+use crate::media::worker::{Placement, Workers};
 
 /// The media side of an object.
 pub enum Media {
-    Pipeline,
+    /// A pipeline's seat on a media worker: its endpoints live there.
+    Pipeline(Placement),
     Endpoint(EndpointHandle),
     PassThrough(PassThroughMedia),
 }
@@ -30,7 +31,7 @@ pub enum Media {
 impl Media {
     pub fn ports(&self) -> Option<Arc<Ports>> {
         match self {
-            Media::Pipeline => None,
+            Media::Pipeline(_) => None,
             Media::Endpoint(e) => Some(e.ports.clone()),
             Media::PassThrough(p) => Some(p.ports.clone()),
         }
@@ -64,7 +65,7 @@ pub struct Engine {
     pub settings: EngineSettings,
     pub server_id: String,
     pub state: Mutex<State>,
-    pub factory: Arc<PcFactory>,
+    pub workers: Workers,
     pub events: EventTx,
     pub cancel: CancellationToken,
     pub sockets_stats: SocketStats,
@@ -72,11 +73,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
-        settings: EngineSettings,
-        factory: PcFactory,
-        cancel: CancellationToken,
-    ) -> Arc<Self> {
+    pub fn new(settings: EngineSettings, workers: Workers, cancel: CancellationToken) -> Arc<Self> {
         let (events, rx) = mpsc::unbounded_channel();
         let engine = Arc::new(Self {
             server_id: uuid::Uuid::new_v4().to_string(),
@@ -87,7 +84,7 @@ impl Engine {
                 media: HashMap::new(),
             }),
             settings,
-            factory: Arc::new(factory),
+            workers,
             events,
             cancel,
             sockets_stats: SocketStats::default(),
@@ -141,14 +138,22 @@ impl Engine {
             .create(class, pipeline, session, limits, unix_now())?;
         let media = match class {
             Class::WebRtcEndpoint => {
+                let worker = match pipeline.and_then(|p| {
+                    match self.state.lock().media.get(&ObjectId(p.to_string())) {
+                        Some(Media::Pipeline(seat)) => Some(seat.worker.clone()),
+                        _ => None,
+                    }
+                }) {
+                    Some(w) => w,
+                    None => self.workers.place().worker.clone(),
+                };
                 match EndpointHandle::spawn(
                     id.0.clone(),
-                    self.factory.clone(),
+                    self.workers.factory.clone(),
+                    worker,
                     self.events.clone(),
                     &self.cancel,
-                )
-                .await
-                {
+                ) {
                     Ok(h) => Media::Endpoint(h),
                     Err(e) => {
                         self.state.lock().objects.release(id.as_str());
@@ -157,7 +162,7 @@ impl Engine {
                 }
             }
             Class::PassThrough => Media::PassThrough(PassThroughMedia::spawn(&self.cancel)),
-            _ => Media::Pipeline,
+            _ => Media::Pipeline(self.workers.place()),
         };
         // The pipeline may have been released while the endpoint was being built.
         let orphan = {
@@ -253,7 +258,7 @@ async fn close_media(media: Media) {
     match media {
         Media::Endpoint(h) => h.close().await,
         Media::PassThrough(p) => p.release(),
-        Media::Pipeline => {}
+        Media::Pipeline(_) => {}
     }
 }
 

@@ -32,9 +32,16 @@ pub async fn run(
     settings: EngineSettings,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let factory =
-        media::factory::PcFactory::new(settings.rtc_ip, settings.public_ip, settings.udp_ports)?;
-    let engine = Engine::new(settings, factory, shutdown.child_token());
+    let factory = media::factory::PcFactory::new(settings.rtc_ip, settings.public_ip)?;
+    let cancel = shutdown.child_token();
+    let workers = media::worker::Workers::start(
+        factory,
+        settings.worker_count(),
+        settings.udp_port,
+        settings.udp_gso,
+        &cancel,
+    )?;
+    let engine = Engine::new(settings, workers, cancel);
     let app = server::router(engine.clone());
     let header_timeout = std::time::Duration::from_secs(engine.settings.http_header_timeout_secs);
     let handle = axum_server::Handle::new();

@@ -27,6 +27,14 @@ struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     public_ip: Option<IpAddr>,
+    /// Media worker threads (0: one per core).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workers: Option<usize>,
+    /// UDP port of the first media worker (worker i uses UDP_PORT + i; 0: OS-chosen).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    udp_port: Option<u16>,
     /// Seconds a disconnected session's objects are kept.
     #[arg(long)]
     #[serde(

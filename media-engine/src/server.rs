@@ -107,6 +107,9 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "refusedConnections": engine.sockets_stats.refused.load(Ordering::Relaxed),
         "socketsClosedSlow": engine.sockets_stats.closed_slow.load(Ordering::Relaxed),
         "socketsClosedIdle": engine.sockets_stats.closed_idle.load(Ordering::Relaxed),
+        "workers": crate::media::worker::health(engine.workers.all()),
+        "udpPorts": engine.workers.all().iter().map(|w| w.0.advertised.port()).collect::<Vec<_>>(),
+        "badDatagrams": crate::media::worker::bad_datagrams(engine.workers.all()),
         "openFds": crate::sysinfo::open_fds(),
         "rssKib": crate::sysinfo::rss_kib(),
     }))

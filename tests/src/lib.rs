@@ -6,5 +6,6 @@ pub mod bot;
 pub mod harness;
 pub mod loadgen;
 pub mod peer;
+pub mod peer_factory;
 pub mod raw;
 pub mod synth;

@@ -1,6 +1,6 @@
 //! A webrtc-rs peer for tests: publishes synthetic media, or receives and counts it.
 
-use media_engine::media::factory::PcFactory;
+use crate::peer_factory::PcFactory;
 use parking_lot::Mutex;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -8,7 +8,6 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use rtcpool_config::PortRange;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,11 +102,7 @@ pub struct TestPeer {
 }
 
 fn factory() -> Result<PcFactory, anyhow::Error> {
-    Ok(PcFactory::new(
-        "127.0.0.1".parse()?,
-        None,
-        PortRange { min: 0, max: 0 },
-    )?)
+    Ok(PcFactory::new("127.0.0.1".parse()?, None)?)
 }
 
 impl TestPeer {

@@ -1,24 +1,24 @@
-//! Builds every peer connection of the engine with the same settings: loopback-safe UDP binding
-//! on `rtc_ip` (never a wildcard), mDNS off, optional NAT 1:1 address, the NACK storm fix
-//! (at most 3 NACKs per lost packet) and the keyframe-request tap.
+//! Builds every `rtc` peer connection of the engine with the same settings: the engine's one
+//! DTLS certificate, the ICE credentials the worker routes by, mDNS off, DTLS server when
+//! answering, the NACK storm fix (at most 3 NACKs per lost packet) and the keyframe-request tap.
+//! No sockets here: the connection's host candidate is its worker's socket address.
 
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::ice::network_type::NetworkType;
 use rtc::interceptor::{
     NackGeneratorBuilder, NackResponderBuilder, Registry, Slot, TwccReceiverBuilder,
 };
-use rtc::peer_connection::certificate::CertificateParams;
-use rtcpool_config::PortRange;
-use std::net::{IpAddr, UdpSocket};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Arc;
-use webrtc::peer_connection::RTCCertificate;
-use webrtc::peer_connection::{
-    configure_rtcp_reports, register_default_interceptors, MediaEngine, PeerConnection,
-    PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateType, RTCIceServer, SettingEngineBuilder,
+use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, register_default_interceptors,
 };
-use webrtc::runtime::Runtime;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::transport::RTCDtlsRole;
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use super::rtcp_tap::KeyframeRequestTap;
 
@@ -29,23 +29,20 @@ pub struct PcFactory {
     /// One DTLS certificate for every peer connection (as KMS does): generating a key pair per
     /// connection cost each subscription time and CPU. Renewed a day before it expires.
     certificate: parking_lot::Mutex<RTCCertificate>,
-    rtc_ip: IpAddr,
-    public_ip: Option<IpAddr>,
-    ports: PortRange,
-    next_port: AtomicU16,
-    runtime: Arc<dyn Runtime>,
+    pub rtc_ip: IpAddr,
+    pub public_ip: Option<IpAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FactoryError {
-    #[error("no async runtime available for webrtc")]
-    NoRuntime,
-    #[error("no free UDP port in {0}-{1}")]
-    NoPort(u16, u16),
-    #[error("webrtc: {0}")]
-    Webrtc(#[from] webrtc::error::Error),
+    #[error("rtc: {0}")]
+    Rtc(#[from] rtc::shared::error::Error),
     #[error("DTLS certificate: {0}")]
     Certificate(String),
+    #[error("cannot bind the media worker's UDP socket on {0}: {1}")]
+    Bind(std::net::SocketAddr, std::io::Error),
+    #[error("cannot start a media worker: {0}")]
+    Thread(std::io::Error),
 }
 
 fn new_certificate() -> Result<RTCCertificate, FactoryError> {
@@ -61,27 +58,16 @@ fn new_certificate() -> Result<RTCCertificate, FactoryError> {
 }
 
 impl PcFactory {
-    pub fn new(
-        rtc_ip: IpAddr,
-        public_ip: Option<IpAddr>,
-        ports: PortRange,
-    ) -> Result<Self, FactoryError> {
-        let runtime = webrtc::runtime::default_runtime().ok_or(FactoryError::NoRuntime)?;
+    pub fn new(rtc_ip: IpAddr, public_ip: Option<IpAddr>) -> Result<Self, FactoryError> {
         Ok(Self {
             certificate: parking_lot::Mutex::new(new_certificate()?),
             rtc_ip,
             public_ip,
-            ports,
-            next_port: AtomicU16::new(ports.min),
-            runtime,
         })
     }
 
-    pub async fn build(
-        &self,
-        handler: Arc<dyn PeerConnectionEventHandler>,
-        ice_servers: Vec<RTCIceServer>,
-    ) -> Result<Arc<dyn PeerConnection>, FactoryError> {
+    /// A peer connection whose local ICE credentials are `ufrag`/`pwd`.
+    pub fn build(&self, ufrag: &str, pwd: &str) -> Result<RTCPeerConnection, FactoryError> {
         let mut media = MediaEngine::default();
         media.register_default_codecs()?;
         // Registers the feedback and header extensions the interceptors below rely on; the
@@ -98,45 +84,36 @@ impl PcFactory {
             )
             .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
             .with(Slot::from(TAP_SLOT), KeyframeRequestTap::default());
-        let mut setting = SettingEngineBuilder::new()
+        let setting = SettingEngineBuilder::new()
+            .with_ice_credentials(ufrag.to_owned(), pwd.to_owned())
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             // Answering as the DTLS server: the offerer (browser or peer) starts the handshake
             // once its own ICE side is up. As client, our ClientHello could arrive before the
             // offerer was ready and be lost, costing a 1 s retransmission per connection.
-            .with_answering_dtls_role(rtc::peer_connection::transport::RTCDtlsRole::Server)
+            .with_answering_dtls_role(RTCDtlsRole::Server)
             // Checks from the other side often arrive before its trickled candidate, making the
             // pair peer-reflexive; the default 1 s wait before accepting such a pair delayed every
             // connection by about a second. Loopback/host pairs need no wait.
-            .with_host_acceptance_min_wait(Some(std::time::Duration::ZERO))
-            .with_prflx_acceptance_min_wait(Some(std::time::Duration::ZERO))
+            .with_host_acceptance_min_wait(Some(Duration::ZERO))
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             // Connectivity checks every 50 ms instead of 200 (same 1.4 s budget): on loopback and
             // LANs a pair is confirmed and nominated in one or two rounds.
-            .with_ice_connection_attempts(Some(std::time::Duration::from_millis(50)), Some(28))
+            .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
             .with_network_types(vec![if self.rtc_ip.is_ipv4() {
                 NetworkType::Udp4
             } else {
                 NetworkType::Udp6
             }]);
-        if let Some(ip) = self.public_ip {
-            setting = setting.with_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
-        }
-        let addr = self.udp_addr()?;
-        let pc = PeerConnectionBuilder::new()
+        Ok(RTCPeerConnectionBuilder::new()
             .with_configuration(
                 RTCConfigurationBuilder::new()
-                    .with_ice_servers(ice_servers)
                     .with_certificates(vec![self.certificate()?])
                     .build(),
             )
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_setting_engine(setting.build())
-            .with_handler(handler)
-            .with_runtime(self.runtime.clone())
-            .with_udp_addrs(vec![addr])
-            .build()
-            .await?;
-        Ok(Arc::new(pc))
+            .build(Instant::now())?)
     }
 
     /// The shared certificate, renewed when it is within a day of expiring.
@@ -145,34 +122,11 @@ impl PcFactory {
         let renew = c
             .expires
             .duration_since(std::time::SystemTime::now())
-            .map(|left| left < std::time::Duration::from_secs(86_400))
+            .map(|left| left < Duration::from_secs(86_400))
             .unwrap_or(true);
         if renew {
             *c = new_certificate()?;
         }
         Ok(c.clone())
-    }
-
-    /// `rtc_ip:0`, or the next port of the configured range that is free right now.
-    fn udp_addr(&self) -> Result<String, FactoryError> {
-        let PortRange { min, max } = self.ports;
-        if min == 0 {
-            return Ok(std::net::SocketAddr::new(self.rtc_ip, 0).to_string());
-        }
-        let span = u32::from(max - min) + 1;
-        for _ in 0..span {
-            let p = self.next_port.fetch_add(1, Ordering::Relaxed);
-            let port = if p < min || p > max {
-                self.next_port.store(min + 1, Ordering::Relaxed);
-                min
-            } else {
-                p
-            };
-            let addr = std::net::SocketAddr::new(self.rtc_ip, port);
-            if UdpSocket::bind(addr).is_ok() {
-                return Ok(addr.to_string());
-            }
-        }
-        Err(FactoryError::NoPort(min, max))
     }
 }

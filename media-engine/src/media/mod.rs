@@ -1,8 +1,9 @@
-//! The media path (async shell around webrtc-rs): every element has one output [`hub::Hub`] per
-//! media kind and one input per kind; `connect(source, sink)` points the sink's input at the
-//! source's hub. Packets travel as `Arc`s and are handed on by direct call on the publisher's
-//! reader task: each subscriber's tap rewrites SSRC / payload type / extensions / seq / ts and
-//! queues the packet for its peer connection without waiting.
+//! The media path, on webrtc-rs's sans-I/O core (`rtc`) driven by the engine's own media
+//! workers: every element has one output [`hub::Hub`] per media kind and one input per kind;
+//! `connect(source, sink)` points the sink's input at the source's hub. Packets travel as `Arc`s
+//! and are handed on by direct call on the worker that read them: each subscriber's tap rewrites
+//! SSRC / payload type / extensions / seq / ts and queues the packet for its peer connection,
+//! which the worker writes and sends in batches.
 
 pub mod endpoint;
 pub mod factory;
@@ -13,6 +14,7 @@ pub mod publish;
 pub mod rtcp_tap;
 pub mod sdp;
 pub mod sink;
+pub mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,82 +1,52 @@
-//! Reads one remote track of a WebRtcEndpoint into the endpoint's output hub, and answers the
-//! hub's keyframe requests with a PLI to the publisher (at most one per 500 ms).
+//! Publisher side helpers: keyframe requests from the hub become PLIs to the publisher (at most
+//! one per 500 ms), and duplicate packets are caught by sequence number.
 
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::RTCRtpReceiverId;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::{interval, sleep_until, Instant};
+use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::flow::{EventTx, Flow};
-use super::hub::{Forwarded, Hub, SourceParams};
-use super::{bump, MediaKind, TaskGuard, COUNTERS};
+use super::hub::Hub;
+use super::worker::{ConnKey, Ctl, WorkerHandle};
+use super::TaskGuard;
 
 pub const PLI_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
-pub async fn read_remote_track(
-    track: Arc<dyn TrackRemote>,
-    kind: MediaKind,
-    source: Arc<SourceParams>,
+/// Turns the hub's keyframe requests into PLIs for one publisher track, rate-limited.
+pub async fn limit_plis(
     hub: Arc<Hub>,
-    object: String,
-    events: EventTx,
+    worker: WorkerHandle,
+    conn: ConnKey,
+    receiver: RTCRtpReceiverId,
+    media_ssrc: u32,
     cancel: CancellationToken,
 ) {
     let _guard = TaskGuard::new();
-    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-    let mut seen = SeqWindow::default();
-    let mut flow = Flow::inbound(&object, kind);
-    let mut tick = interval(Duration::from_secs(1));
     let mut last_pli: Option<Instant> = None;
     let mut deferred: Option<Instant> = None;
-    // A publisher whose first packets arrive before anyone asked still owes subscribers a
-    // keyframe once they connect; they ask through the hub.
+    let send = || worker.send(Ctl::Pli(conn, receiver, media_ssrc));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            ev = track.poll() => match ev {
-                Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
-                    if !seen.insert(packet.header.sequence_number) {
-                        bump(&COUNTERS.duplicates);
-                        continue;
-                    }
-                    bump(&COUNTERS.rtp_in);
-                    flow.packet(&events);
-                    hub.send(Arc::new(Forwarded { packet, source: source.clone() }));
-                }
-                Some(TrackRemoteEvent::OnEnded) | None => break,
-                Some(_) => {}
-            },
-            _ = hub.keyframe.notified(), if kind == MediaKind::Video => {
+            _ = hub.keyframe.notified() => {
                 let now = Instant::now();
                 match last_pli {
                     Some(t) if now.duration_since(t) < PLI_MIN_INTERVAL => {
                         deferred.get_or_insert(t + PLI_MIN_INTERVAL);
                     }
                     _ => {
-                        send_pli(&track, media_ssrc).await;
+                        send();
                         last_pli = Some(now);
                     }
                 }
             }
             _ = sleep_until(deferred.unwrap_or_else(Instant::now)), if deferred.is_some() => {
                 deferred = None;
-                send_pli(&track, media_ssrc).await;
+                send();
                 last_pli = Some(Instant::now());
             }
-            _ = tick.tick() => flow.tick(std::time::Instant::now(), &events),
         }
-    }
-}
-
-async fn send_pli(track: &Arc<dyn TrackRemote>, media_ssrc: u32) {
-    let pli = PictureLossIndication {
-        sender_ssrc: 0,
-        media_ssrc,
-    };
-    if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
-        bump(&COUNTERS.plis_sent);
     }
 }
 

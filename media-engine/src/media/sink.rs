@@ -1,23 +1,21 @@
 //! The per-subscriber half of forwarding: a tap on the element's current input hub rewrites each
 //! packet for this peer connection (SSRC, payload type, header-extension ids, and seq/timestamp
-//! continuity across source switches) and queues it without waiting; a control task follows
-//! reconnections and relays this peer's keyframe requests upstream.
+//! continuity across source switches) and hands it to the subscriber's worker without waiting;
+//! a small task follows reconnections of the input.
 
-use futures::FutureExt;
 use parking_lot::Mutex;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters;
+use rtc::rtp_transceiver::RTCRtpSenderId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::flow::{EventTx, Flow};
 use super::hub::{Attachment, Forwarded, Hub, SourceParams, Tap};
-use super::rtcp_tap::is_keyframe_request;
+use super::worker::{ConnKey, Delivery, WorkerHandle};
 use super::{bump, MediaKind, TaskGuard, COUNTERS};
 
 /// Extensions that describe the hop, not the media: never forwarded.
@@ -28,23 +26,28 @@ const HOP_BY_HOP: &[&str] = &[
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
 ];
 
-/// What a negotiated outgoing track accepts.
+/// What a negotiated outgoing track accepts, and where its packets go.
 pub struct SinkSpec {
     pub kind: MediaKind,
-    pub track: Arc<TrackLocalStaticRTP>,
+    pub worker: WorkerHandle,
+    pub conn: ConnKey,
+    pub sender: RTCRtpSenderId,
     pub ssrc: u32,
     pub codecs: Vec<RTCRtpCodecParameters>,
     /// (id, uri) negotiated on this peer connection.
     pub extensions: Vec<(u8, String)>,
+    /// The peer connection is up (packets before that are dropped: nobody could decrypt them).
+    pub writable: Arc<AtomicBool>,
 }
 
 type Input = watch::Receiver<Option<Arc<Hub>>>;
 
 /// One outgoing track, fed by its source's hub.
 struct SinkTap {
-    track: Arc<TrackLocalStaticRTP>,
-    /// The peer connection is up (packets before that are dropped: nobody could decrypt them).
-    connected: AtomicBool,
+    worker: WorkerHandle,
+    conn: ConnKey,
+    sender: RTCRtpSenderId,
+    writable: Arc<AtomicBool>,
     events: EventTx,
     state: Mutex<SinkState>,
 }
@@ -56,7 +59,7 @@ struct SinkState {
 
 impl Tap for SinkTap {
     fn deliver(&self, from: &Hub, f: &Arc<Forwarded>) {
-        if !self.connected.load(Ordering::Relaxed) {
+        if !self.writable.load(Ordering::Relaxed) {
             bump(&COUNTERS.rtp_dropped);
             return;
         }
@@ -65,35 +68,37 @@ impl Tap for SinkTap {
             bump(&COUNTERS.rtp_dropped);
             return;
         };
-        // Queues the packet for the peer connection's driver; never waits. The lock inside is
-        // only ever taken by this tap (held under `state`), so `None` means the driver's queue
-        // (256 events) is full: the packet is dropped and the decoder will need a keyframe.
-        match self.track.write_rtp(packet).now_or_never() {
-            Some(Ok(())) => {
-                bump(&COUNTERS.rtp_out);
-                st.flow.packet(&self.events);
-            }
-            Some(Err(_)) => bump(&COUNTERS.rtp_dropped),
-            None => {
-                bump(&COUNTERS.rtp_dropped);
-                from.request_keyframe();
-            }
+        let queued = self.worker.deliver(Delivery {
+            conn: self.conn,
+            sender: self.sender,
+            packet,
+        });
+        if queued {
+            bump(&COUNTERS.rtp_out);
+            st.flow.packet(&self.events);
+        } else {
+            // The other worker's queue is full: this subscriber's decoder will need a keyframe.
+            bump(&COUNTERS.rtp_dropped);
+            from.request_keyframe();
         }
     }
 }
 
-pub async fn write_to_sink(
+/// Keeps the tap attached to whichever hub the element's input points at, and ticks its
+/// MediaFlowOut state, until the endpoint is released.
+pub async fn follow_input(
     spec: SinkSpec,
     mut input: Input,
-    mut connected: watch::Receiver<bool>,
     object: String,
     events: EventTx,
     cancel: CancellationToken,
 ) {
     let _guard = TaskGuard::new();
     let tap = Arc::new(SinkTap {
-        track: spec.track,
-        connected: AtomicBool::new(*connected.borrow_and_update()),
+        worker: spec.worker,
+        conn: spec.conn,
+        sender: spec.sender,
+        writable: spec.writable,
         events,
         state: Mutex::new(SinkState {
             rw: Rewriter::new(spec.ssrc, spec.codecs, spec.extensions),
@@ -101,7 +106,9 @@ pub async fn write_to_sink(
         }),
     });
     let mut attached = Attachment::new(tap.clone());
-    attached.follow(input.borrow_and_update().clone());
+    if let Some(h) = attached.follow(input.borrow_and_update().clone()) {
+        h.request_keyframe();
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -111,42 +118,10 @@ pub async fn write_to_sink(
                 let hub = input.borrow_and_update().clone();
                 if let Some(h) = attached.follow(hub) { h.request_keyframe(); }
             }
-            r = connected.changed() => {
-                if r.is_err() { break; }
-                let up = *connected.borrow_and_update();
-                tap.connected.store(up, Ordering::Relaxed);
-                // A new subscriber needs a keyframe now, not whenever the encoder makes one.
-                if let (true, Some(h)) = (up, attached.hub()) { h.request_keyframe(); }
-            }
             _ = tick.tick() => {
                 let mut st = tap.state.lock();
                 st.flow.tick(Instant::now(), &tap.events);
             }
-        }
-    }
-}
-
-/// Reads this peer's RTCP for our track and sends its keyframe requests to the current source.
-/// Also drains the track's events so the driver never blocks on them.
-pub async fn relay_sink_rtcp(
-    track: Arc<TrackLocalStaticRTP>,
-    input: Input,
-    cancel: CancellationToken,
-) {
-    let _guard = TaskGuard::new();
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            ev = track.poll() => match ev {
-                Some(TrackLocalEvent::OnRtcpPacket(pkts)) => {
-                    if pkts.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                        bump(&COUNTERS.keyframe_requests_in);
-                        if let Some(h) = input.borrow().as_ref() { h.request_keyframe(); }
-                    }
-                }
-                Some(_) => {}
-                None => break,
-            },
         }
     }
 }

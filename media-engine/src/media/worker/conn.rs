@@ -1,0 +1,807 @@
+//! One WebRtcEndpoint's peer connection on its worker: Kurento's negotiation operations run
+//! here synchronously, its events become Kurento events, its incoming RTP goes to the
+//! endpoint's output hubs and its subscribers' keyframe requests go upstream.
+
+use bytes::BytesMut;
+use kms_client::wire::complex::{candidate_pair, IceCandidate, OfferOptions};
+use kms_client::wire::events::{self, name};
+use kms_client::wire::{ErrorCode, RpcError};
+use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent, RTCTrackEventInit};
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::{
+    RTCIceConnectionState, RTCIceGatheringState, RTCPeerConnectionState,
+};
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{ConnKey, Op, SharedSnapshot, WorkerHandle};
+use crate::media::factory::PcFactory;
+use crate::media::flow::{now_millis, EventTx, Flow};
+use crate::media::hub::{Forwarded, Hub, Ports, SourceParams};
+use crate::media::publish::{self, SeqWindow};
+use crate::media::sink::{self, SinkSpec};
+use crate::media::{bump, sdp, MediaKind, COUNTERS};
+
+/// A remote track being received.
+struct Inbound {
+    hub: Arc<Hub>,
+    source: Arc<SourceParams>,
+    seen: SeqWindow,
+    flow: Flow,
+}
+
+pub struct Conn {
+    pub key: ConnKey,
+    pub ufrag: String,
+    id: String,
+    pwd: String,
+    stream_id: String,
+    pc: RTCPeerConnection,
+    factory: Arc<PcFactory>,
+    worker: WorkerHandle,
+    ports: Arc<Ports>,
+    events: EventTx,
+    snapshot: SharedSnapshot,
+    /// Cancels the endpoint's helper tasks (sink followers, PLI limiters).
+    cancel: CancellationToken,
+    /// Packets may be written (DTLS and SRTP are up); read by this endpoint's sink taps.
+    writable: Arc<AtomicBool>,
+    gathering_requested: bool,
+    gathering_complete: bool,
+    /// Gathered before the client asked (`gatherCandidates`): held, since KMS emits none before.
+    local_candidates: Vec<RTCIceCandidateInit>,
+    /// Received before the remote description: applied after it.
+    remote_candidates: Vec<RTCIceCandidateInit>,
+    /// Local tracks added to an offer of ours, started once the answer arrives.
+    pending_sinks: Vec<(MediaKind, RTCRtpSenderId)>,
+    /// Our outgoing tracks by id (RTCP about them names them), with their kind.
+    local_tracks: HashMap<MediaStreamTrackId, MediaKind>,
+    inbound: HashMap<MediaStreamTrackId, Inbound>,
+    last_ice: Option<&'static str>,
+    /// Listed among this loop turn's touched connections (their writes and events need
+    /// draining); managed by the worker loop.
+    pub dirty: bool,
+}
+
+pub struct ConnInit {
+    pub key: ConnKey,
+    pub id: String,
+    pub factory: Arc<PcFactory>,
+    pub worker: WorkerHandle,
+    pub ports: Arc<Ports>,
+    pub events: EventTx,
+    pub snapshot: SharedSnapshot,
+    pub cancel: CancellationToken,
+}
+
+impl Conn {
+    pub fn new(init: ConnInit) -> Result<Self, RpcError> {
+        let (ufrag, pwd) = super::new_credentials();
+        let pc = init.factory.build(&ufrag, &pwd).map_err(|e| {
+            tracing::warn!(%e, "peer connection could not be built");
+            RpcError::new(
+                ErrorCode::NotEnoughResources,
+                "Could not create the WebRTC endpoint",
+            )
+        })?;
+        Ok(Self {
+            key: init.key,
+            ufrag,
+            id: init.id,
+            pwd,
+            stream_id: format!("rtcpool-{}", uuid::Uuid::new_v4().simple()),
+            pc,
+            factory: init.factory,
+            worker: init.worker,
+            ports: init.ports,
+            events: init.events,
+            snapshot: init.snapshot,
+            cancel: init.cancel,
+            writable: Arc::new(AtomicBool::new(false)),
+            gathering_requested: false,
+            gathering_complete: false,
+            local_candidates: Vec::new(),
+            remote_candidates: Vec::new(),
+            pending_sinks: Vec::new(),
+            local_tracks: HashMap::new(),
+            inbound: HashMap::new(),
+            last_ice: None,
+            dirty: false,
+        })
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.worker.0.advertised
+    }
+
+    pub fn handle_op(&mut self, op: Op, now: Instant) {
+        match op {
+            Op::ProcessOffer(sdp, r) => {
+                let result = self.process_offer(sdp, now);
+                if result.is_err() && self.snapshot.lock().local_sdp.is_none() {
+                    // A refused offer may have been half applied: start again from a clean
+                    // peer connection so the endpoint can still negotiate.
+                    self.reset_pc();
+                }
+                let _ = r.send(result);
+            }
+            Op::GenerateOffer(o, r) => {
+                let _ = r.send(self.generate_offer(o, now));
+            }
+            Op::ProcessAnswer(sdp, r) => {
+                let _ = r.send(self.process_answer(sdp, now));
+            }
+            Op::GatherCandidates(r) => {
+                let _ = r.send(self.gather());
+            }
+            Op::AddIceCandidate(c, r) => {
+                let _ = r.send(self.add_candidate(c));
+            }
+        }
+    }
+
+    fn reset_pc(&mut self) {
+        let _ = self.pc.close();
+        match self.factory.build(&self.ufrag, &self.pwd) {
+            Ok(pc) => self.pc = pc,
+            Err(e) => tracing::warn!(%e, "could not rebuild the peer connection"),
+        }
+        self.local_candidates.clear();
+        self.remote_candidates.clear();
+        self.local_tracks.clear();
+        self.gathering_complete = false;
+        let mut snap = self.snapshot.lock();
+        snap.remote_sdp = None;
+        snap.local_sdp = None;
+    }
+
+    fn process_offer(&mut self, offer: String, now: Instant) -> Result<String, RpcError> {
+        if self.snapshot.lock().remote_sdp.is_some() {
+            return Err(RpcError::new(
+                ErrorCode::SdpEndPointAlreadyNegotiated,
+                "Endpoint already negotiated",
+            ));
+        }
+        let sections = sdp::sections(&offer)
+            .ok_or_else(|| RpcError::new(ErrorCode::SdpParseError, "Offer is not an SDP"))?;
+        if let Some(missing) = sdp::missing_transport(&offer) {
+            return Err(RpcError::new(
+                ErrorCode::SdpParseError,
+                format!("Invalid SDP offer: no {missing}"),
+            ));
+        }
+        let desc = RTCSessionDescription::offer(offer.clone()).map_err(|e| {
+            RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP offer: {e}"))
+        })?;
+        self.pc.set_remote_description(now, desc).map_err(|e| {
+            RpcError::new(
+                ErrorCode::SdpEndPointProcessOfferError,
+                format!("Cannot process offer: {e}"),
+            )
+        })?;
+        self.snapshot.lock().remote_sdp = Some(offer);
+        // Tracks are added after the remote description so they take the offer's m-lines and
+        // its negotiated ids.
+        let mut added = Vec::new();
+        for s in sections.iter().filter(|s| s.remote_receives) {
+            if added.iter().any(|(k, _)| *k == s.kind) {
+                continue;
+            }
+            added.push((s.kind, self.add_local_track(s.kind, &s.codecs)?));
+        }
+        self.add_host_candidate();
+        let answer = self.pc.create_answer(None).map_err(offer_err)?;
+        self.pc
+            .set_local_description(now, answer)
+            .map_err(offer_err)?;
+        let local = self
+            .pc
+            .local_description()
+            .map(|d| d.sdp)
+            .unwrap_or_default();
+        self.snapshot.lock().local_sdp = Some(local.clone());
+        self.apply_remote_candidates();
+        for (kind, sender) in added {
+            self.start_sink(kind, sender);
+        }
+        Ok(local)
+    }
+
+    fn generate_offer(&mut self, o: OfferOptions, now: Instant) -> Result<String, RpcError> {
+        if self.snapshot.lock().local_sdp.is_some() {
+            return Err(RpcError::new(
+                ErrorCode::SdpEndPointAlreadyNegotiated,
+                "Endpoint already negotiated",
+            ));
+        }
+        let _ = o; // offerToReceive* shape the direction in KMS; ours are always sendrecv.
+        for kind in MediaKind::ALL {
+            let sender = self.add_local_track(kind, &[])?;
+            self.pending_sinks.push((kind, sender));
+        }
+        self.add_host_candidate();
+        let err = |e: rtc::shared::error::Error| {
+            RpcError::new(
+                ErrorCode::SdpEndPointGenerateOfferError,
+                format!("Cannot generate offer: {e}"),
+            )
+        };
+        let offer = self.pc.create_offer(None).map_err(err)?;
+        self.pc.set_local_description(now, offer).map_err(err)?;
+        let local = self
+            .pc
+            .local_description()
+            .map(|d| d.sdp)
+            .unwrap_or_default();
+        self.snapshot.lock().local_sdp = Some(local.clone());
+        Ok(local)
+    }
+
+    fn process_answer(&mut self, answer: String, now: Instant) -> Result<String, RpcError> {
+        let (has_local, has_remote) = {
+            let s = self.snapshot.lock();
+            (s.local_sdp.is_some(), s.remote_sdp.is_some())
+        };
+        if self.pending_sinks.is_empty() && !has_remote && !has_local {
+            return Err(RpcError::new(
+                ErrorCode::SdpEndPointNotOfferGenerated,
+                "No offer was generated",
+            ));
+        }
+        if has_remote {
+            return Err(RpcError::new(
+                ErrorCode::SdpEndPointAlreadyNegotiated,
+                "Endpoint already negotiated",
+            ));
+        }
+        sdp::sections(&answer)
+            .ok_or_else(|| RpcError::new(ErrorCode::SdpParseError, "Answer is not an SDP"))?;
+        let desc = RTCSessionDescription::answer(answer.clone()).map_err(|e| {
+            RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP answer: {e}"))
+        })?;
+        self.pc.set_remote_description(now, desc).map_err(|e| {
+            RpcError::new(
+                ErrorCode::SdpEndPointProcessAnswerError,
+                format!("Cannot process answer: {e}"),
+            )
+        })?;
+        self.snapshot.lock().remote_sdp = Some(answer);
+        self.apply_remote_candidates();
+        for (kind, sender) in std::mem::take(&mut self.pending_sinks) {
+            self.start_sink(kind, sender);
+        }
+        Ok(self.snapshot.lock().local_sdp.clone().unwrap_or_default())
+    }
+
+    /// The worker's socket address as this connection's one host candidate, then the end of
+    /// gathering. Kept until `gatherCandidates` asks for them (KMS emits none before).
+    fn add_host_candidate(&mut self) {
+        if self.gathering_complete {
+            return;
+        }
+        let addr = self.local_addr();
+        let host = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: addr.ip().to_string(),
+                port: addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .and_then(|c| RTCIceCandidate::from(&c).to_json());
+        match host {
+            Ok(init) => {
+                if let Err(e) = self.pc.add_local_candidate(init) {
+                    tracing::warn!(%e, "host candidate refused");
+                }
+            }
+            Err(e) => tracing::warn!(%e, "host candidate"),
+        }
+        let _ = self.pc.add_local_candidate(RTCIceCandidateInit::default());
+    }
+
+    fn add_local_track(
+        &mut self,
+        kind: MediaKind,
+        preferred: &[(String, u32)],
+    ) -> Result<RTCRtpSenderId, RpcError> {
+        let ssrc = rand_ssrc();
+        let codec = pick_codec(kind, preferred);
+        let rtp_kind = match kind {
+            MediaKind::Audio => RtpCodecKind::Audio,
+            MediaKind::Video => RtpCodecKind::Video,
+        };
+        let track_id = format!(
+            "{}-{}",
+            kind.wire_name().to_ascii_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let track = MediaStreamTrack::new(
+            self.stream_id.clone(),
+            track_id.clone(),
+            kind.wire_name().to_ascii_lowercase(),
+            rtp_kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
+        );
+        let sender = self.pc.add_track(track).map_err(offer_err)?;
+        self.local_tracks.insert(track_id, kind);
+        Ok(sender)
+    }
+
+    /// Attaches a tap for this outgoing track to the element's input hub.
+    fn start_sink(&mut self, kind: MediaKind, sender_id: RTCRtpSenderId) {
+        let Some(mut sender) = self.pc.rtp_sender(sender_id) else {
+            return;
+        };
+        let ssrc = sender.track().ssrcs().next().unwrap_or(0);
+        let params = sender.get_parameters().rtp_parameters.clone();
+        let extensions = params
+            .header_extensions
+            .iter()
+            .filter_map(|e| u8::try_from(e.id).ok().map(|id| (id, e.uri.clone())))
+            .collect();
+        let spec = SinkSpec {
+            kind,
+            worker: self.worker.clone(),
+            conn: self.key,
+            sender: sender_id,
+            ssrc,
+            codecs: params.codecs,
+            extensions,
+            writable: self.writable.clone(),
+        };
+        tokio::spawn(sink::follow_input(
+            spec,
+            self.ports.input(kind).subscribe(),
+            self.id.clone(),
+            self.events.clone(),
+            self.cancel.clone(),
+        ));
+    }
+
+    fn gather(&mut self) -> Result<(), RpcError> {
+        if self.gathering_requested {
+            return Ok(());
+        }
+        self.gathering_requested = true;
+        self.emit(
+            name::ICE_COMPONENT_STATE_CHANGED,
+            json!({"state": "GATHERING", "streamId": 1, "componentId": 1}),
+        );
+        for c in std::mem::take(&mut self.local_candidates) {
+            self.emit_candidate(&c);
+        }
+        if self.gathering_complete {
+            self.emit(name::ICE_GATHERING_DONE, json!({}));
+        }
+        Ok(())
+    }
+
+    fn add_candidate(&mut self, c: IceCandidate) -> Result<(), RpcError> {
+        let init = RTCIceCandidateInit {
+            candidate: c.candidate,
+            sdp_mid: Some(c.sdp_mid),
+            sdp_mline_index: u16::try_from(c.sdp_m_line_index).ok(),
+            ..Default::default()
+        };
+        if self.snapshot.lock().remote_sdp.is_none() {
+            if self.remote_candidates.len() < 64 {
+                self.remote_candidates.push(init);
+            }
+            return Ok(());
+        }
+        self.pc.add_remote_candidate(init).map_err(|e| {
+            RpcError::new(
+                ErrorCode::IceAddCandidateError,
+                format!("Cannot add candidate: {e}"),
+            )
+        })
+    }
+
+    fn apply_remote_candidates(&mut self) {
+        for c in std::mem::take(&mut self.remote_candidates) {
+            if let Err(e) = self.pc.add_remote_candidate(c) {
+                tracing::debug!(%e, "queued remote candidate rejected");
+            }
+        }
+    }
+
+    /// A datagram routed to this connection. False when the connection refused it.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> bool {
+        let ok = self
+            .pc
+            .handle_read(TaggedBytesMut {
+                now,
+                transport: TransportContext {
+                    local_addr: self.local_addr(),
+                    peer_addr: from,
+                    ecn: None,
+                    transport_protocol: TransportProtocol::UDP,
+                },
+                message: BytesMut::from(data),
+            })
+            .is_ok();
+        // Events first: a track's first packets arrive together with its OnTrack.
+        self.drain_events(now);
+        self.drain_reads();
+        ok
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Err(e) = self.pc.handle_timeout(now) {
+            tracing::debug!(%e, "timeout");
+        }
+    }
+
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+
+    /// Writes a rewritten packet on one of our senders.
+    pub fn write_rtp(&mut self, now: Instant, sender: RTCRtpSenderId, packet: rtp::Packet) {
+        match self.pc.rtp_sender(sender) {
+            Some(mut s) => {
+                if s.write_rtp(now, packet).is_err() {
+                    bump(&COUNTERS.rtp_dropped);
+                }
+            }
+            None => bump(&COUNTERS.rtp_dropped),
+        }
+    }
+
+    pub fn send_pli(&mut self, now: Instant, receiver: RTCRtpReceiverId, media_ssrc: u32) {
+        if let Some(mut r) = self.pc.rtp_receiver(receiver) {
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc,
+            };
+            if r.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
+                bump(&COUNTERS.plis_sent);
+            }
+        }
+    }
+
+    /// Everything the connection wants sent, in order: (destination, datagram).
+    pub fn drain_writes(&mut self, out: &mut Vec<(SocketAddr, BytesMut)>) {
+        while let Some(w) = self.pc.poll_write() {
+            out.push((w.transport.peer_addr, w.message));
+        }
+    }
+
+    pub fn drain(&mut self, now: Instant) {
+        self.drain_events(now);
+        self.drain_reads();
+    }
+
+    fn drain_reads(&mut self) {
+        while let Some(m) = self.pc.poll_read() {
+            match m.message {
+                RTCMessage::RtpPacket(track, packet) => self.on_rtp(&track, packet),
+                RTCMessage::RtcpPacket(track, pkts) => {
+                    let Some(kind) = self.local_tracks.get(&track).copied() else {
+                        continue;
+                    };
+                    if pkts
+                        .iter()
+                        .any(|p| crate::media::rtcp_tap::is_keyframe_request(p.as_ref()))
+                    {
+                        bump(&COUNTERS.keyframe_requests_in);
+                        if let Some(h) = self.ports.input(kind).borrow().as_ref() {
+                            h.request_keyframe();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_rtp(&mut self, track: &str, packet: rtp::Packet) {
+        let Some(t) = self.inbound.get_mut(track) else {
+            return;
+        };
+        if !t.seen.insert(packet.header.sequence_number) {
+            bump(&COUNTERS.duplicates);
+            return;
+        }
+        bump(&COUNTERS.rtp_in);
+        t.flow.packet(&self.events);
+        t.hub.send(Arc::new(Forwarded {
+            packet,
+            source: t.source.clone(),
+        }));
+    }
+
+    fn drain_events(&mut self, now: Instant) {
+        while let Some(ev) = self.pc.poll_event() {
+            match ev {
+                RTCPeerConnectionEvent::OnIceCandidateEvent(e) => {
+                    if let Ok(c) = e.candidate.to_json() {
+                        if self.gathering_requested {
+                            self.emit_candidate(&c);
+                        } else {
+                            self.local_candidates.push(c);
+                        }
+                    }
+                }
+                RTCPeerConnectionEvent::OnIceGatheringStateChangeEvent(
+                    RTCIceGatheringState::Complete,
+                ) => {
+                    self.gathering_complete = true;
+                    if self.gathering_requested {
+                        self.emit(name::ICE_GATHERING_DONE, json!({}));
+                    }
+                }
+                RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(s) => {
+                    self.on_ice_state(s, now)
+                }
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => self.on_state(s),
+                RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => self.on_track(init),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_ice_state(&mut self, s: RTCIceConnectionState, now: Instant) {
+        let state = match s {
+            RTCIceConnectionState::Checking => "CONNECTING",
+            RTCIceConnectionState::Connected => "CONNECTED",
+            RTCIceConnectionState::Completed => "READY",
+            RTCIceConnectionState::Failed => "FAILED",
+            RTCIceConnectionState::Disconnected | RTCIceConnectionState::Closed => "DISCONNECTED",
+            _ => return,
+        };
+        if self.last_ice == Some(state) {
+            return;
+        }
+        self.last_ice = Some(state);
+        self.emit(
+            name::ICE_COMPONENT_STATE_CHANGED,
+            json!({"state": state, "streamId": 1, "componentId": 1}),
+        );
+        if state == "CONNECTED" {
+            if let Some((local, remote)) = self.selected_pair(now) {
+                let pair = candidate_pair("1", 1, &local, &remote);
+                self.emit(
+                    name::NEW_CANDIDATE_PAIR_SELECTED,
+                    json!({"candidatePair": pair}),
+                );
+            }
+        }
+    }
+
+    fn on_state(&mut self, s: RTCPeerConnectionState) {
+        let now_connected = match s {
+            RTCPeerConnectionState::Connected => true,
+            RTCPeerConnectionState::Disconnected
+            | RTCPeerConnectionState::Failed
+            | RTCPeerConnectionState::Closed => false,
+            _ => return,
+        };
+        let was = self.snapshot.lock().connected;
+        if was == now_connected {
+            return;
+        }
+        {
+            let mut snap = self.snapshot.lock();
+            snap.connected = now_connected;
+            snap.media_connected = now_connected;
+        }
+        self.writable.store(now_connected, Ordering::Relaxed);
+        if now_connected {
+            // A new subscriber needs a keyframe now, not whenever the encoder makes one.
+            for kind in MediaKind::ALL {
+                if let Some(h) = self.ports.input(kind).borrow().as_ref() {
+                    h.request_keyframe();
+                }
+            }
+        }
+        let (old, new) = if now_connected {
+            ("DISCONNECTED", "CONNECTED")
+        } else {
+            ("CONNECTED", "DISCONNECTED")
+        };
+        self.emit(
+            name::CONNECTION_STATE_CHANGED,
+            json!({"oldState": old, "newState": new}),
+        );
+        self.emit(
+            name::MEDIA_STATE_CHANGED,
+            json!({"oldState": old, "newState": new}),
+        );
+        if matches!(s, RTCPeerConnectionState::Failed) {
+            self.emit_error("ICE or DTLS connection failed");
+        }
+    }
+
+    fn on_track(&mut self, init: RTCTrackEventInit) {
+        let Some(mut receiver) = self.pc.rtp_receiver(init.receiver_id) else {
+            return;
+        };
+        let kind = match receiver.track().kind() {
+            RtpCodecKind::Audio => MediaKind::Audio,
+            RtpCodecKind::Video => MediaKind::Video,
+            _ => return,
+        };
+        if self.inbound.contains_key(&init.track_id) {
+            return;
+        }
+        let p = receiver.get_parameters();
+        let source = Arc::new(SourceParams {
+            codecs: p.rtp_parameters.codecs.clone(),
+            extensions: p
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .filter_map(|e| u8::try_from(e.id).ok().map(|i| (i, e.uri.clone())))
+                .collect(),
+        });
+        let hub = self.ports.output(kind).clone();
+        if kind == MediaKind::Video {
+            tokio::spawn(publish::limit_plis(
+                hub.clone(),
+                self.worker.clone(),
+                self.key,
+                init.receiver_id,
+                init.ssrc,
+                self.cancel.clone(),
+            ));
+        }
+        self.inbound.insert(
+            init.track_id,
+            Inbound {
+                hub: hub.clone(),
+                source,
+                seen: SeqWindow::default(),
+                flow: Flow::inbound(&self.id, kind),
+            },
+        );
+        // Subscribers that were connected before the publisher's media arrived want a keyframe.
+        hub.request_keyframe();
+    }
+
+    /// About every second: MediaFlowIn NOT_FLOWING after a quiet spell.
+    pub fn tick(&mut self, now: Instant) {
+        for t in self.inbound.values_mut() {
+            t.flow.tick(now, &self.events);
+        }
+    }
+
+    fn selected_pair(&mut self, now: Instant) -> Option<(String, String)> {
+        use rtc::statistics::report::RTCStatsReportEntry;
+        use rtc::statistics::StatsSelector;
+        let report = self.pc.get_stats(now, StatsSelector::None);
+        let pair = report.candidate_pairs().find(|p| p.nominated)?;
+        let describe = |id: &str| match report.get(id) {
+            Some(
+                RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c),
+            ) => Some(format!(
+                "candidate:1 1 {} {} {} {} typ {}",
+                c.protocol.to_ascii_uppercase(),
+                c.priority,
+                c.address.clone().unwrap_or_default(),
+                c.port,
+                c.candidate_type
+            )),
+            _ => None,
+        };
+        Some((
+            describe(&pair.local_candidate_id)?,
+            describe(&pair.remote_candidate_id)?,
+        ))
+    }
+
+    /// Closes the peer connection (its last writes are drained by the caller) and ends the
+    /// endpoint's tasks.
+    pub fn close(&mut self) {
+        self.cancel.cancel();
+        self.writable.store(false, Ordering::Relaxed);
+        self.ports.disconnect_all();
+        if let Err(e) = self.pc.close() {
+            tracing::debug!(%e, "close");
+        }
+        self.inbound.clear();
+    }
+
+    fn emit_candidate(&self, c: &RTCIceCandidateInit) {
+        let cand = IceCandidate {
+            candidate: c.candidate.clone(),
+            sdp_mid: c.sdp_mid.clone().unwrap_or_else(|| "0".into()),
+            sdp_m_line_index: c.sdp_mline_index.map(u32::from).unwrap_or(0),
+        };
+        self.emit(
+            name::ICE_CANDIDATE_FOUND,
+            json!({"candidate": cand.to_wire()}),
+        );
+    }
+
+    fn emit_error(&self, description: &str) {
+        let fields =
+            json!({"description": description, "errorCode": 40003, "type": "STREAM_ERROR_FAILED"});
+        // `type` of an Error event is the error type, so it is set here rather than by `build`.
+        let _ = self.events.send(events::build(
+            &self.id,
+            name::ERROR,
+            false,
+            now_millis(),
+            fields,
+        ));
+    }
+
+    fn emit(&self, kind: &'static str, fields: serde_json::Value) {
+        let _ = self
+            .events
+            .send(events::build(&self.id, kind, true, now_millis(), fields));
+    }
+}
+
+fn offer_err(e: rtc::shared::error::Error) -> RpcError {
+    RpcError::new(
+        ErrorCode::SdpEndPointProcessOfferError,
+        format!("Cannot negotiate: {e}"),
+    )
+}
+
+fn rand_ssrc() -> u32 {
+    let u = uuid::Uuid::new_v4();
+    let b = u.as_bytes();
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]]).max(1)
+}
+
+/// Our track's codec: the remote's first choice among what we forward, VP8/Opus otherwise.
+fn pick_codec(kind: MediaKind, preferred: &[(String, u32)]) -> RTCRtpCodec {
+    let codec = |mime: &str, clock: u32, channels: u16, fmtp: &str| RTCRtpCodec {
+        mime_type: mime.into(),
+        clock_rate: clock,
+        channels,
+        sdp_fmtp_line: fmtp.into(),
+        rtcp_feedback: vec![],
+    };
+    match kind {
+        MediaKind::Audio => codec("audio/opus", 48_000, 2, "minptime=10;useinbandfec=1"),
+        MediaKind::Video => {
+            let first = preferred
+                .iter()
+                .map(|(n, _)| n.to_ascii_uppercase())
+                .find(|n| matches!(n.as_str(), "VP8" | "H264"));
+            match first.as_deref() {
+                Some("H264") => codec(
+                    "video/H264",
+                    90_000,
+                    0,
+                    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+                ),
+                _ => codec("video/VP8", 90_000, 0, ""),
+            }
+        }
+    }
+}

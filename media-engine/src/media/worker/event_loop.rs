@@ -1,0 +1,351 @@
+//! A worker's loop: wait for a datagram, a command, a packet from another worker or a timer;
+//! then route and feed datagrams (fan-out happens as each RTP packet is read), write each
+//! subscriber's batch of packets, run due timers, drain every touched connection once, and send
+//! everything with as few system calls as the destinations allow.
+
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::conn::Conn;
+use super::io::Io;
+use super::routes::{Route, Routes};
+use super::timers::Timers;
+use super::{take_pending, ConnKey, Ctl, Delivery, Op, WorkerHandle, PENDING};
+use crate::media::COUNTERS;
+use kms_client::wire::{ErrorCode, RpcError};
+
+/// Receive batches per loop turn before the rest of the turn runs.
+const READS_PER_TURN: usize = 8;
+/// Packets taken from the cross-worker queue per loop turn.
+const CROSS_PER_TURN: usize = 1024;
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+pub struct Worker {
+    handle: WorkerHandle,
+    socket: std::net::UdpSocket,
+    gso: bool,
+    ctl: mpsc::UnboundedReceiver<Ctl>,
+    media: mpsc::Receiver<Delivery>,
+}
+
+struct State {
+    handle: WorkerHandle,
+    conns: HashMap<ConnKey, Conn>,
+    routes: Routes<ConnKey>,
+    timers: Timers<ConnKey>,
+    dirty: Vec<ConnKey>,
+    out: Vec<(SocketAddr, BytesMut)>,
+}
+
+impl Worker {
+    pub fn new(
+        handle: WorkerHandle,
+        socket: std::net::UdpSocket,
+        gso: bool,
+        ctl: mpsc::UnboundedReceiver<Ctl>,
+        media: mpsc::Receiver<Delivery>,
+    ) -> Self {
+        Self {
+            handle,
+            socket,
+            gso,
+            ctl,
+            media,
+        }
+    }
+
+    /// Runs on the worker's own thread until `cancel`.
+    pub fn run(self, cancel: CancellationToken) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(%e, "media worker could not start");
+                return;
+            }
+        };
+        rt.block_on(self.serve(cancel));
+    }
+
+    async fn serve(self, cancel: CancellationToken) {
+        let Self {
+            handle,
+            socket,
+            gso,
+            mut ctl,
+            mut media,
+        } = self;
+        let mut io = match Io::new(socket, gso) {
+            Ok(io) => io,
+            Err(e) => {
+                tracing::error!(%e, "media worker socket");
+                return;
+            }
+        };
+        tracing::debug!(
+            worker = handle.index(),
+            addr = %handle.0.local,
+            gso = io.gso_segments(),
+            "media worker started"
+        );
+        PENDING.with(|p| *p.borrow_mut() = Some((handle.index(), Vec::new())));
+        let mut st = State {
+            handle: handle.clone(),
+            conns: HashMap::new(),
+            routes: Routes::default(),
+            timers: Timers::default(),
+            dirty: Vec::new(),
+            out: Vec::new(),
+        };
+        let mut housekeeping = Instant::now() + HOUSEKEEPING;
+        loop {
+            let deadline = st
+                .timers
+                .next_deadline()
+                .map_or(housekeeping, |t| t.min(housekeeping));
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                c = ctl.recv() => match c {
+                    Some(c) => {
+                        st.on_ctl(c);
+                        while let Ok(c) = ctl.try_recv() {
+                            st.on_ctl(c);
+                        }
+                    }
+                    None => break,
+                },
+                r = io.socket.readable() => {
+                    if let Err(e) = r {
+                        tracing::error!(%e, "media worker socket");
+                        break;
+                    }
+                    let now = Instant::now();
+                    for _ in 0..READS_PER_TURN {
+                        match io.recv_batch(|from, d| st.on_datagram(now, from, d)) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::debug!(%e, "recv");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Some(d) = media.recv() => {
+                    let mut batch = vec![d];
+                    while batch.len() < CROSS_PER_TURN {
+                        match media.try_recv() {
+                            Ok(d) => batch.push(d),
+                            Err(_) => break,
+                        }
+                    }
+                    PENDING.with(|p| {
+                        if let Some((_, q)) = p.borrow_mut().as_mut() {
+                            q.extend(batch);
+                        }
+                    });
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            let now = Instant::now();
+            st.turn(now, &mut io);
+            if now >= housekeeping {
+                st.housekeeping(now);
+                housekeeping = now + HOUSEKEEPING;
+            }
+        }
+        let keys: Vec<ConnKey> = st.conns.keys().copied().collect();
+        for k in keys {
+            st.close(k);
+        }
+        st.send(&mut io);
+        PENDING.with(|p| *p.borrow_mut() = None);
+    }
+}
+
+impl State {
+    fn touch(&mut self, key: ConnKey) {
+        if let Some(c) = self.conns.get_mut(&key) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let stats = &self.handle.0.stats;
+        stats.datagrams_in.fetch_add(1, Ordering::Relaxed);
+        match self.routes.route(from, data) {
+            Route::Conn(k) => {
+                if let Some(c) = self.conns.get_mut(&k) {
+                    if !c.handle_datagram(now, from, data) {
+                        stats.refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.touch(k);
+                }
+            }
+            Route::UnknownUfrag => {
+                stats.unknown_ufrag.fetch_add(1, Ordering::Relaxed);
+            }
+            Route::UnknownSource => {
+                stats.unknown_source.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn on_ctl(&mut self, c: Ctl) {
+        let now = Instant::now();
+        match c {
+            Ctl::Add(conn) => {
+                let key = conn.key;
+                self.routes.add(key, &conn.ufrag);
+                self.conns.insert(key, *conn);
+                self.handle
+                    .0
+                    .stats
+                    .connections
+                    .fetch_add(1, Ordering::Relaxed);
+                COUNTERS.peer_connections.fetch_add(1, Ordering::Relaxed);
+                self.touch(key);
+            }
+            Ctl::Op(key, op) => match self.conns.get_mut(&key) {
+                Some(c) => {
+                    c.handle_op(op, now);
+                    self.touch(key);
+                }
+                None => refuse(op),
+            },
+            Ctl::Close(key, done) => {
+                self.close(key);
+                let _ = done.send(());
+            }
+            Ctl::Pli(key, receiver, ssrc) => {
+                if let Some(c) = self.conns.get_mut(&key) {
+                    c.send_pli(now, receiver, ssrc);
+                    self.touch(key);
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, key: ConnKey) {
+        let Some(mut c) = self.conns.remove(&key) else {
+            return;
+        };
+        c.close();
+        c.drain_writes(&mut self.out);
+        self.routes.remove(key);
+        self.timers.cancel(key);
+        self.dirty.retain(|k| *k != key);
+        self.handle
+            .0
+            .stats
+            .connections
+            .fetch_sub(1, Ordering::Relaxed);
+        COUNTERS.peer_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Everything a loop turn owes: deliveries, timers, draining, sending.
+    fn turn(&mut self, now: Instant, io: &mut Io) {
+        for _ in 0..4 {
+            let mut pending = take_pending();
+            if !pending.is_empty() {
+                // One subscriber's packets back to back: written together, drained once.
+                pending.sort_by_key(|d| d.conn);
+                for d in pending {
+                    if let Some(c) = self.conns.get_mut(&d.conn) {
+                        c.write_rtp(now, d.sender, d.packet);
+                        self.touch(d.conn);
+                    }
+                }
+            }
+            while let Some(k) = self.timers.pop_due(now) {
+                if let Some(c) = self.conns.get_mut(&k) {
+                    c.handle_timeout(now);
+                    self.touch(k);
+                }
+            }
+            if self.dirty.is_empty() {
+                break;
+            }
+            for k in std::mem::take(&mut self.dirty) {
+                let Some(c) = self.conns.get_mut(&k) else {
+                    continue;
+                };
+                c.dirty = false;
+                c.drain(now);
+                let start = self.out.len();
+                c.drain_writes(&mut self.out);
+                if let Some(at) = c.poll_timeout() {
+                    self.timers.schedule(k, at);
+                }
+                // Whatever we send to is a source we accept from (answers to our checks).
+                let mut last = None;
+                for (dest, _) in &self.out[start..] {
+                    if last != Some(*dest) {
+                        self.routes.learn(k, *dest);
+                        last = Some(*dest);
+                    }
+                }
+            }
+            self.send(io);
+        }
+    }
+
+    fn send(&mut self, io: &mut Io) {
+        if self.out.is_empty() {
+            return;
+        }
+        let r = io.send_all(&mut self.out);
+        let stats = &self.handle.0.stats;
+        stats
+            .datagrams_out
+            .fetch_add(r.datagrams, Ordering::Relaxed);
+        stats.send_calls.fetch_add(r.calls, Ordering::Relaxed);
+        stats.send_errors.fetch_add(r.errors, Ordering::Relaxed);
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        for c in self.conns.values_mut() {
+            c.tick(now);
+        }
+        let stats = &self.handle.0.stats;
+        let (_, ufrags, addrs) = self.routes.sizes();
+        stats.route_entries.store(ufrags + addrs, Ordering::Relaxed);
+        stats
+            .timer_entries
+            .store(self.timers.sizes().0, Ordering::Relaxed);
+        if let Some(us) = thread_cpu_micros() {
+            stats.cpu_micros.store(us, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Answers an operation for a connection that is gone.
+fn refuse(op: Op) {
+    let gone = || RpcError::new(ErrorCode::MediaObjectNotFound, "Endpoint has been released");
+    match op {
+        Op::ProcessOffer(_, r) | Op::GenerateOffer(_, r) | Op::ProcessAnswer(_, r) => {
+            let _ = r.send(Err(gone()));
+        }
+        Op::GatherCandidates(r) | Op::AddIceCandidate(_, r) => {
+            let _ = r.send(Err(gone()));
+        }
+    }
+}
+
+/// This thread's CPU time (from the scheduler's own accounting).
+fn thread_cpu_micros() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1000)
+}

@@ -38,7 +38,9 @@ pub async fn run(
         factory,
         settings.worker_count(),
         settings.udp_port,
-        settings.udp_gso,
+        media::worker::IoSettings {
+            gso: settings.udp_gso,
+        },
         &cancel,
     )?;
     let engine = Engine::new(settings, workers, cancel);

@@ -2,6 +2,11 @@
 //! tracing, bind, run until SIGINT/SIGTERM.
 
 use clap::Parser;
+
+/// mimalloc instead of glibc's allocator: the packet path allocates and frees a few buffers per
+/// packet on several threads; glibc's per-thread arenas kept fragmented memory resident.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

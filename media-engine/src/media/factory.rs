@@ -6,12 +6,11 @@
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::ice::network_type::NetworkType;
 use rtc::interceptor::{
-    NackGeneratorBuilder, NackResponderBuilder, Registry, Slot, TwccReceiverBuilder,
+    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry,
+    SenderReportBuilder, Slot, TwccReceiverBuilder,
 };
 use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, register_default_interceptors,
-};
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -24,6 +23,25 @@ use super::rtcp_tap::KeyframeRequestTap;
 
 /// Application-most slot, above every built-in interceptor.
 const TAP_SLOT: usize = 14_000;
+
+/// Packets kept per outgoing stream for retransmission (a power of two). 256 covers about a
+/// second of a 2.5 Mbps camera and several of audio, far beyond the few round trips a NACK takes;
+/// webrtc-rs's default of 1024 kept ~4× more memory per subscriber for nothing.
+const NACK_HISTORY: u16 = 256;
+
+/// Which way media flows on a connection, which decides its interceptors: every interceptor is
+/// a stage each packet is moved through, so a connection only has the ones its direction uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Not known yet (created, or we make the offer): every interceptor.
+    Both,
+    /// The remote only sends to us (a publisher): receiver reports, NACK generation (at most 3
+    /// per lost packet), transport-wide congestion feedback.
+    Receive,
+    /// The remote only receives from us (a subscriber): sender reports, the NACK responder, and
+    /// the tap that hands the subscriber's keyframe requests to the engine.
+    Send,
+}
 
 pub struct PcFactory {
     /// One DTLS certificate for every peer connection (as KMS does): generating a key pair per
@@ -67,23 +85,41 @@ impl PcFactory {
     }
 
     /// A peer connection whose local ICE credentials are `ufrag`/`pwd`.
-    pub fn build(&self, ufrag: &str, pwd: &str) -> Result<RTCPeerConnection, FactoryError> {
+    pub fn build(
+        &self,
+        ufrag: &str,
+        pwd: &str,
+        role: Role,
+    ) -> Result<RTCPeerConnection, FactoryError> {
         let mut media = MediaEngine::default();
-        media.register_default_codecs()?;
+        register_forwarded_codecs(&mut media)?;
         // Registers the feedback and header extensions the interceptors below rely on; the
         // chain itself is built by hand to cap NACKs per packet (webrtc-rs 0.21 re-NACKs packets
         // recovered through RTX forever otherwise).
         let _ = register_default_interceptors(Registry::new(), &mut media)?;
-        let registry = configure_rtcp_reports(Registry::new())
-            .with(Slot::NackResponder, NackResponderBuilder::new().build())
-            .with(
-                Slot::NackGenerator,
-                NackGeneratorBuilder::new()
-                    .with_max_nacks_per_packet(3)
-                    .build(),
-            )
-            .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
-            .with(Slot::from(TAP_SLOT), KeyframeRequestTap::default());
+        let sends = role != Role::Receive;
+        let receives = role != Role::Send;
+        let mut registry = Registry::new();
+        if sends {
+            registry = registry
+                .with(Slot::SenderReport, SenderReportBuilder::new().build())
+                .with(
+                    Slot::NackResponder,
+                    NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
+                )
+                .with(Slot::from(TAP_SLOT), KeyframeRequestTap::default());
+        }
+        if receives {
+            registry = registry
+                .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+                .with(
+                    Slot::NackGenerator,
+                    NackGeneratorBuilder::new()
+                        .with_max_nacks_per_packet(3)
+                        .build(),
+                )
+                .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build());
+        }
         let setting = SettingEngineBuilder::new()
             .with_ice_credentials(ufrag.to_owned(), pwd.to_owned())
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -129,4 +165,71 @@ impl PcFactory {
         }
         Ok(c.clone())
     }
+}
+
+/// Only the codecs the engine forwards (Opus, VP8, H.264 with RTX): an answer never accepts a
+/// codec no publisher could feed (webrtc-rs's defaults would echo VP9, AV1 and H.265 from a
+/// browser's offer), and each connection's codec tables stay small.
+fn register_forwarded_codecs(media: &mut MediaEngine) -> Result<(), FactoryError> {
+    use rtc::peer_connection::configuration::media_engine::{
+        MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
+    };
+    use rtc::rtp_transceiver::rtp_sender::{
+        RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    };
+    let codec = |mime: &str, clock_rate, channels, fmtp: &str, fb: &[(&str, &str)], pt| {
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: mime.to_owned(),
+                clock_rate,
+                channels,
+                sdp_fmtp_line: fmtp.to_owned(),
+                rtcp_feedback: fb
+                    .iter()
+                    .map(|(typ, parameter)| RTCPFeedback {
+                        typ: (*typ).to_owned(),
+                        parameter: (*parameter).to_owned(),
+                    })
+                    .collect(),
+            },
+            payload_type: pt,
+        }
+    };
+    media.register_codec(
+        codec(
+            MIME_TYPE_OPUS,
+            48_000,
+            2,
+            "minptime=10;useinbandfec=1",
+            &[],
+            111,
+        ),
+        RtpCodecKind::Audio,
+    )?;
+    let fb: &[(&str, &str)] = &[
+        ("goog-remb", ""),
+        ("ccm", "fir"),
+        ("nack", ""),
+        ("nack", "pli"),
+    ];
+    let h264 = |mode: u8, profile: &str| {
+        format!("level-asymmetry-allowed=1;packetization-mode={mode};profile-level-id={profile}")
+    };
+    // (payload type, RTX payload type, MIME type, fmtp)
+    let video: [(u8, u8, &str, String); 6] = [
+        (96, 97, MIME_TYPE_VP8, String::new()),
+        (102, 103, MIME_TYPE_H264, h264(1, "42001f")),
+        (127, 104, MIME_TYPE_H264, h264(0, "42001f")),
+        (125, 105, MIME_TYPE_H264, h264(1, "42e01f")),
+        (108, 109, MIME_TYPE_H264, h264(0, "42e01f")),
+        (123, 124, MIME_TYPE_H264, h264(1, "640032")),
+    ];
+    for (pt, rtx, mime, fmtp) in video {
+        media.register_codec(codec(mime, 90_000, 0, &fmtp, fb, pt), RtpCodecKind::Video)?;
+        media.register_codec(
+            codec(MIME_TYPE_RTX, 90_000, 0, &format!("apt={pt}"), &[], rtx),
+            RtpCodecKind::Video,
+        )?;
+    }
+    Ok(())
 }

@@ -34,7 +34,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{ConnKey, Op, SharedSnapshot, WorkerHandle};
-use crate::media::factory::PcFactory;
+use crate::media::factory::{PcFactory, Role};
 use crate::media::flow::{now_millis, EventTx, Flow};
 use crate::media::hub::{Forwarded, Hub, Ports, SourceParams};
 use crate::media::publish::{self, SeqWindow};
@@ -96,7 +96,7 @@ pub struct ConnInit {
 impl Conn {
     pub fn new(init: ConnInit) -> Result<Self, RpcError> {
         let (ufrag, pwd) = super::new_credentials();
-        let pc = init.factory.build(&ufrag, &pwd).map_err(|e| {
+        let pc = init.factory.build(&ufrag, &pwd, Role::Both).map_err(|e| {
             tracing::warn!(%e, "peer connection could not be built");
             RpcError::new(
                 ErrorCode::NotEnoughResources,
@@ -160,18 +160,23 @@ impl Conn {
     }
 
     fn reset_pc(&mut self) {
+        self.rebuild(Role::Both);
+        self.remote_candidates.clear();
+        let mut snap = self.snapshot.lock();
+        snap.remote_sdp = None;
+        snap.local_sdp = None;
+    }
+
+    /// A fresh peer connection (same credentials: the worker routes by them).
+    fn rebuild(&mut self, role: Role) {
         let _ = self.pc.close();
-        match self.factory.build(&self.ufrag, &self.pwd) {
+        match self.factory.build(&self.ufrag, &self.pwd, role) {
             Ok(pc) => self.pc = pc,
             Err(e) => tracing::warn!(%e, "could not rebuild the peer connection"),
         }
         self.local_candidates.clear();
-        self.remote_candidates.clear();
         self.local_tracks.clear();
         self.gathering_complete = false;
-        let mut snap = self.snapshot.lock();
-        snap.remote_sdp = None;
-        snap.local_sdp = None;
     }
 
     fn process_offer(&mut self, offer: String, now: Instant) -> Result<String, RpcError> {
@@ -192,6 +197,18 @@ impl Conn {
         let desc = RTCSessionDescription::offer(offer.clone()).map_err(|e| {
             RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP offer: {e}"))
         })?;
+        // The offer says which way media will flow: a connection that only sends (or only
+        // receives) is rebuilt without the other direction's interceptors.
+        let role = if !sections.iter().any(|s| s.remote_sends) {
+            Role::Send
+        } else if !sections.iter().any(|s| s.remote_receives) {
+            Role::Receive
+        } else {
+            Role::Both
+        };
+        if role != Role::Both {
+            self.rebuild(role);
+        }
         self.pc.set_remote_description(now, desc).map_err(|e| {
             RpcError::new(
                 ErrorCode::SdpEndPointProcessOfferError,

@@ -15,7 +15,7 @@ use super::conn::Conn;
 use super::io::Io;
 use super::routes::{Route, Routes};
 use super::timers::Timers;
-use super::{take_pending, ConnKey, Ctl, Delivery, Op, WorkerHandle, PENDING};
+use super::{take_pending, ConnKey, Ctl, Delivery, IoSettings, Op, WorkerHandle, PENDING};
 use crate::media::COUNTERS;
 use kms_client::wire::{ErrorCode, RpcError};
 
@@ -28,7 +28,7 @@ const HOUSEKEEPING: Duration = Duration::from_secs(1);
 pub struct Worker {
     handle: WorkerHandle,
     socket: std::net::UdpSocket,
-    gso: bool,
+    io: IoSettings,
     ctl: mpsc::UnboundedReceiver<Ctl>,
     media: mpsc::Receiver<Delivery>,
 }
@@ -46,14 +46,14 @@ impl Worker {
     pub fn new(
         handle: WorkerHandle,
         socket: std::net::UdpSocket,
-        gso: bool,
+        io: IoSettings,
         ctl: mpsc::UnboundedReceiver<Ctl>,
         media: mpsc::Receiver<Delivery>,
     ) -> Self {
         Self {
             handle,
             socket,
-            gso,
+            io,
             ctl,
             media,
         }
@@ -78,11 +78,11 @@ impl Worker {
         let Self {
             handle,
             socket,
-            gso,
+            io: settings,
             mut ctl,
             mut media,
         } = self;
-        let mut io = match Io::new(socket, gso) {
+        let mut io = match Io::new(socket, settings.gso) {
             Ok(io) => io,
             Err(e) => {
                 tracing::error!(%e, "media worker socket");
@@ -157,6 +157,7 @@ impl Worker {
             }
             let now = Instant::now();
             st.turn(now, &mut io);
+            handle.0.stats.turns.fetch_add(1, Ordering::Relaxed);
             if now >= housekeeping {
                 st.housekeeping(now);
                 housekeeping = now + HOUSEKEEPING;
@@ -270,6 +271,7 @@ impl State {
             }
             while let Some(k) = self.timers.pop_due(now) {
                 if let Some(c) = self.conns.get_mut(&k) {
+                    self.handle.0.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                     c.handle_timeout(now);
                     self.touch(k);
                 }

@@ -63,6 +63,10 @@ pub enum Ctl {
 pub struct WorkerStats {
     pub connections: AtomicUsize,
     pub datagrams_in: AtomicU64,
+    /// Loop turns (datagrams per turn = datagrams_in / turns).
+    pub turns: AtomicU64,
+    /// Connection timeouts handled (`handle_timeout` calls).
+    pub timeouts: AtomicU64,
     pub datagrams_out: AtomicU64,
     pub send_calls: AtomicU64,
     pub send_errors: AtomicU64,
@@ -150,6 +154,13 @@ fn take_pending() -> Vec<Delivery> {
     })
 }
 
+/// How a worker uses its socket.
+#[derive(Debug, Clone, Copy)]
+pub struct IoSettings {
+    /// UDP GSO for runs of datagrams to one destination.
+    pub gso: bool,
+}
+
 /// A pipeline's seat on a worker, held for as long as the pipeline lives.
 pub struct Placement {
     pub worker: WorkerHandle,
@@ -174,7 +185,7 @@ impl Workers {
         factory: PcFactory,
         count: usize,
         udp_port: u16,
-        gso: bool,
+        io: IoSettings,
         cancel: &CancellationToken,
     ) -> Result<Self, FactoryError> {
         let factory = Arc::new(factory);
@@ -204,7 +215,7 @@ impl Workers {
                 pipelines: AtomicUsize::new(0),
             });
             let handle = WorkerHandle(shared);
-            let run = event_loop::Worker::new(handle.clone(), socket, gso, ctl_rx, media_rx);
+            let run = event_loop::Worker::new(handle.clone(), socket, io, ctl_rx, media_rx);
             let cancel = cancel.clone();
             std::thread::Builder::new()
                 .name(format!("media-worker-{index}"))
@@ -268,6 +279,8 @@ pub fn health(workers: &[WorkerHandle]) -> serde_json::Value {
                 "connections": s.connections.load(Ordering::Relaxed),
                 "pipelines": w.0.pipelines.load(Ordering::Relaxed),
                 "datagramsIn": r(&s.datagrams_in),
+                "turns": r(&s.turns),
+                "timeouts": r(&s.timeouts),
                 "datagramsOut": r(&s.datagrams_out),
                 "sendCalls": r(&s.send_calls),
                 "sendErrors": r(&s.send_errors),

@@ -15,7 +15,7 @@ fn rss_kib() -> u64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let f = PcFactory::new("127.0.0.1".parse()?, None)?;
+    let f = PcFactory::new("127.0.0.1".parse()?, None, false)?;
     for role in [Role::Both, Role::Send, Role::Receive] {
         let before = rss_kib();
         let mut pcs = Vec::new();
@@ -23,7 +23,6 @@ fn main() -> anyhow::Result<()> {
             pcs.push(f.build(&format!("ufrag{i:011}"), "passwordpasswordpassword", role)?);
         }
         let after = rss_kib();
-        tracing::info!("{role:?}");
         eprintln!("{role:?}: {} KiB per connection", (after - before) / 500);
         drop(pcs);
     }

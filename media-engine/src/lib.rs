@@ -32,7 +32,11 @@ pub async fn run(
     settings: EngineSettings,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let factory = media::factory::PcFactory::new(settings.rtc_ip, settings.public_ip)?;
+    let factory = media::factory::PcFactory::new(
+        settings.rtc_ip,
+        settings.public_ip,
+        settings.srtp_gcm_only,
+    )?;
     let cancel = shutdown.child_token();
     let workers = media::worker::Workers::start(
         factory,

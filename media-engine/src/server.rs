@@ -104,6 +104,10 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "rtpOut": COUNTERS.rtp_out.load(Ordering::Relaxed),
         "plisSent": COUNTERS.plis_sent.load(Ordering::Relaxed),
         "keyframeRequestsIn": COUNTERS.keyframe_requests_in.load(Ordering::Relaxed),
+        "srtpProfiles": {
+            "aeadAesGcm": COUNTERS.srtp_gcm.load(Ordering::Relaxed),
+            "other": COUNTERS.srtp_other.load(Ordering::Relaxed),
+        },
         "refusedConnections": engine.sockets_stats.refused.load(Ordering::Relaxed),
         "socketsClosedSlow": engine.sockets_stats.closed_slow.load(Ordering::Relaxed),
         "socketsClosedIdle": engine.sockets_stats.closed_idle.load(Ordering::Relaxed),

@@ -94,6 +94,9 @@ async fn connections_share_their_worker_port_and_release_returns_everything() ->
     assert_eq!(sum(&h, "connections"), 25, "{h}");
     assert_eq!(h["peerConnections"], 25, "{h}");
     assert_eq!(ports(&h), ports(&idle), "the ports never change: {h}");
+    // webrtc-rs peers list AEAD_AES_128_GCM first: every leg uses it.
+    assert_eq!(h["srtpProfiles"]["aeadAesGcm"], 25, "{h}");
+    assert_eq!(h["srtpProfiles"]["other"], 0, "{h}");
     let fds_busy = h["openFds"].as_u64().unwrap_or(0);
     assert!(
         fds_busy <= fds_one + 2,

@@ -49,6 +49,8 @@ pub struct PcFactory {
     certificate: parking_lot::Mutex<RTCCertificate>,
     pub rtc_ip: IpAddr,
     pub public_ip: Option<IpAddr>,
+    /// Offer only the AEAD-GCM SRTP profiles (`srtp_gcm_only`).
+    pub gcm_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,11 +78,16 @@ fn new_certificate() -> Result<RTCCertificate, FactoryError> {
 }
 
 impl PcFactory {
-    pub fn new(rtc_ip: IpAddr, public_ip: Option<IpAddr>) -> Result<Self, FactoryError> {
+    pub fn new(
+        rtc_ip: IpAddr,
+        public_ip: Option<IpAddr>,
+        gcm_only: bool,
+    ) -> Result<Self, FactoryError> {
         Ok(Self {
             certificate: parking_lot::Mutex::new(new_certificate()?),
             rtc_ip,
             public_ip,
+            gcm_only,
         })
     }
 
@@ -120,7 +127,7 @@ impl PcFactory {
                 )
                 .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build());
         }
-        let setting = SettingEngineBuilder::new()
+        let mut setting = SettingEngineBuilder::new()
             .with_ice_credentials(ufrag.to_owned(), pwd.to_owned())
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             // Answering as the DTLS server: the offerer (browser or peer) starts the handshake
@@ -140,6 +147,13 @@ impl PcFactory {
             } else {
                 NetworkType::Udp6
             }]);
+        if self.gcm_only {
+            use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+            // 128-bit only: offered both, Chromium takes AES-256-GCM (its own order), which
+            // costs more per packet for no benefit here.
+            setting = setting
+                .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm]);
+        }
         Ok(RTCPeerConnectionBuilder::new()
             .with_configuration(
                 RTCConfigurationBuilder::new()

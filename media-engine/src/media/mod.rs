@@ -49,6 +49,9 @@ pub struct Counters {
     pub media_tasks: AtomicU64,
     /// Consumers attached to hubs (a subscriber's track or a PassThrough's relay).
     pub taps: AtomicU64,
+    /// Connections whose DTLS chose an AEAD-GCM SRTP profile, and any other.
+    pub srtp_gcm: AtomicU64,
+    pub srtp_other: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -61,6 +64,8 @@ pub static COUNTERS: Counters = Counters {
     peer_connections: AtomicU64::new(0),
     media_tasks: AtomicU64::new(0),
     taps: AtomicU64::new(0),
+    srtp_gcm: AtomicU64::new(0),
+    srtp_other: AtomicU64::new(0),
 };
 
 /// Counts a media task for as long as it lives (tests assert the count returns to zero).

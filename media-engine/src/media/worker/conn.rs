@@ -635,6 +635,7 @@ impl Conn {
         }
         self.writable.store(now_connected, Ordering::Relaxed);
         if now_connected {
+            self.count_srtp_profile();
             // A new subscriber needs a keyframe now, not whenever the encoder makes one.
             for kind in MediaKind::ALL {
                 if let Some(h) = self.ports.input(kind).borrow().as_ref() {
@@ -704,6 +705,24 @@ impl Conn {
         );
         // Subscribers that were connected before the publisher's media arrived want a keyframe.
         hub.request_keyframe();
+    }
+
+    /// Which SRTP protection profile DTLS chose (counted for `/health`: GCM costs about a third
+    /// of SHA1_80 per packet, and which one a peer ends up with is the peer's choice).
+    fn count_srtp_profile(&mut self) {
+        let report = self
+            .pc
+            .get_stats(Instant::now(), rtc::statistics::StatsSelector::None);
+        let cipher = report
+            .transport()
+            .map(|t| t.srtp_cipher.clone())
+            .unwrap_or_default();
+        tracing::debug!(endpoint = %self.id, %cipher, "connected");
+        if cipher.contains("GCM") {
+            bump(&COUNTERS.srtp_gcm);
+        } else {
+            bump(&COUNTERS.srtp_other);
+        }
     }
 
     /// About every second: MediaFlowIn NOT_FLOWING after a quiet spell.

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::factory::PcFactory;
+use super::factory::{PcFactory, Role};
 use super::flow::EventTx;
 use super::hub::Ports;
-use super::worker::conn::{Conn, ConnInit};
-use super::worker::{ConnKey, Ctl, Op, Reply, SharedSnapshot, WorkerHandle};
+use super::worker::handle::{
+    new_credentials, ConnInit, ConnKey, Ctl, Op, Reply, SharedSnapshot, WorkerHandle,
+};
 
 pub use super::worker::Snapshot;
 
@@ -35,17 +36,29 @@ impl EndpointHandle {
         let ports = Ports::new();
         let snapshot = SharedSnapshot::default();
         let key = worker.new_key();
-        let conn = Conn::new(ConnInit {
+        let (ufrag, pwd) = new_credentials();
+        // Built here, on the control side: the worker's loop only takes it over.
+        let pc = factory.build(&ufrag, &pwd, Role::Both).map_err(|e| {
+            tracing::warn!(%e, "peer connection could not be built");
+            RpcError::new(
+                ErrorCode::NotEnoughResources,
+                "Could not create the WebRTC endpoint",
+            )
+        })?;
+        let init = ConnInit {
             key,
             id,
+            pc,
+            ufrag,
+            pwd,
             factory,
             worker: worker.clone(),
             ports: ports.clone(),
             events,
             snapshot: snapshot.clone(),
             cancel: parent.child_token(),
-        })?;
-        if !worker.send(Ctl::Add(Box::new(conn))) {
+        };
+        if !worker.send(Ctl::Add(Box::new(init))) {
             return Err(gone());
         }
         Ok(Self {

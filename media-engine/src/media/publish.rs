@@ -8,7 +8,7 @@ use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::hub::Hub;
-use super::worker::{ConnKey, Ctl, WorkerHandle};
+use super::worker::handle::{ConnKey, Ctl, WorkerHandle};
 use super::TaskGuard;
 
 pub const PLI_MIN_INTERVAL: Duration = Duration::from_millis(500);

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::flow::{EventTx, Flow};
 use super::hub::{Attachment, Forwarded, Hub, SourceParams, Tap};
-use super::worker::{ConnKey, Delivery, WorkerHandle};
+use super::worker::handle::{ConnKey, Delivery, WorkerHandle};
 use super::{bump, MediaKind, TaskGuard, COUNTERS};
 
 /// Extensions that describe the hop, not the media: never forwarded.

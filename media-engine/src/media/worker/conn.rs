@@ -3,25 +3,19 @@
 //! endpoint's output hubs and its subscribers' keyframe requests go upstream.
 
 use bytes::BytesMut;
-use kms_client::wire::complex::{candidate_pair, IceCandidate, OfferOptions};
+use kms_client::wire::complex::{candidate_pair, IceCandidate};
 use kms_client::wire::events::{self, name};
-use kms_client::wire::{ErrorCode, RpcError};
-use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
+use rtc::media_stream::MediaStreamTrackId;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent, RTCTrackEventInit};
 use rtc::peer_connection::message::RTCMessage;
-use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::{
     RTCIceConnectionState, RTCIceGatheringState, RTCPeerConnectionState,
 };
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
-};
+use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -33,13 +27,12 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{ConnKey, Op, SharedSnapshot, WorkerHandle};
-use crate::media::factory::{PcFactory, Role};
+use super::handle::{ConnInit, ConnKey, SharedSnapshot, WorkerHandle};
+use crate::media::factory::PcFactory;
 use crate::media::flow::{now_millis, EventTx, Flow};
 use crate::media::hub::{Forwarded, Hub, Ports, SourceParams};
 use crate::media::publish::{self, SeqWindow};
-use crate::media::sink::{self, SinkSpec};
-use crate::media::{bump, sdp, MediaKind, COUNTERS};
+use crate::media::{bump, MediaKind, COUNTERS};
 
 /// A remote track being received.
 struct Inbound {
@@ -82,34 +75,17 @@ pub struct Conn {
     pub dirty: bool,
 }
 
-pub struct ConnInit {
-    pub key: ConnKey,
-    pub id: String,
-    pub factory: Arc<PcFactory>,
-    pub worker: WorkerHandle,
-    pub ports: Arc<Ports>,
-    pub events: EventTx,
-    pub snapshot: SharedSnapshot,
-    pub cancel: CancellationToken,
-}
+mod negotiate;
 
 impl Conn {
-    pub fn new(init: ConnInit) -> Result<Self, RpcError> {
-        let (ufrag, pwd) = super::new_credentials();
-        let pc = init.factory.build(&ufrag, &pwd, Role::Both).map_err(|e| {
-            tracing::warn!(%e, "peer connection could not be built");
-            RpcError::new(
-                ErrorCode::NotEnoughResources,
-                "Could not create the WebRTC endpoint",
-            )
-        })?;
-        Ok(Self {
+    pub fn new(init: ConnInit) -> Self {
+        Self {
             key: init.key,
-            ufrag,
+            ufrag: init.ufrag,
             id: init.id,
-            pwd,
+            pwd: init.pwd,
             stream_id: format!("rtcpool-{}", uuid::Uuid::new_v4().simple()),
-            pc,
+            pc: init.pc,
             factory: init.factory,
             worker: init.worker,
             ports: init.ports,
@@ -126,330 +102,11 @@ impl Conn {
             inbound: HashMap::new(),
             last_ice: None,
             dirty: false,
-        })
+        }
     }
 
     fn local_addr(&self) -> SocketAddr {
         self.worker.0.advertised
-    }
-
-    pub fn handle_op(&mut self, op: Op, now: Instant) {
-        match op {
-            Op::ProcessOffer(sdp, r) => {
-                let result = self.process_offer(sdp, now);
-                if result.is_err() && self.snapshot.lock().local_sdp.is_none() {
-                    // A refused offer may have been half applied: start again from a clean
-                    // peer connection so the endpoint can still negotiate.
-                    self.reset_pc();
-                }
-                let _ = r.send(result);
-            }
-            Op::GenerateOffer(o, r) => {
-                let _ = r.send(self.generate_offer(o, now));
-            }
-            Op::ProcessAnswer(sdp, r) => {
-                let _ = r.send(self.process_answer(sdp, now));
-            }
-            Op::GatherCandidates(r) => {
-                let _ = r.send(self.gather());
-            }
-            Op::AddIceCandidate(c, r) => {
-                let _ = r.send(self.add_candidate(c));
-            }
-        }
-    }
-
-    fn reset_pc(&mut self) {
-        self.rebuild(Role::Both);
-        self.remote_candidates.clear();
-        let mut snap = self.snapshot.lock();
-        snap.remote_sdp = None;
-        snap.local_sdp = None;
-    }
-
-    /// A fresh peer connection (same credentials: the worker routes by them).
-    fn rebuild(&mut self, role: Role) {
-        let _ = self.pc.close();
-        match self.factory.build(&self.ufrag, &self.pwd, role) {
-            Ok(pc) => self.pc = pc,
-            Err(e) => tracing::warn!(%e, "could not rebuild the peer connection"),
-        }
-        self.local_candidates.clear();
-        self.local_tracks.clear();
-        self.gathering_complete = false;
-    }
-
-    fn process_offer(&mut self, offer: String, now: Instant) -> Result<String, RpcError> {
-        if self.snapshot.lock().remote_sdp.is_some() {
-            return Err(RpcError::new(
-                ErrorCode::SdpEndPointAlreadyNegotiated,
-                "Endpoint already negotiated",
-            ));
-        }
-        let sections = sdp::sections(&offer)
-            .ok_or_else(|| RpcError::new(ErrorCode::SdpParseError, "Offer is not an SDP"))?;
-        if let Some(missing) = sdp::missing_transport(&offer) {
-            return Err(RpcError::new(
-                ErrorCode::SdpParseError,
-                format!("Invalid SDP offer: no {missing}"),
-            ));
-        }
-        let desc = RTCSessionDescription::offer(offer.clone()).map_err(|e| {
-            RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP offer: {e}"))
-        })?;
-        // The offer says which way media will flow: a connection that only sends (or only
-        // receives) is rebuilt without the other direction's interceptors.
-        let role = if !sections.iter().any(|s| s.remote_sends) {
-            Role::Send
-        } else if !sections.iter().any(|s| s.remote_receives) {
-            Role::Receive
-        } else {
-            Role::Both
-        };
-        if role != Role::Both {
-            self.rebuild(role);
-        }
-        self.pc.set_remote_description(now, desc).map_err(|e| {
-            RpcError::new(
-                ErrorCode::SdpEndPointProcessOfferError,
-                format!("Cannot process offer: {e}"),
-            )
-        })?;
-        self.snapshot.lock().remote_sdp = Some(offer);
-        // Tracks are added after the remote description so they take the offer's m-lines and
-        // its negotiated ids.
-        let mut added = Vec::new();
-        for s in sections.iter().filter(|s| s.remote_receives) {
-            if added.iter().any(|(k, _)| *k == s.kind) {
-                continue;
-            }
-            added.push((s.kind, self.add_local_track(s.kind, &s.codecs)?));
-        }
-        self.add_host_candidate();
-        let answer = self.pc.create_answer(None).map_err(offer_err)?;
-        self.pc
-            .set_local_description(now, answer)
-            .map_err(offer_err)?;
-        let local = self
-            .pc
-            .local_description()
-            .map(|d| d.sdp)
-            .unwrap_or_default();
-        self.snapshot.lock().local_sdp = Some(local.clone());
-        self.apply_remote_candidates();
-        for (kind, sender) in added {
-            self.start_sink(kind, sender);
-        }
-        Ok(local)
-    }
-
-    fn generate_offer(&mut self, o: OfferOptions, now: Instant) -> Result<String, RpcError> {
-        if self.snapshot.lock().local_sdp.is_some() {
-            return Err(RpcError::new(
-                ErrorCode::SdpEndPointAlreadyNegotiated,
-                "Endpoint already negotiated",
-            ));
-        }
-        let _ = o; // offerToReceive* shape the direction in KMS; ours are always sendrecv.
-        for kind in MediaKind::ALL {
-            let sender = self.add_local_track(kind, &[])?;
-            self.pending_sinks.push((kind, sender));
-        }
-        self.add_host_candidate();
-        let err = |e: rtc::shared::error::Error| {
-            RpcError::new(
-                ErrorCode::SdpEndPointGenerateOfferError,
-                format!("Cannot generate offer: {e}"),
-            )
-        };
-        let offer = self.pc.create_offer(None).map_err(err)?;
-        self.pc.set_local_description(now, offer).map_err(err)?;
-        let local = self
-            .pc
-            .local_description()
-            .map(|d| d.sdp)
-            .unwrap_or_default();
-        self.snapshot.lock().local_sdp = Some(local.clone());
-        Ok(local)
-    }
-
-    fn process_answer(&mut self, answer: String, now: Instant) -> Result<String, RpcError> {
-        let (has_local, has_remote) = {
-            let s = self.snapshot.lock();
-            (s.local_sdp.is_some(), s.remote_sdp.is_some())
-        };
-        if self.pending_sinks.is_empty() && !has_remote && !has_local {
-            return Err(RpcError::new(
-                ErrorCode::SdpEndPointNotOfferGenerated,
-                "No offer was generated",
-            ));
-        }
-        if has_remote {
-            return Err(RpcError::new(
-                ErrorCode::SdpEndPointAlreadyNegotiated,
-                "Endpoint already negotiated",
-            ));
-        }
-        sdp::sections(&answer)
-            .ok_or_else(|| RpcError::new(ErrorCode::SdpParseError, "Answer is not an SDP"))?;
-        let desc = RTCSessionDescription::answer(answer.clone()).map_err(|e| {
-            RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP answer: {e}"))
-        })?;
-        self.pc.set_remote_description(now, desc).map_err(|e| {
-            RpcError::new(
-                ErrorCode::SdpEndPointProcessAnswerError,
-                format!("Cannot process answer: {e}"),
-            )
-        })?;
-        self.snapshot.lock().remote_sdp = Some(answer);
-        self.apply_remote_candidates();
-        for (kind, sender) in std::mem::take(&mut self.pending_sinks) {
-            self.start_sink(kind, sender);
-        }
-        Ok(self.snapshot.lock().local_sdp.clone().unwrap_or_default())
-    }
-
-    /// The worker's socket address as this connection's one host candidate, then the end of
-    /// gathering. Kept until `gatherCandidates` asks for them (KMS emits none before).
-    fn add_host_candidate(&mut self) {
-        if self.gathering_complete {
-            return;
-        }
-        let addr = self.local_addr();
-        let host = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: addr.ip().to_string(),
-                port: addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .and_then(|c| RTCIceCandidate::from(&c).to_json());
-        match host {
-            Ok(init) => {
-                if let Err(e) = self.pc.add_local_candidate(init) {
-                    tracing::warn!(%e, "host candidate refused");
-                }
-            }
-            Err(e) => tracing::warn!(%e, "host candidate"),
-        }
-        let _ = self.pc.add_local_candidate(RTCIceCandidateInit::default());
-    }
-
-    fn add_local_track(
-        &mut self,
-        kind: MediaKind,
-        preferred: &[(String, u32)],
-    ) -> Result<RTCRtpSenderId, RpcError> {
-        let ssrc = rand_ssrc();
-        let codec = pick_codec(kind, preferred);
-        let rtp_kind = match kind {
-            MediaKind::Audio => RtpCodecKind::Audio,
-            MediaKind::Video => RtpCodecKind::Video,
-        };
-        let track_id = format!(
-            "{}-{}",
-            kind.wire_name().to_ascii_lowercase(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let track = MediaStreamTrack::new(
-            self.stream_id.clone(),
-            track_id.clone(),
-            kind.wire_name().to_ascii_lowercase(),
-            rtp_kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec,
-                ..Default::default()
-            }],
-        );
-        let sender = self.pc.add_track(track).map_err(offer_err)?;
-        self.local_tracks.insert(track_id, kind);
-        Ok(sender)
-    }
-
-    /// Attaches a tap for this outgoing track to the element's input hub.
-    fn start_sink(&mut self, kind: MediaKind, sender_id: RTCRtpSenderId) {
-        let Some(mut sender) = self.pc.rtp_sender(sender_id) else {
-            return;
-        };
-        let ssrc = sender.track().ssrcs().next().unwrap_or(0);
-        let params = sender.get_parameters().rtp_parameters.clone();
-        let extensions = params
-            .header_extensions
-            .iter()
-            .filter_map(|e| u8::try_from(e.id).ok().map(|id| (id, e.uri.clone())))
-            .collect();
-        let spec = SinkSpec {
-            kind,
-            worker: self.worker.clone(),
-            conn: self.key,
-            sender: sender_id,
-            ssrc,
-            codecs: params.codecs,
-            extensions,
-            writable: self.writable.clone(),
-        };
-        tokio::spawn(sink::follow_input(
-            spec,
-            self.ports.input(kind).subscribe(),
-            self.id.clone(),
-            self.events.clone(),
-            self.cancel.clone(),
-        ));
-    }
-
-    fn gather(&mut self) -> Result<(), RpcError> {
-        if self.gathering_requested {
-            return Ok(());
-        }
-        self.gathering_requested = true;
-        self.emit(
-            name::ICE_COMPONENT_STATE_CHANGED,
-            json!({"state": "GATHERING", "streamId": 1, "componentId": 1}),
-        );
-        for c in std::mem::take(&mut self.local_candidates) {
-            self.emit_candidate(&c);
-        }
-        if self.gathering_complete {
-            self.emit(name::ICE_GATHERING_DONE, json!({}));
-        }
-        Ok(())
-    }
-
-    fn add_candidate(&mut self, c: IceCandidate) -> Result<(), RpcError> {
-        let init = RTCIceCandidateInit {
-            candidate: c.candidate,
-            sdp_mid: Some(c.sdp_mid),
-            sdp_mline_index: u16::try_from(c.sdp_m_line_index).ok(),
-            ..Default::default()
-        };
-        if self.snapshot.lock().remote_sdp.is_none() {
-            if self.remote_candidates.len() < 64 {
-                self.remote_candidates.push(init);
-            }
-            return Ok(());
-        }
-        self.pc.add_remote_candidate(init).map_err(|e| {
-            RpcError::new(
-                ErrorCode::IceAddCandidateError,
-                format!("Cannot add candidate: {e}"),
-            )
-        })
-    }
-
-    fn apply_remote_candidates(&mut self) {
-        for c in std::mem::take(&mut self.remote_candidates) {
-            if let Err(e) = self.pc.add_remote_candidate(c) {
-                tracing::debug!(%e, "queued remote candidate rejected");
-            }
-        }
     }
 
     /// A datagram routed to this connection. False when the connection refused it.
@@ -797,47 +454,5 @@ impl Conn {
         let _ = self
             .events
             .send(events::build(&self.id, kind, true, now_millis(), fields));
-    }
-}
-
-fn offer_err(e: rtc::shared::error::Error) -> RpcError {
-    RpcError::new(
-        ErrorCode::SdpEndPointProcessOfferError,
-        format!("Cannot negotiate: {e}"),
-    )
-}
-
-fn rand_ssrc() -> u32 {
-    let u = uuid::Uuid::new_v4();
-    let b = u.as_bytes();
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]]).max(1)
-}
-
-/// Our track's codec: the remote's first choice among what we forward, VP8/Opus otherwise.
-fn pick_codec(kind: MediaKind, preferred: &[(String, u32)]) -> RTCRtpCodec {
-    let codec = |mime: &str, clock: u32, channels: u16, fmtp: &str| RTCRtpCodec {
-        mime_type: mime.into(),
-        clock_rate: clock,
-        channels,
-        sdp_fmtp_line: fmtp.into(),
-        rtcp_feedback: vec![],
-    };
-    match kind {
-        MediaKind::Audio => codec("audio/opus", 48_000, 2, "minptime=10;useinbandfec=1"),
-        MediaKind::Video => {
-            let first = preferred
-                .iter()
-                .map(|(n, _)| n.to_ascii_uppercase())
-                .find(|n| matches!(n.as_str(), "VP8" | "H264"));
-            match first.as_deref() {
-                Some("H264") => codec(
-                    "video/H264",
-                    90_000,
-                    0,
-                    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-                ),
-                _ => codec("video/VP8", 90_000, 0, ""),
-            }
-        }
     }
 }

@@ -12,10 +12,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::Conn;
-use super::io::Io;
+use super::handle::{take_pending, PENDING};
+use super::handle::{ConnKey, Ctl, Delivery, Op, WorkerHandle};
+use super::io::{Io, IoSettings};
 use super::routes::{Route, Routes};
 use super::timers::Timers;
-use super::{take_pending, ConnKey, Ctl, Delivery, IoSettings, Op, WorkerHandle, PENDING};
 use crate::media::COUNTERS;
 use kms_client::wire::{ErrorCode, RpcError};
 
@@ -206,10 +207,11 @@ impl State {
     fn on_ctl(&mut self, c: Ctl) {
         let now = Instant::now();
         match c {
-            Ctl::Add(conn) => {
+            Ctl::Add(init) => {
+                let conn = Conn::new(*init);
                 let key = conn.key;
                 self.routes.add(key, &conn.ufrag);
-                self.conns.insert(key, *conn);
+                self.conns.insert(key, conn);
                 self.handle
                     .0
                     .stats

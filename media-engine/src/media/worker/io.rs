@@ -9,6 +9,13 @@ use std::net::SocketAddr;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
+/// How a worker uses its socket.
+#[derive(Debug, Clone, Copy)]
+pub struct IoSettings {
+    /// UDP GSO for runs of datagrams to one destination.
+    pub gso: bool,
+}
+
 /// Datagrams per receive call.
 pub const BATCH: usize = 32;
 /// Room per received datagram (or per GRO-coalesced train of them).

@@ -425,6 +425,21 @@ impl Conn {
         self.inbound.clear();
     }
 
+    /// After a panic in this connection's code: tell its client and let go of everything it
+    /// holds (the peer connection itself is dropped without a goodbye).
+    pub fn fail(&mut self) {
+        self.cancel.cancel();
+        self.writable.store(false, Ordering::Relaxed);
+        self.ports.disconnect_all();
+        self.inbound.clear();
+        {
+            let mut snap = self.snapshot.lock();
+            snap.connected = false;
+            snap.media_connected = false;
+        }
+        self.emit_error("Media error: this endpoint's connection failed");
+    }
+
     fn emit_candidate(&self, c: &RTCIceCandidateInit) {
         let cand = IceCandidate {
             candidate: c.candidate.clone(),

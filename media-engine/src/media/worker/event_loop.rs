@@ -6,6 +6,7 @@
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -188,11 +189,15 @@ impl State {
         stats.datagrams_in.fetch_add(1, Ordering::Relaxed);
         match self.routes.route(from, data) {
             Route::Conn(k) => {
-                if let Some(c) = self.conns.get_mut(&k) {
-                    if !c.handle_datagram(now, from, data) {
-                        stats.refused.fetch_add(1, Ordering::Relaxed);
+                match guarded(&mut self.conns, k, |c| c.handle_datagram(now, from, data)) {
+                    Ok(Some(accepted)) => {
+                        if !accepted {
+                            stats.refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        self.touch(k);
                     }
-                    self.touch(k);
+                    Ok(None) => {}
+                    Err(k) => self.fail(k),
                 }
             }
             Route::UnknownUfrag => {
@@ -220,21 +225,24 @@ impl State {
                 COUNTERS.peer_connections.fetch_add(1, Ordering::Relaxed);
                 self.touch(key);
             }
-            Ctl::Op(key, op) => match self.conns.get_mut(&key) {
-                Some(c) => {
-                    c.handle_op(op, now);
+            Ctl::Op(key, op) => {
+                if !self.conns.contains_key(&key) {
+                    refuse(op);
+                } else if guarded(&mut self.conns, key, |c| c.handle_op(op, now)).is_err() {
+                    self.fail(key);
+                } else {
                     self.touch(key);
                 }
-                None => refuse(op),
-            },
+            }
             Ctl::Close(key, done) => {
                 self.close(key);
                 let _ = done.send(());
             }
             Ctl::Pli(key, receiver, ssrc) => {
-                if let Some(c) = self.conns.get_mut(&key) {
-                    c.send_pli(now, receiver, ssrc);
-                    self.touch(key);
+                match guarded(&mut self.conns, key, |c| c.send_pli(now, receiver, ssrc)) {
+                    Ok(Some(())) => self.touch(key),
+                    Ok(None) => {}
+                    Err(k) => self.fail(k),
                 }
             }
         }
@@ -244,8 +252,34 @@ impl State {
         let Some(mut c) = self.conns.remove(&key) else {
             return;
         };
-        c.close();
-        c.drain_writes(&mut self.out);
+        let out = &mut self.out;
+        if catch_unwind(AssertUnwindSafe(|| {
+            c.close();
+            c.drain_writes(out);
+        }))
+        .is_err()
+        {
+            self.handle.0.stats.panics.fetch_add(1, Ordering::Relaxed);
+        }
+        self.forget(key);
+    }
+
+    /// A connection whose code panicked: it alone is dropped (its endpoint reports an error and
+    /// answers no more operations); every other connection of the worker carries on.
+    fn fail(&mut self, key: ConnKey) {
+        self.handle.0.stats.panics.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            worker = self.handle.index(),
+            "a peer connection failed; dropped"
+        );
+        if let Some(mut c) = self.conns.remove(&key) {
+            let _ = catch_unwind(AssertUnwindSafe(|| c.fail()));
+        }
+        self.forget(key);
+    }
+
+    /// Removes what the worker keeps for a connection that is gone.
+    fn forget(&mut self, key: ConnKey) {
         self.routes.remove(key);
         self.timers.cancel(key);
         self.dirty.retain(|k| *k != key);
@@ -265,32 +299,44 @@ impl State {
                 // One subscriber's packets back to back: written together, drained once.
                 pending.sort_by_key(|d| d.conn);
                 for d in pending {
-                    if let Some(c) = self.conns.get_mut(&d.conn) {
-                        c.write_rtp(now, d.sender, d.packet);
-                        self.touch(d.conn);
+                    let key = d.conn;
+                    match guarded(&mut self.conns, key, |c| {
+                        c.write_rtp(now, d.sender, d.packet)
+                    }) {
+                        Ok(Some(())) => self.touch(key),
+                        Ok(None) => {}
+                        Err(k) => self.fail(k),
                     }
                 }
             }
             while let Some(k) = self.timers.pop_due(now) {
-                if let Some(c) = self.conns.get_mut(&k) {
-                    self.handle.0.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                    c.handle_timeout(now);
-                    self.touch(k);
+                self.handle.0.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                match guarded(&mut self.conns, k, |c| c.handle_timeout(now)) {
+                    Ok(Some(())) => self.touch(k),
+                    Ok(None) => {}
+                    Err(k) => self.fail(k),
                 }
             }
             if self.dirty.is_empty() {
                 break;
             }
             for k in std::mem::take(&mut self.dirty) {
-                let Some(c) = self.conns.get_mut(&k) else {
-                    continue;
-                };
-                c.dirty = false;
-                c.drain(now);
                 let start = self.out.len();
-                c.drain_writes(&mut self.out);
-                if let Some(at) = c.poll_timeout() {
-                    self.timers.schedule(k, at);
+                let out = &mut self.out;
+                let drained = guarded(&mut self.conns, k, |c| {
+                    c.dirty = false;
+                    c.drain(now);
+                    c.drain_writes(out);
+                    c.poll_timeout()
+                });
+                match drained {
+                    Ok(Some(Some(at))) => self.timers.schedule(k, at),
+                    Ok(_) => {}
+                    Err(k) => {
+                        self.out.truncate(start);
+                        self.fail(k);
+                        continue;
+                    }
                 }
                 // Whatever we send to is a source we accept from (answers to our checks).
                 let mut last = None;
@@ -334,6 +380,21 @@ impl State {
     }
 }
 
+/// Runs `f` on connection `key`: `Ok(None)` when it is gone, `Err(key)` when `f` panicked (a
+/// malformed packet tripping an assertion deep in the stack must not take the worker down).
+fn guarded<C, R>(
+    conns: &mut HashMap<ConnKey, C>,
+    key: ConnKey,
+    f: impl FnOnce(&mut C) -> R,
+) -> Result<Option<R>, ConnKey> {
+    let Some(c) = conns.get_mut(&key) else {
+        return Ok(None);
+    };
+    catch_unwind(AssertUnwindSafe(|| f(c)))
+        .map(Some)
+        .map_err(|_| key)
+}
+
 /// Answers an operation for a connection that is gone.
 fn refuse(op: Op) {
     let gone = || RpcError::new(ErrorCode::MediaObjectNotFound, "Endpoint has been released");
@@ -352,4 +413,24 @@ fn thread_cpu_micros() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
     Some(ns / 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_connection_is_reported_and_the_others_are_untouched() {
+        let mut conns: HashMap<ConnKey, u32> = HashMap::from([(1, 10), (2, 20)]);
+        assert_eq!(guarded(&mut conns, 1, |c| *c + 1), Ok(Some(11)));
+        assert_eq!(guarded(&mut conns, 9, |c| *c), Ok(None));
+        let r = guarded(&mut conns, 2, |c| -> u32 {
+            if *c == 20 {
+                panic!("malformed packet");
+            }
+            *c
+        });
+        assert_eq!(r, Err(2));
+        assert_eq!(guarded(&mut conns, 1, |c| *c), Ok(Some(10)));
+    }
 }

@@ -56,6 +56,8 @@ pub struct WorkerStats {
     pub turns: AtomicU64,
     /// Connection timeouts handled (`handle_timeout` calls).
     pub timeouts: AtomicU64,
+    /// Connections dropped because their code panicked (the worker carries on).
+    pub panics: AtomicU64,
     pub datagrams_out: AtomicU64,
     pub send_calls: AtomicU64,
     pub send_errors: AtomicU64,

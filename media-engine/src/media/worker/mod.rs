@@ -131,6 +131,7 @@ pub fn health(workers: &[WorkerHandle]) -> serde_json::Value {
                 "datagramsIn": r(&s.datagrams_in),
                 "turns": r(&s.turns),
                 "timeouts": r(&s.timeouts),
+                "panics": r(&s.panics),
                 "datagramsOut": r(&s.datagrams_out),
                 "sendCalls": r(&s.send_calls),
                 "sendErrors": r(&s.send_errors),

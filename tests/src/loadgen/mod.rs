@@ -141,10 +141,17 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
         .iter()
         .map(|(_, pid)| procstat::sample(*pid))
         .collect();
+    // The bots' own CPU (this process), reported beside the engines' so a run can tell which
+    // side saturated the machine.
+    let me = std::process::id();
+    let bots_before = procstat::sample(me);
     let t0 = Instant::now();
     let engine_sessions = engine_sessions(&c).await.unwrap_or(Value::Null);
     tokio::time::sleep_until(stop.into()).await;
     let window = t0.elapsed().as_secs_f64().max(0.001);
+    let loadgen_cpu = bots_before
+        .zip(procstat::sample(me))
+        .map(|((c0, _), (c1, _))| (c1 - c0) / window);
     let after: Vec<Option<(f64, u64)>> = procs
         .iter()
         .map(|(_, pid)| procstat::sample(*pid))
@@ -185,6 +192,7 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
         &engines,
         engine_sessions,
         sig.first(),
+        loadgen_cpu,
         window,
     )
     .json)

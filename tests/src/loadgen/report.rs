@@ -53,6 +53,7 @@ pub fn summarize(
     engines: &[Process],
     engine_sessions: Value,
     signaling: Option<&Process>,
+    loadgen_cpu: Option<f64>,
     window_s: f64,
 ) -> Summary {
     let publishers = participants.iter().filter(|p| p.published).count();
@@ -88,6 +89,7 @@ pub fn summarize(
         "engine_rss_mb": engines.iter().map(|e| e.rss_mb).sum::<f64>().round(),
         "signaling_rss_mb": signaling.map(|s| s.rss_mb.round()),
         "signaling_cpu_cores": signaling.map(|s| (s.cpu_cores * 1000.0).round() / 1000.0),
+        "loadgen_cpu_cores": loadgen_cpu.map(|c| (c * 1000.0).round() / 1000.0),
         "engines": engines.iter().map(|e| json!({"name": e.name, "pid": e.pid, "cpu_cores": (e.cpu_cores * 1000.0).round() / 1000.0, "rss_mb": e.rss_mb.round()})).collect::<Vec<_>>(),
         "engine_sessions": engine_sessions,
         "errors": errors.len(),
@@ -115,6 +117,10 @@ pub fn table(r: &Value) -> String {
         (
             "engine CPU               ",
             format!("{} cores over {} s", r["engine_cpu_cores"], r["window_s"]),
+        ),
+        (
+            "load generator CPU       ",
+            format!("{} cores (the bots, same window)", r["loadgen_cpu_cores"]),
         ),
         (
             "streams per engine core  ",

@@ -8,7 +8,6 @@ use rtc::ice::network_type::NetworkType;
 use rtc::interceptor::{
     NackGeneratorBuilder, NackResponderBuilder, Registry, Slot, TwccReceiverBuilder,
 };
-use rtc::peer_connection::certificate::CertificateParams;
 use std::net::IpAddr;
 use std::sync::Arc;
 use webrtc::peer_connection::RTCCertificate;
@@ -44,15 +43,8 @@ pub enum FactoryError {
 }
 
 fn new_certificate() -> Result<RTCCertificate, FactoryError> {
-    let provider =
-        rtc::crypto::default_provider().map_err(|e| FactoryError::Certificate(e.to_string()))?;
-    let params = CertificateParams::new(vec!["rtcpool".to_owned()])
-        .map_err(|e| FactoryError::Certificate(e.to_string()))?;
-    Ok(RTCCertificate::generate(
-        provider.crypto(),
-        rtc::crypto::SignatureScheme::EcdsaP256Sha256,
-        params,
-    )?)
+    media_engine::media::factory::new_certificate()
+        .map_err(|e| FactoryError::Certificate(e.to_string()))
 }
 
 impl PcFactory {

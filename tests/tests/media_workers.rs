@@ -2,7 +2,7 @@
 //! every peer connection of a worker shares its one UDP port, bad datagrams cost a counter and
 //! harm no session, and releasing returns every connection, routing entry and timer.
 
-use rtcpool_tests::harness::{client, health, negotiate, rss_kib, EngineProcess};
+use rtcpool_tests::harness::{client, health, negotiate, rss_kib, wait_health, EngineProcess};
 use rtcpool_tests::peer::TestPeer;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -27,21 +27,6 @@ fn ports(h: &Value) -> Vec<u16> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-async fn wait_for(
-    addr: SocketAddr,
-    within: Duration,
-    f: impl Fn(&Value) -> bool,
-) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let h = health(addr).await?;
-        if f(&h) || tokio::time::Instant::now() >= deadline {
-            return Ok(h);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +90,7 @@ async fn connections_share_their_worker_port_and_release_returns_everything() ->
     );
     sending.cancel();
     pipeline.release().await?;
-    let h = wait_for(engine.addr, Duration::from_secs(5), |h| {
+    let h = wait_health(engine.addr, Duration::from_secs(5), |h| {
         h["peerConnections"] == 0
             && h["mediaTasks"] == 0
             && sum(h, "routeEntries") == 0
@@ -262,7 +247,7 @@ async fn a_garbage_flood_costs_counters_and_media_keeps_flowing() -> anyhow::Res
     assert_eq!(after["peerConnections"], before["peerConnections"]);
     assert_eq!(sum(&after, "connections"), sum(&before, "connections"));
     let routes = |h: &Value| sum(h, "routeEntries");
-    let h = wait_for(engine.addr, Duration::from_secs(3), |h| {
+    let h = wait_health(engine.addr, Duration::from_secs(3), |h| {
         routes(h) == routes(&before)
     })
     .await?;

@@ -58,8 +58,11 @@ impl EndpointHandle {
             snapshot: snapshot.clone(),
             cancel: parent.child_token(),
         };
-        if !worker.send(Ctl::Add(Box::new(init))) {
-            return Err(gone());
+        if !worker.try_send(Ctl::Add(Box::new(init))) {
+            return Err(RpcError::new(
+                ErrorCode::NotEnoughResources,
+                "Media worker busy: could not create the WebRTC endpoint",
+            ));
         }
         Ok(Self {
             worker,
@@ -71,7 +74,7 @@ impl EndpointHandle {
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Op) -> Result<T, RpcError> {
         let (tx, rx) = oneshot::channel();
-        if !self.worker.send(Ctl::Op(self.key, make(tx))) {
+        if !self.worker.send(Ctl::Op(self.key, make(tx))).await {
             return Err(gone());
         }
         rx.await.map_err(|_| gone())?
@@ -101,7 +104,7 @@ impl EndpointHandle {
     pub async fn close(&self) {
         self.ports.disconnect_all();
         let (tx, rx) = oneshot::channel();
-        if self.worker.send(Ctl::Close(self.key, tx)) {
+        if self.worker.send(Ctl::Close(self.key, tx)).await {
             let _ = rx.await;
         }
     }

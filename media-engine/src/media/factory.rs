@@ -65,7 +65,8 @@ pub enum FactoryError {
     Thread(std::io::Error),
 }
 
-fn new_certificate() -> Result<RTCCertificate, FactoryError> {
+/// A fresh ECDSA P-256 DTLS certificate (the test peers use it too).
+pub fn new_certificate() -> Result<RTCCertificate, FactoryError> {
     let provider =
         rtc::crypto::default_provider().map_err(|e| FactoryError::Certificate(e.to_string()))?;
     let params = CertificateParams::new(vec!["rtcpool".to_owned()])

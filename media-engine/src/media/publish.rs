@@ -25,7 +25,8 @@ pub async fn limit_plis(
     let _guard = TaskGuard::new();
     let mut last_pli: Option<Instant> = None;
     let mut deferred: Option<Instant> = None;
-    let send = || worker.send(Ctl::Pli(conn, receiver, media_ssrc));
+    // Never waits: a PLI that finds the worker's queue full is dropped (another follows).
+    let send = || worker.try_send(Ctl::Pli(conn, receiver, media_ssrc));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,

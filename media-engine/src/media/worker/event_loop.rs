@@ -31,7 +31,7 @@ pub struct Worker {
     handle: WorkerHandle,
     socket: std::net::UdpSocket,
     io: IoSettings,
-    ctl: mpsc::UnboundedReceiver<Ctl>,
+    ctl: mpsc::Receiver<Ctl>,
     media: mpsc::Receiver<Delivery>,
 }
 
@@ -49,7 +49,7 @@ impl Worker {
         handle: WorkerHandle,
         socket: std::net::UdpSocket,
         io: IoSettings,
-        ctl: mpsc::UnboundedReceiver<Ctl>,
+        ctl: mpsc::Receiver<Ctl>,
         media: mpsc::Receiver<Delivery>,
     ) -> Self {
         Self {

@@ -83,7 +83,7 @@ pub struct WorkerShared {
     /// The host candidate's address (`public_ip` when set).
     pub advertised: SocketAddr,
     pub stats: WorkerStats,
-    pub(super) ctl: mpsc::UnboundedSender<Ctl>,
+    pub(super) ctl: mpsc::Sender<Ctl>,
     pub(super) media: mpsc::Sender<Delivery>,
     pub(super) next_key: AtomicU64,
     /// Pipelines placed here.
@@ -102,8 +102,15 @@ impl WorkerHandle {
         self.0.next_key.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn send(&self, ctl: Ctl) -> bool {
-        self.0.ctl.send(ctl).is_ok()
+    /// Queues a command, waiting for room (the queue is bounded: a worker that falls behind
+    /// slows its callers instead of growing memory). False when the worker is gone.
+    pub async fn send(&self, ctl: Ctl) -> bool {
+        self.0.ctl.send(ctl).await.is_ok()
+    }
+
+    /// Queues a command without waiting; false when the queue is full or the worker is gone.
+    pub fn try_send(&self, ctl: Ctl) -> bool {
+        self.0.ctl.try_send(ctl).is_ok()
     }
 
     /// Hands a packet to a subscriber of this worker: directly when called on the worker's own

@@ -29,6 +29,11 @@ pub use io::IoSettings;
 /// subscriber asks for a keyframe).
 const CROSS_QUEUE: usize = 4096;
 
+/// Commands waiting for a worker (operations, releases, PLIs). Each JSON-RPC socket has at most
+/// one operation in flight and PLIs are rate-limited, so this is only reached by a worker that
+/// has fallen far behind; callers then wait (PLIs are dropped).
+const CONTROL_QUEUE: usize = 1024;
+
 /// A pipeline's seat on a worker, held for as long as the pipeline lives.
 pub struct Placement {
     pub worker: WorkerHandle,
@@ -70,7 +75,7 @@ impl Workers {
                 .local_addr()
                 .map_err(|e| FactoryError::Bind(bind, e))?;
             let advertised = SocketAddr::new(factory.public_ip.unwrap_or(local.ip()), local.port());
-            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+            let (ctl_tx, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
             let (media_tx, media_rx) = mpsc::channel(CROSS_QUEUE);
             let shared = Arc::new(WorkerShared {
                 index,

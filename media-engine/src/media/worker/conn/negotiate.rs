@@ -121,12 +121,7 @@ impl Conn {
         self.pc
             .set_local_description(now, answer)
             .map_err(offer_err)?;
-        let local = self
-            .pc
-            .local_description()
-            .map(|d| d.sdp)
-            .unwrap_or_default();
-        self.snapshot.lock().local_sdp = Some(local.clone());
+        let local = self.record_local_description();
         self.apply_remote_candidates();
         for (kind, sender) in added {
             self.start_sink(kind, sender);
@@ -155,12 +150,7 @@ impl Conn {
         };
         let offer = self.pc.create_offer(None).map_err(err)?;
         self.pc.set_local_description(now, offer).map_err(err)?;
-        let local = self
-            .pc
-            .local_description()
-            .map(|d| d.sdp)
-            .unwrap_or_default();
-        self.snapshot.lock().local_sdp = Some(local.clone());
+        let local = self.record_local_description();
         Ok(local)
     }
 
@@ -198,6 +188,17 @@ impl Conn {
             self.start_sink(kind, sender);
         }
         Ok(self.snapshot.lock().local_sdp.clone().unwrap_or_default())
+    }
+
+    /// The local description as it now stands, kept for `getLocalSessionDescriptor`.
+    fn record_local_description(&mut self) -> String {
+        let local = self
+            .pc
+            .local_description()
+            .map(|d| d.sdp)
+            .unwrap_or_default();
+        self.snapshot.lock().local_sdp = Some(local.clone());
+        local
     }
 
     /// The worker's socket address as this connection's one host candidate, then the end of

@@ -8,10 +8,11 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::core::{Attached, Roster};
 use crate::ids;
 use crate::media::{Bandwidth, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Session, SessionProps};
@@ -38,18 +39,19 @@ impl kms_client::outbox::Weigh for Outgoing {
 /// stops reading is disconnected instead of growing signaling's memory.
 pub type OutTx = kms_client::outbox::Outbox<Outgoing>;
 
-pub struct Participant {
-    pub rpc: String,
-    pub session_id: String,
-    pub connection_id: String,
-    pub socket: Option<(u64, OutTx)>,
-    pub detached_at: Option<Instant>,
-}
-
-#[derive(Default)]
 pub struct Registry {
     pub sessions: BTreeMap<String, Session>,
-    pub participants: HashMap<String, Participant>,
+    /// Joined participants by rpc session id, their sockets and reconnection windows.
+    pub roster: Roster<OutTx>,
+}
+
+impl Registry {
+    fn new() -> Self {
+        Self {
+            sessions: BTreeMap::new(),
+            roster: Roster::new(RECONNECTION_WINDOW),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -77,6 +79,8 @@ pub struct App {
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
     next_socket: AtomicU64,
+    /// Wakes the task that evicts participants whose reconnection window lapsed.
+    lapses_changed: Arc<Notify>,
 }
 
 /// How long a participant whose socket dropped keeps its place (OpenVidu: 10 s).
@@ -94,14 +98,16 @@ impl App {
             instance: ids::instance_id(),
             pipelines: Mutex::new(HashMap::new()),
             settings,
-            reg: Mutex::new(Registry::default()),
+            reg: Mutex::new(Registry::new()),
             media: Mutex::new(HashMap::new()),
             pool,
             shutdown,
             metrics: Metrics::default(),
             next_socket: AtomicU64::new(1),
+            lapses_changed: Arc::new(Notify::new()),
         });
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
+        tokio::spawn(evict_lapsed(Arc::downgrade(&app)));
         tokio::spawn(crate::ownership::follow_pool(
             Arc::downgrade(&app),
             pool_events,
@@ -182,11 +188,7 @@ impl App {
             .and_then(|s| s.connections.get(connection_id))
             .and_then(|c| c.active.as_ref())
             .map(|a| a.rpc.clone());
-        if let Some(tx) = rpc
-            .and_then(|r| reg.participants.get(&r))
-            .and_then(|p| p.socket.as_ref())
-            .map(|(_, tx)| tx)
-        {
+        if let Some(tx) = rpc.and_then(|r| reg.roster.socket(&r)) {
             let _ = tx.send(Outgoing::Text(n.to_text()));
         }
     }
@@ -199,12 +201,7 @@ impl App {
             return;
         };
         for c in s.active().filter(|c| Some(c.id.as_str()) != except) {
-            let tx = c
-                .active
-                .as_ref()
-                .and_then(|a| reg.participants.get(&a.rpc))
-                .and_then(|p| p.socket.as_ref())
-                .map(|(_, tx)| tx);
+            let tx = c.active.as_ref().and_then(|a| reg.roster.socket(&a.rpc));
             if let Some(tx) = tx {
                 let _ = tx.send(Outgoing::Text(text.clone()));
             }
@@ -384,9 +381,8 @@ impl App {
                     .connections
                     .get(&c)
                     .and_then(|c| c.active.as_ref())
-                    .and_then(|a| reg.participants.get(&a.rpc))
-                    .and_then(|p| p.socket.as_ref());
-                if let Some((_, tx)) = socket {
+                    .and_then(|a| reg.roster.socket(&a.rpc));
+                if let Some(tx) = socket {
                     tracing::info!(session = %reg_session, connection = %c, "nudging participant to reconnect its media");
                     let _ = tx.send(Outgoing::Close("media moved to another engine"));
                 }
@@ -536,8 +532,8 @@ impl App {
                     });
                 }
             }
-            rpc.and_then(|r| reg.participants.remove(&r))
-                .and_then(|p| p.socket)
+            rpc.and_then(|r| reg.roster.remove(&r))
+                .and_then(|m| m.socket)
         };
         self.broadcast(
             session_id,
@@ -547,7 +543,7 @@ impl App {
                 reason: reason.into(),
             },
         );
-        if let Some((_, tx)) = evicted_socket {
+        if let Some(Attached { tx, .. }) = evicted_socket {
             if evicted {
                 // OpenVidu closes the evicted socket after a grace period; the client leaves on
                 // the notification.
@@ -638,7 +634,7 @@ impl App {
                 })
                 .unwrap_or_default();
             for r in &rpcs {
-                reg.participants.remove(r);
+                reg.roster.remove(r);
             }
             s.and_then(|s| s.engine)
         };
@@ -655,37 +651,40 @@ impl App {
     }
 
     /// A socket dropped: its participant keeps its place for the reconnection window, then is
-    /// evicted with `networkDisconnect`.
-    pub fn socket_lost(self: &Arc<Self>, rpc: &str, socket: u64) {
-        {
-            let mut reg = self.reg.lock();
-            let Some(p) = reg.participants.get_mut(rpc) else {
-                return;
-            };
-            if p.socket.as_ref().map(|(id, _)| *id) != Some(socket) {
-                return;
-            }
-            p.socket = None;
-            p.detached_at = Some(Instant::now());
+    /// evicted with `networkDisconnect` (`evict_lapsed`).
+    pub fn socket_lost(&self, rpc: &str, socket: u64) {
+        let now = tokio::time::Instant::now().into_std();
+        if self.reg.lock().roster.detach(rpc, socket, now) {
+            self.lapses_changed.notify_one();
         }
-        let app = Arc::downgrade(self);
-        let rpc = rpc.to_string();
-        tokio::spawn(async move {
-            tokio::time::sleep(RECONNECTION_WINDOW).await;
-            let Some(app) = app.upgrade() else { return };
-            let gone = {
-                let reg = app.reg.lock();
-                reg.participants
-                    .get(&rpc)
-                    .filter(|p| p.socket.is_none())
-                    .map(|p| (p.session_id.clone(), p.connection_id.clone()))
-            };
-            if let Some((s, c)) = gone {
-                tracing::info!(session = %s, connection = %c, "participant did not reconnect; evicting");
-                app.remove_participant(&s, &c, "networkDisconnect", false)
-                    .await;
-            }
-        });
+    }
+}
+
+/// Evicts participants whose reconnection window lapsed (`Roster::lapsed`), sleeping until the
+/// next one is due.
+async fn evict_lapsed(app: std::sync::Weak<App>) {
+    loop {
+        let Some(strong) = app.upgrade() else { return };
+        // `notify_one` leaves a permit when nobody waits, so a change made after this read
+        // still wakes the wait below.
+        let (changed, shutdown) = (strong.lapses_changed.clone(), strong.shutdown.clone());
+        let next = strong.reg.lock().roster.next_deadline();
+        drop(strong);
+        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        let until = next.map_or(far, tokio::time::Instant::from_std);
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            _ = changed.notified() => continue,
+            _ = shutdown.cancelled() => return,
+        }
+        let Some(app) = app.upgrade() else { return };
+        let now = tokio::time::Instant::now().into_std();
+        let gone = app.reg.lock().roster.lapsed(now);
+        for m in gone {
+            tracing::info!(session = %m.session_id, connection = %m.connection_id, "participant did not reconnect; evicting");
+            app.remove_participant(&m.session_id, &m.connection_id, "networkDisconnect", false)
+                .await;
+        }
     }
 }
 

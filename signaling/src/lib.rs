@@ -3,6 +3,7 @@
 //! → file map.
 
 pub mod app;
+pub mod core;
 pub mod demo;
 pub mod ids;
 pub mod limits;

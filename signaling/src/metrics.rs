@@ -92,7 +92,7 @@ pub fn render(app: &App) -> String {
     );
     let (sessions, participants) = {
         let reg = app.reg.lock();
-        (reg.sessions.len(), reg.participants.len())
+        (reg.sessions.len(), reg.roster.len())
     };
     family(
         "rtcpool_sessions",

@@ -103,7 +103,7 @@ async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<serde_j
     Json(json!({
         "status": "ok",
         "sessions": reg.sessions.len(),
-        "participants": reg.participants.len(),
+        "participants": reg.roster.len(),
         "wsConnections": app.metrics.ws_open.load(Ordering::Relaxed),
         "wsConnectionsTotal": app.metrics.ws_connections.load(Ordering::Relaxed),
         "engines": engines,

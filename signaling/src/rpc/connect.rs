@@ -5,15 +5,17 @@ use serde_json::{json, Map, Value};
 
 use super::wire::{param, Code, RpcError};
 use super::Ctx;
+use crate::core::Attached;
 
 pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
     let wanted: String = param("connect", p, "sessionId")?;
-    let mut reg = ctx.app.reg.lock();
-    let Some(part) = reg.participants.get_mut(&wanted) else {
-        return Err(RpcError::new(Code::ReconnectionError, "reconnection error"));
+    let socket = Attached {
+        id: ctx.socket,
+        tx: ctx.tx.clone(),
     };
-    part.socket = Some((ctx.socket, ctx.tx.clone()));
-    part.detached_at = None;
+    if ctx.app.reg.lock().roster.reattach(&wanted, socket).is_err() {
+        return Err(RpcError::new(Code::ReconnectionError, "reconnection error"));
+    }
     *ctx.rpc = wanted;
     Ok(json!({"value": "reconnection successful"}))
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::wire::{opt_param, param, Code, Notification, RpcError};
 use super::Ctx;
-use crate::app::Participant;
+use crate::core::Attached;
 use crate::ids;
 use crate::model::{Active, Connection, ConnectionProps, Role};
 
@@ -20,13 +20,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
     let platform: String = param(m, p, "platform")?;
     let metadata: String = param(m, p, "metadata")?;
     let secret: String = opt_param(p, "secret").unwrap_or_default();
-    if ctx
-        .app
-        .reg
-        .lock()
-        .participants
-        .contains_key(ctx.rpc.as_str())
-    {
+    if ctx.app.reg.lock().roster.get(ctx.rpc.as_str()).is_some() {
         return Err(RpcError::new(
             Code::Generic,
             "This socket has already joined a session",
@@ -146,14 +140,14 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
             created_at: now,
             metadata: me.metadata(),
         };
-        reg.participants.insert(
-            ctx.rpc.clone(),
-            Participant {
-                rpc: ctx.rpc.clone(),
-                session_id: session_id.clone(),
-                connection_id: connection_id.clone(),
-                socket: Some((ctx.socket, ctx.tx.clone())),
-                detached_at: None,
+        // Requests of one socket run in order, so it cannot have joined since the check above.
+        let _ = reg.roster.join(
+            ctx.rpc,
+            &session_id,
+            &connection_id,
+            Attached {
+                id: ctx.socket,
+                tx: ctx.tx.clone(),
             },
         );
         (result, joined)

@@ -53,7 +53,7 @@ impl Ctx<'_> {
     /// 803 before `joinRoom`, as OpenVidu.
     pub fn me(&self, method: &str) -> Result<Me, RpcError> {
         let reg = self.app.reg.lock();
-        let p = reg.participants.get(self.rpc.as_str()).ok_or_else(|| {
+        let p = reg.roster.get(self.rpc.as_str()).ok_or_else(|| {
             RpcError::new(Code::Transport, format!("No connection found for participant with privateId {}. Method '{method}' cannot be called before 'Session.connect()'", self.rpc))
         })?;
         let role = reg

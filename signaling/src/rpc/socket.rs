@@ -7,14 +7,13 @@ use kms_client::outbox::{is_message_too_big, outbox};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use super::wire::{self, method, Incoming};
 use super::{dispatch, Ctx};
 use crate::app::{App, OutTx, Outgoing};
-
-/// Used until the client announces its ping interval (OpenVidu's default).
-const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+use crate::core::PingWatch;
 
 /// Dispatches one request and writes its answer (with the rpc session injected).
 #[allow(clippy::too_many_arguments)]
@@ -83,16 +82,13 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
         let _ = sink.close().await;
     });
     let mut rpc = uuid::Uuid::new_v4().simple().to_string();
-    let mut ping_interval: Option<Duration> = None;
-    let mut last_ping = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut watch = PingWatch::new(Instant::now().into_std());
     let mut close = close_frame(1000, "");
     loop {
         let msg = tokio::select! {
             m = stream.next() => m,
-            _ = tick.tick() => {
-                let allowed = ping_interval.unwrap_or(DEFAULT_PING_INTERVAL) * 3;
-                if last_ping.elapsed() > allowed {
+            _ = tokio::time::sleep_until(Instant::from_std(watch.deadline())) => {
+                if watch.expired(Instant::now().into_std()) {
                     tracing::info!("no ping from client; closing");
                     break;
                 }
@@ -123,10 +119,8 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
             tracing::debug!(%name, rpc = %rpc, "request");
         }
         if name == method::PING {
-            last_ping = Instant::now();
-            if let Some(ms) = params.get("interval").and_then(Value::as_u64) {
-                ping_interval = Some(Duration::from_millis(ms.clamp(500, 60_000)));
-            }
+            let interval = params.get("interval").and_then(Value::as_u64);
+            watch.on_ping(Instant::now().into_std(), interval);
             let echo = params.get("sessionId").and_then(Value::as_str);
             let _ = tx.send(Outgoing::Text(wire::response(
                 &id,

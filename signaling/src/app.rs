@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{Attached, Roster};
+use crate::core::{Attached, Notice, Roster};
 use crate::ids;
 use crate::media::{Bandwidth, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Session, SessionProps};
@@ -50,6 +50,18 @@ impl Registry {
         Self {
             sessions: BTreeMap::new(),
             roster: Roster::new(RECONNECTION_WINDOW),
+        }
+    }
+
+    /// Queues each notice on the sockets of its participants that are on one now.
+    pub fn deliver(&self, notices: &[Notice]) {
+        for n in notices {
+            let text = n.n.to_text();
+            for rpc in &n.to {
+                if let Some(tx) = self.roster.socket(rpc) {
+                    let _ = tx.send(Outgoing::Text(text.clone()));
+                }
+            }
         }
     }
 }
@@ -191,6 +203,11 @@ impl App {
         if let Some(tx) = rpc.and_then(|r| reg.roster.socket(&r)) {
             let _ = tx.send(Outgoing::Text(n.to_text()));
         }
+    }
+
+    /// Delivers notices from the session core to the participants' sockets (those on one now).
+    pub fn deliver(&self, notices: &[Notice]) {
+        self.reg.lock().deliver(notices);
     }
 
     /// Sends to every active connection of a session except `except`.
@@ -500,59 +517,28 @@ impl App {
         reason: &str,
         evicted: bool,
     ) {
-        let rpc;
-        {
-            let reg = self.reg.lock();
-            let Some(c) = reg
+        let evicted_socket = {
+            let mut reg = self.reg.lock();
+            let Some(d) = reg
                 .sessions
-                .get(session_id)
-                .and_then(|s| s.connections.get(connection_id))
+                .get_mut(session_id)
+                .and_then(|s| s.depart(connection_id, reason, evicted))
             else {
                 return;
             };
-            rpc = c.active.as_ref().map(|a| a.rpc.clone());
-        }
-        if evicted {
-            self.broadcast(
-                session_id,
-                None,
-                &Notification::ParticipantEvicted {
-                    connection_id: connection_id.into(),
-                    reason: reason.into(),
-                },
-            );
-        }
-        let evicted_socket = {
-            let mut reg = self.reg.lock();
-            if let Some(s) = reg.sessions.get_mut(session_id) {
-                s.remove(connection_id);
-                for c in s.connections.values_mut() {
-                    c.subscriptions.retain(|(st, _)| {
-                        crate::ids::connection_of_stream(st) != Some(connection_id)
-                    });
-                }
-            }
-            rpc.and_then(|r| reg.roster.remove(&r))
+            // Delivered before the participant leaves the roster: an evicted one hears it too.
+            reg.deliver(&d.notices);
+            d.rpc
+                .and_then(|r| reg.roster.remove(&r))
                 .and_then(|m| m.socket)
         };
-        self.broadcast(
-            session_id,
-            None,
-            &Notification::ParticipantLeft {
-                connection_id: connection_id.into(),
-                reason: reason.into(),
-            },
-        );
-        if let Some(Attached { tx, .. }) = evicted_socket {
-            if evicted {
-                // OpenVidu closes the evicted socket after a grace period; the client leaves on
-                // the notification.
-                let tx2 = tx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                    let _ = tx2.send(Outgoing::Close("evicted"));
-                });
-            }
+        if let (true, Some(Attached { tx, .. })) = (evicted, evicted_socket) {
+            // OpenVidu closes the evicted socket after a grace period; the client leaves on
+            // the notification.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let _ = tx.send(Outgoing::Close("evicted"));
+            });
         }
         let slot = self.media_slot(session_id);
         {
@@ -605,38 +591,17 @@ impl App {
     /// `DELETE /sessions/{id}` and shutdown: every participant is evicted with `reason`, the
     /// pipeline released, the session removed. False when the session is unknown.
     pub async fn close_session(&self, session_id: &str, reason: &str) -> bool {
-        let active: Vec<String> = {
-            let reg = self.reg.lock();
-            let Some(s) = reg.sessions.get(session_id) else {
-                return false;
-            };
-            s.active().map(|c| c.id.clone()).collect()
-        };
-        for c in &active {
-            self.broadcast(
-                session_id,
-                None,
-                &Notification::ParticipantEvicted {
-                    connection_id: c.clone(),
-                    reason: reason.into(),
-                },
-            );
-        }
         let engine = {
             let mut reg = self.reg.lock();
-            let s = reg.sessions.remove(session_id);
-            let rpcs: Vec<String> = s
-                .as_ref()
-                .map(|s| {
-                    s.active()
-                        .filter_map(|c| c.active.as_ref().map(|a| a.rpc.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let Some(s) = reg.sessions.remove(session_id) else {
+                return false;
+            };
+            let (notices, rpcs) = s.close(reason);
+            reg.deliver(&notices);
             for r in &rpcs {
                 reg.roster.remove(r);
             }
-            s.and_then(|s| s.engine)
+            s.engine
         };
         self.release_media(session_id, engine).await;
         true

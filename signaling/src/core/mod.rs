@@ -4,9 +4,11 @@
 //! (`app.rs`, `rpc/socket.rs`) does the sending and the engine work.
 
 pub mod deadlines;
+pub mod lifecycle;
 pub mod ping;
 pub mod roster;
 
 pub use deadlines::Deadlines;
+pub use lifecycle::{Departure, Notice, Refusal};
 pub use ping::PingWatch;
 pub use roster::{Attached, Roster, RosterError};

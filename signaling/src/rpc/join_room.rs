@@ -4,11 +4,11 @@
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 
-use super::wire::{opt_param, param, Code, Notification, RpcError};
+use super::wire::{opt_param, param, Code, RpcError};
 use super::Ctx;
 use crate::core::Attached;
 use crate::ids;
-use crate::model::{Active, Connection, ConnectionProps, Role};
+use crate::model::Active;
 
 /// The OpenVidu version we speak (openvidu-browser checks it as semver).
 pub const OPENVIDU_VERSION: &str = "2.32.2";
@@ -46,58 +46,19 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
                 ),
             ));
         };
-        let id = if !secret.is_empty() && secret == ctx.app.settings.openvidu_secret {
-            let props = ConnectionProps {
-                kind: "WEBRTC".into(),
-                data: String::new(),
-                record: false,
-                role: Role::Moderator,
-                kurento_options: None,
-                custom_ice_servers: Vec::new(),
-            };
-            let c = Connection {
-                id: ids::connection_id(),
-                token: token.clone(),
-                props,
-                created_at: now,
-                active: None,
-                publisher: None,
-                subscriptions: Vec::new(),
-            };
-            let id = c.id.clone();
-            s.add(c);
-            id
-        } else {
-            match s
-                .by_token(&token)
-                .filter(|c| c.active.is_none())
-                .map(|c| c.id.clone())
-            {
-                Some(id) => id,
-                None => {
-                    return Err(RpcError::new(
-                        Code::UserUnauthorized,
-                        format!("Unable to join session {session_id}. Token {token} is not valid"),
-                    ))
-                }
-            }
-        };
-        if let Some(c) = s.connections.get_mut(&id) {
-            c.active = Some(active);
-        }
-        id
+        let by_secret = !secret.is_empty() && secret == ctx.app.settings.openvidu_secret;
+        s.admit(&token, by_secret, active, ids::connection_id)
+            .map_err(|_| {
+                RpcError::new(
+                    Code::UserUnauthorized,
+                    format!("Unable to join session {session_id}. Token {token} is not valid"),
+                )
+            })?
     };
     if let Err(e) = ctx.app.ensure_pipeline(&session_id).await {
         // Give the token back: nothing is half-joined.
-        if let Some(c) = ctx
-            .app
-            .reg
-            .lock()
-            .sessions
-            .get_mut(&session_id)
-            .and_then(|s| s.connections.get_mut(&connection_id))
-        {
-            c.active = None;
+        if let Some(s) = ctx.app.reg.lock().sessions.get_mut(&session_id) {
+            s.give_back(&connection_id);
         }
         return Err(e);
     }
@@ -135,11 +96,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
             "role": me.role().as_str(),
             "customIceServers": ice,
         });
-        let joined = Notification::ParticipantJoined {
-            id: me.id.clone(),
-            created_at: now,
-            metadata: me.metadata(),
-        };
+        let joined = s.joined(&connection_id);
         // Requests of one socket run in order, so it cannot have joined since the check above.
         let _ = reg.roster.join(
             ctx.rpc,
@@ -152,8 +109,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
         );
         (result, joined)
     };
-    ctx.app
-        .broadcast(&session_id, Some(&connection_id), &joined);
+    ctx.app.deliver(joined.as_slice());
     ctx.app.metrics.joins.fetch_add(1, Ordering::Relaxed);
     Ok(result)
 }

@@ -4,8 +4,9 @@
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-use super::wire::{opt_param, param, Code, Notification, RpcError};
+use super::wire::{opt_param, param, Code, RpcError};
 use super::Ctx;
+use crate::core::Refusal;
 use crate::ids;
 use crate::model::{MediaOptions, Publisher};
 
@@ -49,31 +50,26 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
         .await?
     };
     let created_at = ids::now_ms();
-    let stream = {
-        let mut reg = ctx.app.reg.lock();
-        let c = reg
-            .sessions
-            .get_mut(&me.session_id)
-            .and_then(|s| s.connections.get_mut(&me.connection_id));
-        let Some(c) = c else {
-            return Err(RpcError::new(Code::UserNotFound, "Participant left"));
-        };
-        c.publisher = Some(Publisher {
-            stream_id: stream_id.clone(),
-            created_at,
-            media,
+    let published = ctx
+        .app
+        .reg
+        .lock()
+        .sessions
+        .get_mut(&me.session_id)
+        .ok_or(Refusal::NotJoined)
+        .and_then(|s| {
+            s.publish(
+                &me.connection_id,
+                Publisher {
+                    stream_id: stream_id.clone(),
+                    created_at,
+                    media,
+                },
+            )
         });
-        c.stream_json()
-    };
-    if let Some(s) = stream {
-        ctx.app.broadcast(
-            &me.session_id,
-            Some(&me.connection_id),
-            &Notification::ParticipantPublished {
-                id: me.connection_id.clone(),
-                streams: vec![s],
-            },
-        );
+    match published {
+        Ok(notice) => ctx.app.deliver(&[notice]),
+        Err(_) => return Err(RpcError::new(Code::UserNotFound, "Participant left")),
     }
     Ok(json!({"sdpAnswer": answer, "id": stream_id, "createdAt": created_at}))
 }

@@ -4,8 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::wire::{param, Code, Notification, RpcError};
+use super::wire::{param, Code, RpcError};
 use super::Ctx;
+use crate::core::Refusal;
 
 pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
     let m = "streamPropertyChanged";
@@ -23,43 +24,22 @@ pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcErr
                 "Request element 'newValue' is missing in RPC method 'streamPropertyChanged'",
             )
         })?;
-    let stream_id = {
-        let mut reg = ctx.app.reg.lock();
-        let c = reg
-            .sessions
-            .get_mut(&me.session_id)
-            .and_then(|s| s.connections.get_mut(&me.connection_id));
-        let Some(pb) = c.and_then(|c| c.publisher.as_mut()) else {
+    let changed = ctx
+        .app
+        .reg
+        .lock()
+        .sessions
+        .get_mut(&me.session_id)
+        .ok_or(Refusal::NotPublishing)
+        .and_then(|s| s.change_stream_property(&me.connection_id, &property, &new_value, &reason));
+    match changed {
+        Ok(notice) => ctx.app.deliver(&[notice]),
+        Err(_) => {
             return Err(RpcError::new(
                 Code::UserNotStreaming,
                 "The user is not publishing",
-            ));
-        };
-        match property.as_str() {
-            "audioActive" => {
-                pb.media.audio_active = new_value.as_bool().unwrap_or(pb.media.audio_active)
-            }
-            "videoActive" => {
-                pb.media.video_active = new_value.as_bool().unwrap_or(pb.media.video_active)
-            }
-            "videoDimensions" => {
-                pb.media.video_dimensions = new_value
-                    .as_str()
-                    .map(str::to_string)
-                    .or(pb.media.video_dimensions.take())
-            }
-            _ => {}
+            ))
         }
-        pb.stream_id.clone()
-    };
-    let n = Notification::StreamPropertyChanged {
-        connection_id: me.connection_id.clone(),
-        stream_id,
-        property,
-        new_value: Value::String(new_value.to_string()),
-        reason,
-    };
-    ctx.app
-        .broadcast(&me.session_id, Some(&me.connection_id), &n);
+    }
     Ok(super::empty())
 }

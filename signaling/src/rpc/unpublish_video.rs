@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
-use super::wire::{Code, Notification, RpcError};
+use super::wire::{Code, RpcError};
 use super::Ctx;
+use crate::core::Refusal;
 
 pub async fn handle(ctx: &mut Ctx<'_>) -> Result<Value, RpcError> {
     let me = ctx.me("unpublishVideo")?;
@@ -27,39 +28,23 @@ pub async fn unpublish(
     reason: &str,
     except: Option<&str>,
 ) -> Result<(), RpcError> {
-    let stream = {
-        let mut reg = app.reg.lock();
-        let c = reg
-            .sessions
-            .get_mut(session_id)
-            .and_then(|s| s.connections.get_mut(publisher));
-        c.and_then(|c| c.publisher.take()).map(|p| p.stream_id)
-    };
-    let Some(stream) = stream else {
+    let unpublished = app
+        .reg
+        .lock()
+        .sessions
+        .get_mut(session_id)
+        .ok_or(Refusal::NotPublishing)
+        .and_then(|s| s.unpublish(publisher, reason, except));
+    let Ok((_, notice)) = unpublished else {
         return Err(RpcError::new(
             Code::UserNotStreaming,
             "The user is not publishing",
         ));
     };
-    {
-        let mut reg = app.reg.lock();
-        if let Some(s) = reg.sessions.get_mut(session_id) {
-            for c in s.connections.values_mut() {
-                c.subscriptions.retain(|(st, _)| *st != stream);
-            }
-        }
-    }
     let slot = app.media_slot(session_id);
     if let Some(sm) = slot.lock().await.as_mut() {
         sm.unpublish(publisher).await;
     }
-    app.broadcast(
-        session_id,
-        except,
-        &Notification::ParticipantUnpublished {
-            connection_id: publisher.into(),
-            reason: reason.into(),
-        },
-    );
+    app.deliver(&[notice]);
     Ok(())
 }

@@ -1,14 +1,13 @@
 //! `connect {sessionId, reconnect}`: a reconnecting browser takes its participant back onto this
 //! socket, or gets 40007 "reconnection error" when the window has passed.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::wire::{param, Code, RpcError};
+use super::wire::{Code, RpcError};
 use super::Ctx;
 use crate::core::Attached;
 
-pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let wanted: String = param("connect", p, "sessionId")?;
+pub fn handle(ctx: &mut Ctx<'_>, wanted: String) -> Result<Value, RpcError> {
     let socket = Attached {
         id: ctx.socket,
         tx: ctx.tx.clone(),

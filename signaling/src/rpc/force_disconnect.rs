@@ -1,15 +1,13 @@
 //! `forceDisconnect {connectionId}` (moderators only, else 401): the others get `participantLeft
 //! {reason: "forceDisconnectByUser"}` and everyone `participantEvicted`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::wire::{param, Code, RpcError};
-use super::Ctx;
+use super::wire::{Code, RpcError};
+use super::{Ctx, Me};
 use crate::model::Role;
 
-pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let me = ctx.me("forceDisconnect")?;
-    let target: String = param("forceDisconnect", p, "connectionId")?;
+pub async fn handle(ctx: &mut Ctx<'_>, me: Me, target: String) -> Result<Value, RpcError> {
     if me.role != Role::Moderator {
         return Err(RpcError::new(
             Code::UserUnauthorized,

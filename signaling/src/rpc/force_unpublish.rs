@@ -1,16 +1,14 @@
 //! `forceUnpublish {streamId}` (moderators only, else 401): everyone, the owner and the
 //! moderator included, gets `participantUnpublished {reason: "forceUnpublishByUser"}`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::unpublish_video::unpublish;
-use super::wire::{param, Code, RpcError};
-use super::Ctx;
+use super::wire::{Code, RpcError};
+use super::{Ctx, Me};
 use crate::model::Role;
 
-pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let me = ctx.me("forceUnpublish")?;
-    let stream: String = param("forceUnpublish", p, "streamId")?;
+pub async fn handle(ctx: &mut Ctx<'_>, me: Me, stream: String) -> Result<Value, RpcError> {
     if me.role != Role::Moderator {
         return Err(RpcError::new(
             Code::UserUnauthorized,

@@ -1,10 +1,11 @@
 //! `joinRoom`: consume the token, place the session on an engine at its first join, answer
 //! with the local connection and every remote one, tell the others `participantJoined`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
-use super::wire::{opt_param, param, Code, RpcError};
+use super::request::JoinRoom;
+use super::wire::{Code, RpcError};
 use super::Ctx;
 use crate::core::Attached;
 use crate::ids;
@@ -13,13 +14,14 @@ use crate::model::Active;
 /// The OpenVidu version we speak (openvidu-browser checks it as semver).
 pub const OPENVIDU_VERSION: &str = "2.32.2";
 
-pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let m = "joinRoom";
-    let token: String = param(m, p, "token")?;
-    let session_id: String = param(m, p, "session")?;
-    let platform: String = param(m, p, "platform")?;
-    let metadata: String = param(m, p, "metadata")?;
-    let secret: String = opt_param(p, "secret").unwrap_or_default();
+pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
+    let JoinRoom {
+        token,
+        session: session_id,
+        platform,
+        metadata,
+        secret,
+    } = j;
     if ctx.app.reg.lock().roster.get(ctx.rpc.as_str()).is_some() {
         return Err(RpcError::new(
             Code::Generic,

@@ -4,10 +4,9 @@
 use serde_json::Value;
 
 use super::wire::RpcError;
-use super::Ctx;
+use super::{Ctx, Me};
 
-pub async fn handle(ctx: &mut Ctx<'_>) -> Result<Value, RpcError> {
-    let me = ctx.me("leaveRoom")?;
+pub async fn handle(ctx: &mut Ctx<'_>, me: Me) -> Result<Value, RpcError> {
     ctx.app
         .remove_participant(&me.session_id, &me.connection_id, "disconnect", false)
         .await;

@@ -12,6 +12,7 @@ mod on_ice_candidate;
 mod publish_video;
 mod receive_video_from;
 mod reconnect_stream;
+pub mod request;
 mod send_message;
 pub mod socket;
 mod stream_property_changed;
@@ -30,7 +31,8 @@ use std::sync::Arc;
 
 use crate::app::{App, OutTx};
 use crate::model::Role;
-use wire::{method, Code, RpcError};
+use request::Request;
+use wire::{Code, RpcError};
 
 /// The socket a request came on, and the participant it carries (once joined).
 pub struct Ctx<'a> {
@@ -43,6 +45,7 @@ pub struct Ctx<'a> {
 }
 
 /// The joined participant behind a request.
+#[derive(Debug, Clone)]
 pub struct Me {
     pub session_id: String,
     pub connection_id: String,
@@ -75,39 +78,59 @@ impl Ctx<'_> {
     }
 }
 
+/// Routes one request: size limits, then (for methods of a joined participant) who is asking,
+/// then the typed params, then its handler.
 pub async fn dispatch(
     ctx: &mut Ctx<'_>,
     name: &str,
     p: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     crate::limits::check_params(name, p)?;
-    match name {
-        method::CONNECT => connect::handle(ctx, p),
-        method::JOIN_ROOM => join_room::handle(ctx, p).await,
-        method::LEAVE_ROOM => leave_room::handle(ctx).await,
-        method::PUBLISH_VIDEO => publish_video::handle(ctx, p).await,
-        method::UNPUBLISH_VIDEO => unpublish_video::handle(ctx).await,
-        method::RECEIVE_VIDEO_FROM => receive_video_from::handle(ctx, p).await,
-        method::UNSUBSCRIBE_FROM_VIDEO => unsubscribe_from_video::handle(ctx, p).await,
-        method::ON_ICE_CANDIDATE => on_ice_candidate::handle(ctx, p).await,
-        method::SEND_MESSAGE => send_message::handle(ctx, p),
-        method::STREAM_PROPERTY_CHANGED => stream_property_changed::handle(ctx, p),
-        method::FORCE_DISCONNECT => force_disconnect::handle(ctx, p).await,
-        method::FORCE_UNPUBLISH => force_unpublish::handle(ctx, p).await,
-        method::RECONNECT_STREAM => reconnect_stream::handle(ctx, p).await,
-        method::VIDEO_DATA => video_data::handle(ctx, p),
-        method::ECHO => echo::handle(),
-        method::APPLY_FILTER
-        | method::EXEC_FILTER_METHOD
-        | method::REMOVE_FILTER
-        | method::ADD_FILTER_EVENT_LISTENER
-        | method::REMOVE_FILTER_EVENT_LISTENER => unsupported::filters(ctx, name),
-        method::SUBSCRIBE_TO_STT | method::UNSUBSCRIBE_FROM_STT => unsupported::speech_to_text(),
-        method::PREPARE_RECEIVE_VIDEO_FROM => unsupported::server_offer(),
-        _ => Err(RpcError::new(
-            Code::MethodNotFound,
-            format!("Method '{name}' not found"),
-        )),
+    let me = match request::needs_participant(name) {
+        true => Some(ctx.me(name)?),
+        false => None,
+    };
+    let req = request::decode(name, p)?;
+    let me = move || {
+        me.ok_or_else(|| RpcError::new(Code::Generic, format!("'{name}' needs a participant")))
+    };
+    match req {
+        Request::Connect { session_id } => connect::handle(ctx, session_id),
+        Request::JoinRoom(j) => join_room::handle(ctx, j).await,
+        Request::LeaveRoom => leave_room::handle(ctx, me()?).await,
+        Request::PublishVideo(p) => publish_video::handle(ctx, me()?, p).await,
+        Request::UnpublishVideo => unpublish_video::handle(ctx, me()?).await,
+        Request::ReceiveVideoFrom { sender, sdp_offer } => {
+            receive_video_from::handle(ctx, me()?, sender, sdp_offer).await
+        }
+        Request::UnsubscribeFromVideo { sender } => {
+            unsubscribe_from_video::handle(ctx, me()?, sender).await
+        }
+        Request::OnIceCandidate {
+            endpoint_name,
+            candidate,
+        } => on_ice_candidate::handle(ctx, me()?, endpoint_name, candidate).await,
+        Request::SendMessage { message } => send_message::handle(ctx, me()?, message),
+        Request::StreamPropertyChanged {
+            stream_id: _,
+            property,
+            new_value,
+            reason,
+        } => stream_property_changed::handle(ctx, me()?, property, new_value, reason),
+        Request::ForceDisconnect { connection_id } => {
+            force_disconnect::handle(ctx, me()?, connection_id).await
+        }
+        Request::ForceUnpublish { stream_id } => {
+            force_unpublish::handle(ctx, me()?, stream_id).await
+        }
+        Request::ReconnectStream { stream, sdp_offer } => {
+            reconnect_stream::handle(ctx, me()?, stream, sdp_offer).await
+        }
+        Request::VideoData => video_data::handle(),
+        Request::Echo => echo::handle(),
+        Request::Filter { name } => unsupported::filters(&name),
+        Request::SpeechToText => unsupported::speech_to_text(),
+        Request::PrepareReceiveVideoFrom => unsupported::server_offer(),
     }
 }
 

@@ -1,22 +1,18 @@
 //! `publishVideo`: a WebRtcEndpoint feeding a PassThrough answers the browser's offer;
 //! `{sdpAnswer, id, createdAt}`; the others get `participantPublished`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
-use super::wire::{opt_param, param, Code, RpcError};
-use super::Ctx;
+use super::request::PublishVideo;
+use super::wire::{Code, RpcError};
+use super::{Ctx, Me};
 use crate::core::Refusal;
 use crate::ids;
 use crate::model::{MediaOptions, Publisher};
 
-pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let m = "publishVideo";
-    let me = ctx.me(m)?;
-    let offer: String = param(m, p, "sdpOffer")?;
-    let has_audio: bool = param(m, p, "hasAudio")?;
-    let has_video: bool = param(m, p, "hasVideo")?;
-    let _loopback: bool = param(m, p, "doLoopback")?;
+pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value, RpcError> {
+    let (offer, has_audio, has_video) = (p.sdp_offer, p.has_audio, p.has_video);
     if !me.role.can_publish() {
         return Err(RpcError::new(
             Code::UserUnauthorized,
@@ -26,12 +22,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, 
     let media = MediaOptions {
         has_audio,
         has_video,
-        audio_active: opt_param(p, "audioActive").unwrap_or(has_audio),
-        video_active: opt_param(p, "videoActive").unwrap_or(has_video),
-        type_of_video: opt_param(p, "typeOfVideo")
+        audio_active: p.audio_active.unwrap_or(has_audio),
+        video_active: p.video_active.unwrap_or(has_video),
+        type_of_video: p
+            .type_of_video
             .or_else(|| has_video.then(|| "CAMERA".to_string())),
-        frame_rate: opt_param(p, "frameRate"),
-        video_dimensions: opt_param(p, "videoDimensions"),
+        frame_rate: p.frame_rate,
+        video_dimensions: p.video_dimensions,
     };
     let stream_id = ids::stream_id(media.type_of_video.as_deref(), has_video, &me.connection_id);
     let slot = ctx.app.media_slot(&me.session_id);

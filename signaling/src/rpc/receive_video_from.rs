@@ -1,11 +1,11 @@
 //! `receiveVideoFrom {sender: streamId, sdpOffer}`: a subscriber endpoint fed from the
 //! publisher's PassThrough answers the browser's offer → `{sdpAnswer}`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
-use super::wire::{opt_param, param, Code, RpcError};
-use super::Ctx;
+use super::wire::{Code, RpcError};
+use super::{Ctx, Me};
 use crate::ids;
 use crate::media::PublisherState;
 
@@ -13,13 +13,12 @@ use crate::media::PublisherState;
 /// loss.
 const PUBLISHER_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
-pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let m = "receiveVideoFrom";
-    let me = ctx.me(m)?;
-    let sender: String = param(m, p, "sender")?;
-    let Some(offer) = opt_param::<String>(p, "sdpOffer") else {
-        return Err(RpcError::new(Code::MissingParam, "Request element 'sdpOffer' is missing in RPC method 'receiveVideoFrom' (this server takes the client-offer path)"));
-    };
+pub async fn handle(
+    ctx: &mut Ctx<'_>,
+    me: Me,
+    sender: String,
+    offer: String,
+) -> Result<Value, RpcError> {
     let answer = subscribe(ctx, &me.session_id, &me.connection_id, &sender, &offer).await?;
     Ok(json!({"sdpAnswer": answer}))
 }

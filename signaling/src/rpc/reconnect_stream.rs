@@ -2,26 +2,19 @@
 //! stream → a new publisher endpoint on the same PassThrough (subscribers keep their
 //! endpoints), answered like `publishVideo`; another stream → a new subscriber endpoint.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 use super::receive_video_from::subscribe;
-use super::wire::{opt_param, param, Code, RpcError};
-use super::Ctx;
+use super::wire::{Code, RpcError};
+use super::{Ctx, Me};
 
-pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let m = "reconnectStream";
-    let me = ctx.me(m)?;
-    let stream: String = param(m, p, "stream")?;
-    // openvidu-browser sends a publisher's new offer as `sdpString`; a subscriber's as `sdpOffer`.
-    let Some(offer) =
-        opt_param::<String>(p, "sdpOffer").or_else(|| opt_param::<String>(p, "sdpString"))
-    else {
-        return Err(RpcError::new(
-            Code::MissingParam,
-            "Request element 'sdpOffer' is missing in RPC method 'reconnectStream'",
-        ));
-    };
+pub async fn handle(
+    ctx: &mut Ctx<'_>,
+    me: Me,
+    stream: String,
+    offer: String,
+) -> Result<Value, RpcError> {
     let mine = {
         let reg = ctx.app.reg.lock();
         reg.sessions

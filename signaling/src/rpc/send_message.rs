@@ -2,14 +2,12 @@
 //! to everyone (sender included) when `to` is empty. Bad JSON → 600; unknown `to` → 601; a
 //! recipient listed twice gets it once; oversized `data`/`type` or too many recipients → -32602.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::wire::{param, Code, Notification, RpcError};
-use super::Ctx;
+use super::wire::{Code, Notification, RpcError};
+use super::{Ctx, Me};
 
-pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let me = ctx.me("sendMessage")?;
-    let text: String = param("sendMessage", p, "message")?;
+pub fn handle(ctx: &mut Ctx<'_>, me: Me, text: String) -> Result<Value, RpcError> {
     let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(&text) else {
         return Err(RpcError::new(
             Code::SignalFormatInvalid,

@@ -2,28 +2,19 @@
 //! video dimensions on the caller's stream and tells the others, with `newValue` as the JSON text
 //! of what the client sent (`"true"`, or a double-encoded dimensions string) as OpenVidu does.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::wire::{param, Code, RpcError};
-use super::Ctx;
+use super::wire::{Code, RpcError};
+use super::{Ctx, Me};
 use crate::core::Refusal;
 
-pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let m = "streamPropertyChanged";
-    let me = ctx.me(m)?;
-    let _stream: String = param(m, p, "streamId")?;
-    let property: String = param(m, p, "property")?;
-    let reason: String = param(m, p, "reason")?;
-    let new_value = p
-        .get("newValue")
-        .cloned()
-        .filter(|v| !v.is_null())
-        .ok_or_else(|| {
-            RpcError::new(
-                Code::MissingParam,
-                "Request element 'newValue' is missing in RPC method 'streamPropertyChanged'",
-            )
-        })?;
+pub fn handle(
+    ctx: &mut Ctx<'_>,
+    me: Me,
+    property: String,
+    new_value: Value,
+    reason: String,
+) -> Result<Value, RpcError> {
     let changed = ctx
         .app
         .reg

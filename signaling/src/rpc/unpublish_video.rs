@@ -4,11 +4,10 @@
 use serde_json::Value;
 
 use super::wire::{Code, RpcError};
-use super::Ctx;
+use super::{Ctx, Me};
 use crate::core::Refusal;
 
-pub async fn handle(ctx: &mut Ctx<'_>) -> Result<Value, RpcError> {
-    let me = ctx.me("unpublishVideo")?;
+pub async fn handle(ctx: &mut Ctx<'_>, me: Me) -> Result<Value, RpcError> {
     unpublish(
         ctx.app,
         &me.session_id,

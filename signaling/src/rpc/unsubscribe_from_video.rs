@@ -1,14 +1,12 @@
 //! `unsubscribeFromVideo {sender: connectionId}`: releases this participant's subscriber
 //! endpoint for that publisher → `{}`; unknown → 102.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::wire::{param, Code, RpcError};
-use super::Ctx;
+use super::wire::{Code, RpcError};
+use super::{Ctx, Me};
 
-pub async fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    let me = ctx.me("unsubscribeFromVideo")?;
-    let sender: String = param("unsubscribeFromVideo", p, "sender")?;
+pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, RpcError> {
     // Browsers send the publisher's connection id; accept a stream id too.
     let publisher = crate::ids::connection_of_stream(&sender)
         .unwrap_or(&sender)

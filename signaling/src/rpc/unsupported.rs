@@ -5,10 +5,8 @@
 use serde_json::Value;
 
 use super::wire::{Code, RpcError};
-use super::Ctx;
 
-pub fn filters(ctx: &mut Ctx<'_>, method: &str) -> Result<Value, RpcError> {
-    ctx.me(method)?;
+pub fn filters(method: &str) -> Result<Value, RpcError> {
     Err(RpcError::new(
         Code::ServiceNotEnabled,
         format!("'{method}': media filters are not available on this server"),

@@ -1,16 +1,10 @@
-//! `videoData {height, width, videoActive, audioActive}`: validated and acknowledged (only Pro
-//! features consume it).
+//! `videoData {height, width, videoActive, audioActive}`: validated (`request.rs`) and
+//! acknowledged (only Pro features consume it).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::wire::{param, RpcError};
-use super::Ctx;
+use super::wire::RpcError;
 
-pub fn handle(ctx: &mut Ctx<'_>, p: &Map<String, Value>) -> Result<Value, RpcError> {
-    ctx.me("videoData")?;
-    let _: i64 = param("videoData", p, "height")?;
-    let _: i64 = param("videoData", p, "width")?;
-    let _: bool = param("videoData", p, "videoActive")?;
-    let _: bool = param("videoData", p, "audioActive")?;
+pub fn handle() -> Result<Value, RpcError> {
     Ok(super::empty())
 }

@@ -34,6 +34,8 @@ pub struct SessionMedia {
     pub ready: Arc<Notify>,
     /// Since the last re-homing: participants that have not yet re-established their media.
     pub unsettled: std::collections::BTreeSet<String>,
+    /// Bumped by each re-homing: work prepared against an older pipeline is not committed.
+    generation: u64,
 }
 
 /// Where a publisher's media stands.
@@ -52,7 +54,7 @@ struct PublisherMedia {
     relay: JoinHandle<()>,
 }
 
-struct SubscriberMedia {
+pub struct SubscriberMedia {
     endpoint: WebRtcEndpoint,
     relay: JoinHandle<()>,
 }
@@ -71,7 +73,7 @@ pub struct Bandwidth {
 
 /// An engine failure as the browser sees it: the cause is logged here once; the participant
 /// gets a safe message (an SDP the engine refused, or a generic media error).
-fn media_err(e: kms_client::ClientError) -> RpcError {
+pub fn media_err(e: kms_client::ClientError) -> RpcError {
     tracing::warn!(%e, "engine operation failed");
     match e.code() {
         Some(c) if (40200..40300).contains(&c) => {
@@ -100,6 +102,7 @@ impl SessionMedia {
             stale_publishers: HashMap::new(),
             ready: Arc::new(Notify::new()),
             unsettled: Default::default(),
+            generation: 0,
         }
     }
 
@@ -125,6 +128,7 @@ impl SessionMedia {
         self.recent_ice.clear();
         self.client = client;
         self.pipeline = pipeline;
+        self.generation += 1;
         std::mem::replace(&mut self.engine_id, engine_id)
     }
 
@@ -152,26 +156,6 @@ impl SessionMedia {
         } else {
             PublisherState::Absent
         }
-    }
-
-    async fn new_endpoint(&self, name: &str, bw: Bandwidth) -> Result<WebRtcEndpoint, RpcError> {
-        let ep = self
-            .pipeline
-            .create_webrtc_endpoint()
-            .await
-            .map_err(media_err)?;
-        let (a, b, c, d, e) = futures::join!(
-            ep.set_name(name),
-            ep.set_bandwidth("maxVideoRecvBandwidth", bw.max_recv),
-            ep.set_bandwidth("minVideoRecvBandwidth", bw.min_recv),
-            ep.set_bandwidth("maxVideoSendBandwidth", bw.max_send),
-            ep.set_bandwidth("minVideoSendBandwidth", bw.min_send),
-        );
-        if let Err(err) = a.and(b).and(c).and(d).and(e) {
-            let _ = ep.release().await;
-            return Err(media_err(err));
-        }
-        Ok(ep)
     }
 
     /// `publishVideo`: endpoint → PassThrough, answer the offer, start gathering.
@@ -275,50 +259,72 @@ impl SessionMedia {
         }
     }
 
-    /// `receiveVideoFrom` (client offer): a new endpoint fed from the publisher's PassThrough.
-    pub async fn subscribe(
-        &mut self,
+    /// `receiveVideoFrom` (client offer), step 1 (under the session's lock): what a subscription
+    /// to `publisher` needs, taken so the engine work can run without the lock.
+    pub fn plan_subscription(
+        &self,
         app: Weak<App>,
         subscriber: &str,
         publisher: &str,
-        offer: &str,
-        bw: Bandwidth,
-    ) -> Result<String, RpcError> {
-        let Some(hub) = self.publishers.get(publisher).map(|p| p.hub.clone()) else {
+    ) -> Result<SubscriptionPlan, RpcError> {
+        let Some(p) = self.publishers.get(publisher) else {
             return Err(RpcError::new(
                 Code::UserNotStreaming,
                 format!("Connection {publisher} is not publishing"),
             ));
         };
-        let key = (subscriber.to_string(), publisher.to_string());
-        let stream_id = self
+        Ok(SubscriptionPlan {
+            at: EndpointSite {
+                app,
+                session_id: self.session_id.clone(),
+                pipeline: self.pipeline.clone(),
+            },
+            subscriber: subscriber.to_string(),
+            publisher: publisher.to_string(),
+            hub: p.hub.clone(),
+            name: format!("{subscriber}_{}", p.stream_id),
+            generation: self.generation,
+        })
+    }
+
+    /// Step 3 (under the lock again): the negotiated endpoint becomes the subscription, replacing
+    /// an older one (make before break), unless the session moved or the publisher went meanwhile.
+    /// Returns what is to be done without the lock: the replaced subscription to release and the
+    /// candidates that arrived for the new endpoint while it was being made.
+    pub fn commit_subscription(
+        &mut self,
+        s: NegotiatedSubscription,
+    ) -> Result<(Option<SubscriberMedia>, Vec<IceCandidate>, WebRtcEndpoint), Abandoned> {
+        let current = self
             .publishers
-            .get(publisher)
-            .map(|p| p.stream_id.clone())
-            .unwrap_or_default();
-        let name = format!("{subscriber}_{stream_id}");
-        let (endpoint, answer, relay) = self
-            .negotiate(app, subscriber, publisher, &name, offer, bw, None)
-            .await?;
-        if let Err(e) = hub.connect(endpoint.id(), None).await {
-            relay.abort();
-            let _ = endpoint.release().await;
-            return Err(media_err(e));
+            .get(&s.publisher)
+            .is_some_and(|p| p.hub.id() == s.hub_id);
+        if s.generation != self.generation || !current {
+            return Err(Abandoned(s.media));
         }
-        // Make before break: a re-subscription replaces the old endpoint only once the new one
-        // is connected.
-        if let Some(old) = self
-            .subscribers
-            .insert(key, SubscriberMedia { endpoint, relay })
-        {
-            old.relay.abort();
-            let _ = old.endpoint.release().await;
-        }
-        Ok(answer)
+        self.unsettled.remove(&s.subscriber);
+        let key = (s.subscriber, s.publisher);
+        let held = self.take_held_ice(&key);
+        let endpoint = s.media.endpoint.clone();
+        let old = self.subscribers.insert(key, s.media);
+        Ok((old, held, endpoint))
+    }
+
+    /// Candidates for the endpoint `key` names that arrived before it existed (and, for a
+    /// replacement, those recently given to the one it replaces).
+    fn take_held_ice(&mut self, key: &(String, String)) -> Vec<IceCandidate> {
+        let recent = self.recent_ice.remove(key).unwrap_or_default();
+        let fresh = recent
+            .into_iter()
+            .filter(|(at, _)| at.elapsed() < RECENT_ICE)
+            .map(|(_, c)| c);
+        let held = self.pending_ice.remove(key).unwrap_or_default();
+        fresh.chain(held).collect()
     }
 
     /// Creates an endpoint for `owner` carrying `sender`'s media, answers `offer` and starts
-    /// trickling candidates (to `owner`, tagged with `sender` as the browser routes them).
+    /// trickling candidates (to `owner`, tagged with `sender` as the browser routes them). Used
+    /// under the lock by (re)publication; subscriptions use `plan_subscription`.
     #[allow(clippy::too_many_arguments)]
     async fn negotiate(
         &mut self,
@@ -330,82 +336,49 @@ impl SessionMedia {
         bw: Bandwidth,
         feeds: Option<&PassThrough>,
     ) -> Result<(WebRtcEndpoint, String, JoinHandle<()>), RpcError> {
-        let ep = self.new_endpoint(name, bw).await?;
-        let result = async {
-            let found = ep.subscribe("IceCandidateFound").await.map_err(media_err)?;
-            let answer = ep.process_offer(offer).await.map_err(media_err)?;
-            if let Some(hub) = feeds {
-                ep.connect(hub.id(), None).await.map_err(media_err)?;
-            }
-            let relay = tokio::spawn(relay_candidates(
-                app,
-                self.session_id.clone(),
-                owner.to_string(),
-                sender.to_string(),
-                name.to_string(),
-                found,
-            ));
-            ep.gather_candidates().await.map_err(media_err)?;
-            Ok::<_, RpcError>((answer, relay))
+        let at = EndpointSite {
+            app,
+            session_id: self.session_id.clone(),
+            pipeline: self.pipeline.clone(),
+        };
+        let (ep, answer, relay) = at.open(owner, sender, name, offer, bw, feeds).await?;
+        self.unsettled.remove(owner);
+        for c in self.take_held_ice(&(owner.to_string(), sender.to_string())) {
+            let _ = ep.add_ice_candidate(&c).await;
         }
-        .await;
-        match result {
-            Ok((answer, relay)) => {
-                self.unsettled.remove(owner);
-                let key = (owner.to_string(), sender.to_string());
-                let recent = self.recent_ice.remove(&key).unwrap_or_default();
-                let fresh = recent
-                    .into_iter()
-                    .filter(|(at, _)| at.elapsed() < RECENT_ICE)
-                    .map(|(_, c)| c);
-                let held = self.pending_ice.remove(&key).unwrap_or_default();
-                for c in fresh.chain(held) {
-                    let _ = ep.add_ice_candidate(&c).await;
-                }
-                Ok((ep, answer, relay))
-            }
-            Err(e) => {
-                let _ = ep.release().await;
-                Err(e)
-            }
-        }
+        Ok((ep, answer, relay))
     }
 
-    /// `onIceCandidate`: `endpoint_name` is the connection id of the stream's owner.
-    pub async fn add_ice_candidate(
+    /// `onIceCandidate`, under the lock: `endpoint_name` is the connection id of the stream's
+    /// owner. Returns the endpoint to give the candidate to (without the lock), or holds the
+    /// candidate until that endpoint exists.
+    pub fn route_ice_candidate(
         &mut self,
         caller: &str,
         endpoint_name: &str,
-        c: IceCandidate,
-    ) -> Result<(), RpcError> {
+        c: &IceCandidate,
+    ) -> Option<WebRtcEndpoint> {
+        let key = (caller.to_string(), endpoint_name.to_string());
         let ep = if caller == endpoint_name {
             self.publishers.get(caller).map(|p| p.endpoint.clone())
         } else {
-            self.subscribers
-                .get(&(caller.to_string(), endpoint_name.to_string()))
-                .map(|s| s.endpoint.clone())
+            self.subscribers.get(&key).map(|s| s.endpoint.clone())
         };
         match ep {
             Some(ep) => {
-                let recent = self
-                    .recent_ice
-                    .entry((caller.to_string(), endpoint_name.to_string()))
-                    .or_default();
+                let recent = self.recent_ice.entry(key).or_default();
                 if recent.len() >= 32 {
                     recent.pop_front();
                 }
                 recent.push_back((Instant::now(), c.clone()));
-                ep.add_ice_candidate(&c).await.map_err(media_err)
+                Some(ep)
             }
             None => {
-                let held = self
-                    .pending_ice
-                    .entry((caller.to_string(), endpoint_name.to_string()))
-                    .or_default();
+                let held = self.pending_ice.entry(key).or_default();
                 if held.len() < 64 {
-                    held.push(c);
+                    held.push(c.clone());
                 }
-                Ok(())
+                None
             }
         }
     }
@@ -504,5 +477,156 @@ async fn relay_candidates(
             candidate: c.candidate,
         };
         app.send_to(&session, &owner, &n);
+    }
+}
+
+/// Where a new endpoint is made: the session's pipeline (a cheap handle), and whom its
+/// candidates are for.
+struct EndpointSite {
+    app: Weak<App>,
+    session_id: String,
+    pipeline: MediaPipeline,
+}
+
+impl EndpointSite {
+    /// A new endpoint named `name` that answered `offer`, trickles its candidates to `owner`
+    /// (tagged with `sender`) and, for a publisher, feeds `feeds`.
+    async fn open(
+        &self,
+        owner: &str,
+        sender: &str,
+        name: &str,
+        offer: &str,
+        bw: Bandwidth,
+        feeds: Option<&PassThrough>,
+    ) -> Result<(WebRtcEndpoint, String, JoinHandle<()>), RpcError> {
+        let ep = self.new_endpoint(name, bw).await?;
+        let result = async {
+            let found = ep.subscribe("IceCandidateFound").await.map_err(media_err)?;
+            let answer = ep.process_offer(offer).await.map_err(media_err)?;
+            if let Some(hub) = feeds {
+                ep.connect(hub.id(), None).await.map_err(media_err)?;
+            }
+            let relay = tokio::spawn(relay_candidates(
+                self.app.clone(),
+                self.session_id.clone(),
+                owner.to_string(),
+                sender.to_string(),
+                name.to_string(),
+                found,
+            ));
+            if let Err(e) = ep.gather_candidates().await {
+                relay.abort();
+                return Err(media_err(e));
+            }
+            Ok::<_, RpcError>((answer, relay))
+        }
+        .await;
+        match result {
+            Ok((answer, relay)) => Ok((ep, answer, relay)),
+            Err(e) => {
+                let _ = ep.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn new_endpoint(&self, name: &str, bw: Bandwidth) -> Result<WebRtcEndpoint, RpcError> {
+        let ep = self
+            .pipeline
+            .create_webrtc_endpoint()
+            .await
+            .map_err(media_err)?;
+        let (a, b, c, d, e) = futures::join!(
+            ep.set_name(name),
+            ep.set_bandwidth("maxVideoRecvBandwidth", bw.max_recv),
+            ep.set_bandwidth("minVideoRecvBandwidth", bw.min_recv),
+            ep.set_bandwidth("maxVideoSendBandwidth", bw.max_send),
+            ep.set_bandwidth("minVideoSendBandwidth", bw.min_send),
+        );
+        if let Err(err) = a.and(b).and(c).and(d).and(e) {
+            let _ = ep.release().await;
+            return Err(media_err(err));
+        }
+        Ok(ep)
+    }
+}
+
+/// A subscription being made: everything its engine work needs, without the session's lock.
+pub struct SubscriptionPlan {
+    at: EndpointSite,
+    subscriber: String,
+    publisher: String,
+    hub: PassThrough,
+    name: String,
+    generation: u64,
+}
+
+/// A negotiated subscriber endpoint, fed from its publisher, not yet part of the session.
+pub struct NegotiatedSubscription {
+    subscriber: String,
+    publisher: String,
+    hub_id: String,
+    generation: u64,
+    media: SubscriberMedia,
+}
+
+/// Work done for a session that moved (or a publisher that went) meanwhile: released by its
+/// owner.
+pub struct Abandoned(SubscriberMedia);
+
+impl From<NegotiatedSubscription> for Abandoned {
+    fn from(s: NegotiatedSubscription) -> Self {
+        Abandoned(s.media)
+    }
+}
+
+impl Abandoned {
+    pub async fn release(self) {
+        self.0.release().await;
+    }
+}
+
+impl SubscriptionPlan {
+    /// Step 2 (no lock): the endpoint, its answer, candidates trickling, fed from the publisher.
+    pub async fn negotiate(
+        self,
+        offer: &str,
+        bw: Bandwidth,
+    ) -> Result<(NegotiatedSubscription, String), RpcError> {
+        let (endpoint, answer, relay) = self
+            .at
+            .open(
+                &self.subscriber,
+                &self.publisher,
+                &self.name,
+                offer,
+                bw,
+                None,
+            )
+            .await?;
+        if let Err(e) = self.hub.connect(endpoint.id(), None).await {
+            relay.abort();
+            let _ = endpoint.release().await;
+            return Err(media_err(e));
+        }
+        Ok((
+            NegotiatedSubscription {
+                subscriber: self.subscriber,
+                publisher: self.publisher,
+                hub_id: self.hub.id().to_string(),
+                generation: self.generation,
+                media: SubscriberMedia { endpoint, relay },
+            },
+            answer,
+        ))
+    }
+}
+
+impl SubscriberMedia {
+    /// Stops its candidate relay and releases its endpoint.
+    pub async fn release(self) {
+        self.relay.abort();
+        let _ = self.endpoint.release().await;
     }
 }

@@ -18,9 +18,16 @@ pub async fn handle(
         return Ok(super::empty());
     };
     let slot = ctx.app.media_slot(&me.session_id);
-    if let Some(sm) = slot.lock().await.as_mut() {
-        sm.add_ice_candidate(&me.connection_id, &endpoint, c)
-            .await?;
+    // The session's lock only to find the endpoint: a candidate does not wait behind another
+    // participant's negotiation.
+    let endpoint = match slot.lock().await.as_mut() {
+        Some(sm) => sm.route_ice_candidate(&me.connection_id, &endpoint, &c),
+        None => None,
+    };
+    if let Some(ep) = endpoint {
+        ep.add_ice_candidate(&c)
+            .await
+            .map_err(crate::media::media_err)?;
     }
     Ok(super::empty())
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
 use crate::ids;
-use crate::media::PublisherState;
+use crate::media::{Abandoned, PublisherState};
 
 /// How long a subscriber's (re)subscription waits for its publisher to come back after an engine
 /// loss.
@@ -48,22 +48,14 @@ pub async fn subscribe(
     // After an engine loss the publisher reconnects first; a subscriber asking before that waits
     // for it (bounded), without holding the session's media lock.
     let deadline = tokio::time::Instant::now() + PUBLISHER_WAIT;
-    let answer = loop {
+    let plan = loop {
         let ready = {
-            let mut guard = slot.lock().await;
-            let Some(sm) = guard.as_mut() else {
+            let guard = slot.lock().await;
+            let Some(sm) = guard.as_ref() else {
                 return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
             };
             if sm.publisher_state(&publisher) != PublisherState::Stale {
-                break sm
-                    .subscribe(
-                        Arc::downgrade(ctx.app),
-                        me,
-                        &publisher,
-                        offer,
-                        ctx.app.bandwidth(),
-                    )
-                    .await?;
+                break sm.plan_subscription(Arc::downgrade(ctx.app), me, &publisher)?;
             }
             sm.ready.clone()
         };
@@ -77,6 +69,45 @@ pub async fn subscribe(
             ));
         }
     };
+    // The engine work runs without the session's lock: other participants' subscriptions and
+    // candidates go on meanwhile.
+    let (negotiated, answer) = plan.negotiate(offer, ctx.app.bandwidth()).await?;
+    let committed = match slot.lock().await.as_mut() {
+        Some(sm) => sm.commit_subscription(negotiated),
+        None => Err(Abandoned::from(negotiated)),
+    };
+    let (old, held, endpoint) = match committed {
+        Ok(c) => c,
+        Err(abandoned) => {
+            abandoned.release().await;
+            return Err(RpcError::new(
+                Code::UserNotStreaming,
+                format!("Stream {stream_id} moved or ended while subscribing"),
+            ));
+        }
+    };
+    if let Some(old) = old {
+        old.release().await;
+    }
+    // The subscriber may have left while its endpoint was being made (its objects were released
+    // before this one joined them): then this one goes too.
+    let still_here = ctx
+        .app
+        .reg
+        .lock()
+        .sessions
+        .get(session_id)
+        .and_then(|s| s.connections.get(me))
+        .is_some_and(|c| c.active.is_some());
+    if !still_here {
+        if let Some(sm) = slot.lock().await.as_mut() {
+            sm.unsubscribe(me, &publisher).await;
+        }
+        return Err(RpcError::new(Code::UserNotFound, "Participant left"));
+    }
+    for c in held {
+        let _ = endpoint.add_ice_candidate(&c).await;
+    }
     let mut reg = ctx.app.reg.lock();
     if let Some(c) = reg
         .sessions

@@ -541,11 +541,13 @@ impl App {
             });
         }
         let slot = self.media_slot(session_id);
-        {
-            let mut media = slot.lock().await;
-            if let Some(m) = media.as_mut() {
-                m.release_participant(connection_id).await;
-            }
+        let gone = slot
+            .lock()
+            .await
+            .as_mut()
+            .map(|m| m.detach_participant(connection_id));
+        if let Some(gone) = gone {
+            gone.release().await;
         }
         let empty = self
             .reg

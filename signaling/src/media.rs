@@ -383,10 +383,11 @@ impl SessionMedia {
         }
     }
 
-    /// Releases `publisher`'s endpoint and PassThrough and every subscription to it; returns the
-    /// subscribers whose subscription went.
-    pub async fn unpublish(&mut self, publisher: &str) -> Vec<String> {
-        let mut gone = Vec::new();
+    /// Takes `publisher`'s endpoint and PassThrough and every subscription to it out of the
+    /// session (their candidate relays stop now); the engine objects are released by the caller,
+    /// without the session's lock (`Released::release`).
+    pub fn detach_publisher(&mut self, publisher: &str) -> Released {
+        let mut gone = Released::default();
         let keys: Vec<(String, String)> = self
             .subscribers
             .keys()
@@ -395,15 +396,13 @@ impl SessionMedia {
             .collect();
         for k in keys {
             if let Some(s) = self.subscribers.remove(&k) {
-                s.relay.abort();
-                let _ = s.endpoint.release().await;
-                gone.push(k.0);
+                gone.subscriber(s);
             }
         }
         if let Some(p) = self.publishers.remove(publisher) {
             p.relay.abort();
-            let _ = p.endpoint.release().await;
-            let _ = p.hub.release().await;
+            gone.endpoints.push(p.endpoint);
+            gone.hubs.push(p.hub);
         }
         self.stale_publishers.remove(publisher);
         self.pending_ice
@@ -413,34 +412,34 @@ impl SessionMedia {
         gone
     }
 
-    pub async fn unsubscribe(&mut self, subscriber: &str, publisher: &str) -> bool {
-        match self
+    /// Takes one subscription out of the session (None when there is none).
+    pub fn detach_subscription(&mut self, subscriber: &str, publisher: &str) -> Option<Released> {
+        let s = self
             .subscribers
-            .remove(&(subscriber.to_string(), publisher.to_string()))
-        {
-            Some(s) => {
-                s.relay.abort();
-                let _ = s.endpoint.release().await;
-                true
-            }
-            None => false,
-        }
+            .remove(&(subscriber.to_string(), publisher.to_string()))?;
+        let mut gone = Released::default();
+        gone.subscriber(s);
+        Some(gone)
     }
 
-    /// Releases everything a participant owns (its publication and its subscriptions).
-    pub async fn release_participant(&mut self, connection: &str) {
-        self.unpublish(connection).await;
+    /// Takes everything a participant owns (its publication and its subscriptions) out of the
+    /// session.
+    pub fn detach_participant(&mut self, connection: &str) -> Released {
+        let mut gone = self.detach_publisher(connection);
         let mine: Vec<(String, String)> = self
             .subscribers
             .keys()
             .filter(|(s, _)| s == connection)
             .cloned()
             .collect();
-        for (s, p) in mine {
-            self.unsubscribe(&s, &p).await;
+        for k in mine {
+            if let Some(s) = self.subscribers.remove(&k) {
+                gone.subscriber(s);
+            }
         }
         self.pending_ice.retain(|(o, _), _| o != connection);
         self.recent_ice.retain(|(o, _), _| o != connection);
+        gone
     }
 
     /// Releases the pipeline (the engine releases its children).
@@ -620,6 +619,30 @@ impl SubscriptionPlan {
             },
             answer,
         ))
+    }
+}
+
+/// Engine objects taken out of a session, to release without its lock: subscriber endpoints
+/// first, then publisher endpoints, then PassThroughs.
+#[derive(Default)]
+pub struct Released {
+    endpoints: Vec<WebRtcEndpoint>,
+    hubs: Vec<PassThrough>,
+}
+
+impl Released {
+    fn subscriber(&mut self, s: SubscriberMedia) {
+        s.relay.abort();
+        self.endpoints.push(s.endpoint);
+    }
+
+    pub async fn release(self) {
+        for ep in self.endpoints {
+            let _ = ep.release().await;
+        }
+        for hub in self.hubs {
+            let _ = hub.release().await;
+        }
     }
 }
 

@@ -100,8 +100,13 @@ pub async fn subscribe(
         .and_then(|s| s.connections.get(me))
         .is_some_and(|c| c.active.is_some());
     if !still_here {
-        if let Some(sm) = slot.lock().await.as_mut() {
-            sm.unsubscribe(me, &publisher).await;
+        let gone = slot
+            .lock()
+            .await
+            .as_mut()
+            .and_then(|sm| sm.detach_subscription(me, &publisher));
+        if let Some(gone) = gone {
+            gone.release().await;
         }
         return Err(RpcError::new(Code::UserNotFound, "Participant left"));
     }

@@ -41,8 +41,13 @@ pub async fn unpublish(
         ));
     };
     let slot = app.media_slot(session_id);
-    if let Some(sm) = slot.lock().await.as_mut() {
-        sm.unpublish(publisher).await;
+    let gone = slot
+        .lock()
+        .await
+        .as_mut()
+        .map(|sm| sm.detach_publisher(publisher));
+    if let Some(gone) = gone {
+        gone.release().await;
     }
     app.deliver(&[notice]);
     Ok(())

@@ -12,16 +12,18 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
         .unwrap_or(&sender)
         .to_string();
     let slot = ctx.app.media_slot(&me.session_id);
-    let removed = match slot.lock().await.as_mut() {
-        Some(sm) => sm.unsubscribe(&me.connection_id, &publisher).await,
-        None => false,
-    };
-    if !removed {
+    let gone = slot
+        .lock()
+        .await
+        .as_mut()
+        .and_then(|sm| sm.detach_subscription(&me.connection_id, &publisher));
+    let Some(gone) = gone else {
         return Err(RpcError::new(
             Code::UserNotFound,
             format!("Not subscribed to {sender}"),
         ));
-    }
+    };
+    gone.release().await;
     let mut reg = ctx.app.reg.lock();
     if let Some(c) = reg
         .sessions

@@ -36,6 +36,8 @@ pub struct SessionMedia {
     pub unsettled: std::collections::BTreeSet<String>,
     /// Bumped by each re-homing: work prepared against an older pipeline is not committed.
     generation: u64,
+    /// Publishers whose (re)publication is being negotiated.
+    publishing: std::collections::HashSet<String>,
 }
 
 /// Where a publisher's media stands.
@@ -103,6 +105,7 @@ impl SessionMedia {
             ready: Arc::new(Notify::new()),
             unsettled: Default::default(),
             generation: 0,
+            publishing: Default::default(),
         }
     }
 
@@ -126,6 +129,7 @@ impl SessionMedia {
         }
         self.pending_ice.clear();
         self.recent_ice.clear();
+        self.publishing.clear();
         self.client = client;
         self.pipeline = pipeline;
         self.generation += 1;
@@ -158,105 +162,119 @@ impl SessionMedia {
         }
     }
 
-    /// `publishVideo`: endpoint → PassThrough, answer the offer, start gathering.
-    pub async fn publish(
+    /// `publishVideo`, step 1 (under the session's lock): refuses a second publication and
+    /// marks this one in progress; the engine work then runs without the lock
+    /// (`PublicationPlan::negotiate`), and `commit_publication` or `abort_publication` ends it.
+    pub fn plan_publication(
         &mut self,
         app: Weak<App>,
         owner: &str,
         stream_id: &str,
-        offer: &str,
-        bw: Bandwidth,
-    ) -> Result<String, RpcError> {
-        if self.publishers.contains_key(owner) {
+    ) -> Result<PublicationPlan, RpcError> {
+        if self.publishers.contains_key(owner) || self.publishing.contains(owner) {
             return Err(RpcError::new(
                 Code::UserAlreadyStreaming,
                 "The user is already publishing",
             ));
         }
-        let hub = self
-            .pipeline
-            .create_pass_through()
-            .await
-            .map_err(media_err)?;
-        match self
-            .negotiate(app, owner, owner, stream_id, offer, bw, Some(&hub))
-            .await
-        {
-            Ok((endpoint, answer, relay)) => {
-                self.publishers.insert(
-                    owner.to_string(),
-                    PublisherMedia {
-                        stream_id: stream_id.into(),
-                        endpoint,
-                        hub,
-                        relay,
-                    },
-                );
-                self.ready.notify_waiters();
-                Ok(answer)
-            }
-            Err(e) => {
-                let _ = hub.release().await;
-                Err(e)
-            }
-        }
+        Ok(self.new_plan(app, owner, stream_id.to_string(), None, false))
     }
 
-    /// `reconnectStream` of a publisher: a fresh endpoint on the same PassThrough, so the
-    /// subscribers' endpoints stay as they are.
-    pub async fn republish(
+    /// `reconnectStream` of a publisher, step 1: a fresh endpoint on the same PassThrough (the
+    /// subscribers' endpoints stay as they are), or, when the session's engine was lost, a fresh
+    /// publication with the same stream id on its new engine.
+    pub fn plan_republication(
         &mut self,
         app: Weak<App>,
         owner: &str,
-        offer: &str,
-        bw: Bandwidth,
-    ) -> Result<String, RpcError> {
-        if let Some(stream_id) = self.stale_publishers.remove(owner) {
-            // Its engine was lost: publish afresh on this session's new engine, same stream id.
-            let answer = self.publish(app, owner, &stream_id, offer, bw).await;
-            if answer.is_err() {
-                self.stale_publishers.insert(owner.to_string(), stream_id);
-            }
-            return answer;
+    ) -> Result<PublicationPlan, RpcError> {
+        if self.publishing.contains(owner) {
+            return Err(RpcError::new(
+                Code::Generic,
+                "A reconnection of this stream is in progress",
+            ));
         }
-        let Some((stream_id, hub)) = self
-            .publishers
-            .get(owner)
-            .map(|p| (p.stream_id.clone(), p.hub.clone()))
-        else {
+        if let Some(stream_id) = self.stale_publishers.remove(owner) {
+            return Ok(self.new_plan(app, owner, stream_id, None, true));
+        }
+        let Some(p) = self.publishers.get(owner) else {
             return Err(RpcError::new(
                 Code::UserNotStreaming,
                 "The user is not publishing",
             ));
         };
-        // Make before break: the new endpoint takes over the PassThrough only once it has
-        // answered; a refused offer leaves the old one publishing.
-        match self
-            .negotiate(app, owner, owner, &stream_id, offer, bw, Some(&hub))
-            .await
-        {
-            Ok((endpoint, answer, relay)) => {
-                let new = PublisherMedia {
-                    stream_id,
-                    endpoint,
-                    hub,
-                    relay,
-                };
-                if let Some(old) = self.publishers.insert(owner.to_string(), new) {
-                    old.relay.abort();
-                    let _ = old.endpoint.release().await;
-                }
-                self.ready.notify_waiters();
-                Ok(answer)
-            }
-            Err(e) => {
-                // The new endpoint may have taken the PassThrough before failing: give it back.
-                if let Some(old) = self.publishers.get(owner) {
-                    let _ = old.endpoint.connect(old.hub.id(), None).await;
-                }
-                Err(e)
-            }
+        let replaces = Some((p.hub.clone(), p.endpoint.clone()));
+        let stream_id = p.stream_id.clone();
+        Ok(self.new_plan(app, owner, stream_id, replaces, false))
+    }
+
+    fn new_plan(
+        &mut self,
+        app: Weak<App>,
+        owner: &str,
+        stream_id: String,
+        replaces: Option<(PassThrough, WebRtcEndpoint)>,
+        was_stale: bool,
+    ) -> PublicationPlan {
+        self.publishing.insert(owner.to_string());
+        PublicationPlan {
+            at: EndpointSite {
+                app,
+                session_id: self.session_id.clone(),
+                pipeline: self.pipeline.clone(),
+            },
+            owner: owner.to_string(),
+            stream_id,
+            replaces,
+            was_stale,
+            generation: self.generation,
         }
+    }
+
+    /// A publication whose engine work failed: no longer in progress (a stale publisher stays
+    /// stale).
+    pub fn abort_publication(&mut self, failed: &PublicationFailed) {
+        self.publishing.remove(&failed.owner);
+        if failed.was_stale && failed.generation == self.generation {
+            self.stale_publishers
+                .insert(failed.owner.clone(), failed.stream_id.clone());
+        }
+    }
+
+    /// Step 3 (under the lock again): the negotiated endpoint publishes, unless the session
+    /// moved or (for a replacement) the stream ended meanwhile. Returns what is to be done
+    /// without the lock: the endpoint it replaces, to release, and the candidates that arrived
+    /// for it meanwhile (with those recently given to the one it replaces).
+    pub fn commit_publication(
+        &mut self,
+        n: NegotiatedPublication,
+    ) -> Result<(Option<WebRtcEndpoint>, Vec<IceCandidate>, WebRtcEndpoint), Released> {
+        self.publishing.remove(&n.owner);
+        let replaced_live = match &n.replaces {
+            None => true,
+            Some(hub_id) => self
+                .publishers
+                .get(&n.owner)
+                .is_some_and(|p| p.hub.id() == hub_id),
+        };
+        if n.generation != self.generation || !replaced_live {
+            return Err(Released::from(n));
+        }
+        self.unsettled.remove(&n.owner);
+        let held = self.take_held_ice(&(n.owner.clone(), n.owner.clone()));
+        let endpoint = n.endpoint.clone();
+        let new = PublisherMedia {
+            stream_id: n.stream_id,
+            endpoint: n.endpoint,
+            hub: n.hub,
+            relay: n.relay,
+        };
+        let old = self.publishers.insert(n.owner, new).map(|old| {
+            old.relay.abort();
+            old.endpoint
+        });
+        self.ready.notify_waiters();
+        Ok((old, held, endpoint))
     }
 
     /// `receiveVideoFrom` (client offer), step 1 (under the session's lock): what a subscription
@@ -320,33 +338,6 @@ impl SessionMedia {
             .map(|(_, c)| c);
         let held = self.pending_ice.remove(key).unwrap_or_default();
         fresh.chain(held).collect()
-    }
-
-    /// Creates an endpoint for `owner` carrying `sender`'s media, answers `offer` and starts
-    /// trickling candidates (to `owner`, tagged with `sender` as the browser routes them). Used
-    /// under the lock by (re)publication; subscriptions use `plan_subscription`.
-    #[allow(clippy::too_many_arguments)]
-    async fn negotiate(
-        &mut self,
-        app: Weak<App>,
-        owner: &str,
-        sender: &str,
-        name: &str,
-        offer: &str,
-        bw: Bandwidth,
-        feeds: Option<&PassThrough>,
-    ) -> Result<(WebRtcEndpoint, String, JoinHandle<()>), RpcError> {
-        let at = EndpointSite {
-            app,
-            session_id: self.session_id.clone(),
-            pipeline: self.pipeline.clone(),
-        };
-        let (ep, answer, relay) = at.open(owner, sender, name, offer, bw, feeds).await?;
-        self.unsettled.remove(owner);
-        for c in self.take_held_ice(&(owner.to_string(), sender.to_string())) {
-            let _ = ep.add_ice_candidate(&c).await;
-        }
-        Ok((ep, answer, relay))
     }
 
     /// `onIceCandidate`, under the lock: `endpoint_name` is the connection id of the stream's
@@ -551,6 +542,98 @@ impl EndpointSite {
     }
 }
 
+/// A (re)publication being made: everything its engine work needs, without the session's lock.
+pub struct PublicationPlan {
+    at: EndpointSite,
+    owner: String,
+    stream_id: String,
+    /// The PassThrough and endpoint a same-engine `reconnectStream` replaces.
+    replaces: Option<(PassThrough, WebRtcEndpoint)>,
+    was_stale: bool,
+    generation: u64,
+}
+
+/// What `abort_publication` needs to know about a publication that failed.
+pub struct PublicationFailed {
+    owner: String,
+    stream_id: String,
+    was_stale: bool,
+    generation: u64,
+}
+
+/// A negotiated publisher endpoint feeding its PassThrough, not yet the session's.
+pub struct NegotiatedPublication {
+    owner: String,
+    stream_id: String,
+    endpoint: WebRtcEndpoint,
+    hub: PassThrough,
+    relay: JoinHandle<()>,
+    /// The id of the PassThrough of the publication it replaces.
+    replaces: Option<String>,
+    generation: u64,
+}
+
+impl PublicationPlan {
+    /// Step 2 (no lock): a new PassThrough (or the one being kept), the endpoint feeding it,
+    /// its answer. Make before break: a replaced endpoint keeps publishing until the commit,
+    /// and gets the PassThrough back if the new one took it and then failed.
+    pub async fn negotiate(
+        self,
+        offer: &str,
+        bw: Bandwidth,
+    ) -> Result<(NegotiatedPublication, String), (RpcError, PublicationFailed)> {
+        let failed = PublicationFailed {
+            owner: self.owner.clone(),
+            stream_id: self.stream_id.clone(),
+            was_stale: self.was_stale,
+            generation: self.generation,
+        };
+        let hub = match &self.replaces {
+            Some((hub, _)) => hub.clone(),
+            None => match self.at.pipeline.create_pass_through().await {
+                Ok(h) => h,
+                Err(e) => return Err((media_err(e), failed)),
+            },
+        };
+        let opened = self
+            .at
+            .open(
+                &self.owner,
+                &self.owner,
+                &self.stream_id,
+                offer,
+                bw,
+                Some(&hub),
+            )
+            .await;
+        match opened {
+            Ok((endpoint, answer, relay)) => Ok((
+                NegotiatedPublication {
+                    owner: self.owner,
+                    stream_id: self.stream_id,
+                    endpoint,
+                    replaces: self.replaces.map(|(h, _)| h.id().to_string()),
+                    hub,
+                    relay,
+                    generation: self.generation,
+                },
+                answer,
+            )),
+            Err(e) => {
+                match &self.replaces {
+                    Some((hub, old)) => {
+                        let _ = old.connect(hub.id(), None).await;
+                    }
+                    None => {
+                        let _ = hub.release().await;
+                    }
+                }
+                Err((e, failed))
+            }
+        }
+    }
+}
+
 /// A subscription being made: everything its engine work needs, without the session's lock.
 pub struct SubscriptionPlan {
     at: EndpointSite,
@@ -573,6 +656,20 @@ pub struct NegotiatedSubscription {
 /// Work done for a session that moved (or a publisher that went) meanwhile: released by its
 /// owner.
 pub struct Abandoned(SubscriberMedia);
+
+impl From<NegotiatedPublication> for Released {
+    fn from(n: NegotiatedPublication) -> Self {
+        n.relay.abort();
+        Released {
+            endpoints: vec![n.endpoint],
+            hubs: if n.replaces.is_none() {
+                vec![n.hub]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
 
 impl From<NegotiatedSubscription> for Abandoned {
     fn from(s: NegotiatedSubscription) -> Self {

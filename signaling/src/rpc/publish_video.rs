@@ -9,6 +9,7 @@ use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
 use crate::core::Refusal;
 use crate::ids;
+use crate::media::{PublicationPlan, Released, SessionMedia};
 use crate::model::{MediaOptions, Publisher};
 
 pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value, RpcError> {
@@ -31,21 +32,11 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
         video_dimensions: p.video_dimensions,
     };
     let stream_id = ids::stream_id(media.type_of_video.as_deref(), has_video, &me.connection_id);
-    let slot = ctx.app.media_slot(&me.session_id);
-    let answer = {
-        let mut guard = slot.lock().await;
-        let Some(sm) = guard.as_mut() else {
-            return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
-        };
-        sm.publish(
-            Arc::downgrade(ctx.app),
-            &me.connection_id,
-            &stream_id,
-            &offer,
-            ctx.app.bandwidth(),
-        )
-        .await?
-    };
+    let app = Arc::downgrade(ctx.app);
+    let answer = publish_on_engine(ctx, &me, &offer, |sm| {
+        sm.plan_publication(app, &me.connection_id, &stream_id)
+    })
+    .await?;
     let created_at = ids::now_ms();
     let published = ctx
         .app
@@ -69,4 +60,72 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
         Err(_) => return Err(RpcError::new(Code::UserNotFound, "Participant left")),
     }
     Ok(json!({"sdpAnswer": answer, "id": stream_id, "createdAt": created_at}))
+}
+
+/// Runs a (re)publication planned under the session's media lock: its engine work without the
+/// lock, then the commit; the endpoint it replaces is released afterwards; a participant that
+/// left meanwhile takes it along. Returns the SDP answer.
+pub(super) async fn publish_on_engine(
+    ctx: &Ctx<'_>,
+    me: &Me,
+    offer: &str,
+    plan: impl FnOnce(&mut SessionMedia) -> Result<PublicationPlan, RpcError>,
+) -> Result<String, RpcError> {
+    let slot = ctx.app.media_slot(&me.session_id);
+    let plan = {
+        let mut guard = slot.lock().await;
+        let Some(sm) = guard.as_mut() else {
+            return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
+        };
+        plan(sm)?
+    };
+    let (negotiated, answer) = match plan.negotiate(offer, ctx.app.bandwidth()).await {
+        Ok(n) => n,
+        Err((e, failed)) => {
+            if let Some(sm) = slot.lock().await.as_mut() {
+                sm.abort_publication(&failed);
+            }
+            return Err(e);
+        }
+    };
+    let committed = match slot.lock().await.as_mut() {
+        Some(sm) => sm.commit_publication(negotiated),
+        None => Err(Released::from(negotiated)),
+    };
+    let (old, held, endpoint) = match committed {
+        Ok(c) => c,
+        Err(gone) => {
+            gone.release().await;
+            return Err(RpcError::new(
+                Code::RoomClosed,
+                "The session's media moved or the stream ended while publishing",
+            ));
+        }
+    };
+    if let Some(old) = old {
+        let _ = old.release().await;
+    }
+    let still_here = ctx
+        .app
+        .reg
+        .lock()
+        .sessions
+        .get(&me.session_id)
+        .and_then(|s| s.connections.get(&me.connection_id))
+        .is_some_and(|c| c.active.is_some());
+    if !still_here {
+        let gone = slot
+            .lock()
+            .await
+            .as_mut()
+            .map(|sm| sm.detach_publisher(&me.connection_id));
+        if let Some(gone) = gone {
+            gone.release().await;
+        }
+        return Err(RpcError::new(Code::UserNotFound, "Participant left"));
+    }
+    for c in held {
+        let _ = endpoint.add_ice_candidate(&c).await;
+    }
+    Ok(answer)
 }

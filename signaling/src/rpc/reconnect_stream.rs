@@ -5,8 +5,9 @@
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+use super::publish_video::publish_on_engine;
 use super::receive_video_from::subscribe;
-use super::wire::{Code, RpcError};
+use super::wire::RpcError;
 use super::{Ctx, Me};
 
 pub async fn handle(
@@ -27,19 +28,11 @@ pub async fn handle(
     if let Some(created_at) = mine {
         // The publisher's own stream: on the same engine a new endpoint on the same PassThrough;
         // after an engine loss, a fresh publication on the session's new engine.
-        let slot = ctx.app.media_slot(&me.session_id);
-        let mut guard = slot.lock().await;
-        let Some(sm) = guard.as_mut() else {
-            return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
-        };
-        let answer = sm
-            .republish(
-                Arc::downgrade(ctx.app),
-                &me.connection_id,
-                &offer,
-                ctx.app.bandwidth(),
-            )
-            .await?;
+        let app = Arc::downgrade(ctx.app);
+        let answer = publish_on_engine(ctx, &me, &offer, |sm| {
+            sm.plan_republication(app, &me.connection_id)
+        })
+        .await?;
         return Ok(json!({"sdpAnswer": answer, "id": stream, "createdAt": created_at}));
     }
     let answer = subscribe(ctx, &me.session_id, &me.connection_id, &stream, &offer).await?;

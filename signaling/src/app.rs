@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{Attached, Notice, Roster};
+use crate::core::{Attached, Hold, Holds, Notice, Roster};
 use crate::ids;
 use crate::media::{Bandwidth, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Session, SessionProps};
@@ -43,6 +43,8 @@ pub struct Registry {
     pub sessions: BTreeMap<String, Session>,
     /// Joined participants by rpc session id, their sockets and reconnection windows.
     pub roster: Roster<OutTx>,
+    /// What re-homed sessions still owe their participants, and when.
+    pub holds: Holds,
 }
 
 impl Registry {
@@ -50,6 +52,7 @@ impl Registry {
         Self {
             sessions: BTreeMap::new(),
             roster: Roster::new(RECONNECTION_WINDOW),
+            holds: Holds::default(),
         }
     }
 
@@ -79,7 +82,6 @@ pub struct Metrics {
 type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;
 
 pub struct App {
-    me: std::sync::Weak<App>,
     /// This process's identity, tagged on every pipeline it creates (`ownership.rs`).
     pub instance: String,
     /// Which session each of our live pipelines belongs to (pipeline id → session id).
@@ -91,8 +93,8 @@ pub struct App {
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
     next_socket: AtomicU64,
-    /// Wakes the task that evicts participants whose reconnection window lapsed.
-    lapses_changed: Arc<Notify>,
+    /// Wakes `run_timers` (a reconnection window or a re-homing hold was added).
+    timers_changed: Arc<Notify>,
 }
 
 /// How long a participant whose socket dropped keeps its place (OpenVidu: 10 s).
@@ -105,8 +107,7 @@ impl App {
         pool_events: mpsc::Receiver<PoolEvent>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let app = Arc::new_cyclic(|me| Self {
-            me: me.clone(),
+        let app = Arc::new(Self {
             instance: ids::instance_id(),
             pipelines: Mutex::new(HashMap::new()),
             settings,
@@ -116,19 +117,15 @@ impl App {
             shutdown,
             metrics: Metrics::default(),
             next_socket: AtomicU64::new(1),
-            lapses_changed: Arc::new(Notify::new()),
+            timers_changed: Arc::new(Notify::new()),
         });
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
-        tokio::spawn(evict_lapsed(Arc::downgrade(&app)));
+        tokio::spawn(run_timers(Arc::downgrade(&app)));
         tokio::spawn(crate::ownership::follow_pool(
             Arc::downgrade(&app),
             pool_events,
         ));
         app
-    }
-
-    fn self_ref(&self) -> std::sync::Weak<App> {
-        self.me.clone()
     }
 
     pub fn next_socket_id(&self) -> u64 {
@@ -364,75 +361,70 @@ impl App {
         self.rehome_engine_now(engine_id, "nodeCrashed").await;
     }
 
-    /// See `pool_client_nudge_ms`: closes the sockets of the session's participants that have not
-    /// re-established their media by then (openvidu-browser then reconnects the socket and every
-    /// broken stream immediately).
-    fn schedule_nudge(&self, session_id: &str, old_engine: &str) {
-        let nudge = self.settings.pool_client_nudge_ms;
-        if nudge == 0 {
-            return;
-        }
+    /// A session moved off `old_engine`: see `pool_client_nudge_ms` (close the sockets of the
+    /// participants whose media is not back by then; openvidu-browser then reconnects the socket
+    /// and every broken stream at once) and `pool_stale_stream_ms` (publishers that never came
+    /// back stop being advertised). Run by `run_timers`.
+    fn schedule_holds(&self, session_id: &str, old_engine: &str) {
         let dropped_at = self
             .pool
             .get(old_engine)
             .and_then(|e| e.snapshot().disconnection_time)
             .unwrap_or_else(crate::ids::now_ms);
-        let wait = Duration::from_millis(
-            nudge.saturating_sub(crate::ids::now_ms().saturating_sub(dropped_at)),
+        let since_drop = Duration::from_millis(crate::ids::now_ms().saturating_sub(dropped_at));
+        let now = tokio::time::Instant::now().into_std();
+        self.reg.lock().holds.rehomed(
+            session_id,
+            now,
+            since_drop,
+            Duration::from_millis(self.settings.pool_client_nudge_ms),
+            Duration::from_millis(self.settings.pool_stale_stream_ms),
         );
-        let slot = self.media_slot(session_id);
-        let (reg_session, me) = (session_id.to_string(), self.self_ref());
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let unsettled: Vec<String> = match slot.lock().await.as_ref() {
-                Some(m) => m.unsettled.iter().cloned().collect(),
-                None => return,
-            };
-            let Some(app) = me.upgrade() else { return };
-            let reg = app.reg.lock();
-            let Some(s) = reg.sessions.get(&reg_session) else {
-                return;
-            };
-            for c in unsettled {
-                let socket = s
-                    .connections
-                    .get(&c)
-                    .and_then(|c| c.active.as_ref())
-                    .and_then(|a| reg.roster.socket(&a.rpc));
-                if let Some(tx) = socket {
-                    tracing::info!(session = %reg_session, connection = %c, "nudging participant to reconnect its media");
-                    let _ = tx.send(Outgoing::Close("media moved to another engine"));
-                }
-            }
-        });
+        self.timers_changed.notify_one();
     }
 
-    /// See `pool_stale_stream_ms`: publishers that never came back stop being advertised.
-    fn schedule_stale_streams(&self, session_id: &str) {
-        let wait = Duration::from_millis(self.settings.pool_stale_stream_ms);
-        let (session, me) = (session_id.to_string(), self.self_ref());
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let Some(app) = me.upgrade() else { return };
-            let Some(slot) = app.existing_media_slot(&session) else {
-                return;
-            };
-            let stale = match slot.lock().await.as_ref() {
-                Some(m) => m.stale_publishers(),
-                None => return,
-            };
-            for publisher in stale {
-                tracing::info!(session = %session, connection = %publisher, "publisher did not come back after re-homing; unpublishing");
-                let _ = crate::rpc::unpublish(
-                    &app,
-                    &session,
-                    &publisher,
-                    "mediaServerDisconnect",
-                    None,
-                )
-                .await;
+    /// The nudge of a re-homed session fell due.
+    async fn nudge(&self, session_id: &str) {
+        let Some(slot) = self.existing_media_slot(session_id) else {
+            return;
+        };
+        let unsettled: Vec<String> = match slot.lock().await.as_ref() {
+            Some(m) => m.unsettled.iter().cloned().collect(),
+            None => return,
+        };
+        let reg = self.reg.lock();
+        let Some(s) = reg.sessions.get(session_id) else {
+            return;
+        };
+        for c in unsettled {
+            let socket = s
+                .connections
+                .get(&c)
+                .and_then(|c| c.active.as_ref())
+                .and_then(|a| reg.roster.socket(&a.rpc));
+            if let Some(tx) = socket {
+                tracing::info!(session = %session_id, connection = %c, "nudging participant to reconnect its media");
+                let _ = tx.send(Outgoing::Close("media moved to another engine"));
             }
-        });
+        }
+    }
+
+    /// The wait for a re-homed session's publishers ended: those that did not come back are
+    /// unpublished.
+    async fn unpublish_stale(self: &Arc<Self>, session_id: &str) {
+        let Some(slot) = self.existing_media_slot(session_id) else {
+            return;
+        };
+        let stale = match slot.lock().await.as_ref() {
+            Some(m) => m.stale_publishers(),
+            None => return,
+        };
+        for publisher in stale {
+            tracing::info!(session = %session_id, connection = %publisher, "publisher did not come back after re-homing; unpublishing");
+            let _ =
+                crate::rpc::unpublish(self, session_id, &publisher, "mediaServerDisconnect", None)
+                    .await;
+        }
     }
 
     /// Moves every session off `engine_id`; sessions no engine can take are closed with `reason`.
@@ -491,8 +483,7 @@ impl App {
                 if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
                     s.engine = Some(new_engine);
                 }
-                self.schedule_nudge(session_id, &old_engine);
-                self.schedule_stale_streams(session_id);
+                self.schedule_holds(session_id, &old_engine);
             }
             Err(e) => {
                 tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");
@@ -570,6 +561,7 @@ impl App {
             if s.active().next().is_some() || s.engine.is_none() {
                 return;
             }
+            reg.holds.forget(session_id);
             reg.sessions.remove(session_id).and_then(|s| s.engine)
         };
         self.release_media(session_id, engine).await;
@@ -598,6 +590,7 @@ impl App {
             let Some(s) = reg.sessions.remove(session_id) else {
                 return false;
             };
+            reg.holds.forget(session_id);
             let (notices, rpcs) = s.close(reason);
             reg.deliver(&notices);
             for r in &rpcs {
@@ -622,20 +615,27 @@ impl App {
     pub fn socket_lost(&self, rpc: &str, socket: u64) {
         let now = tokio::time::Instant::now().into_std();
         if self.reg.lock().roster.detach(rpc, socket, now) {
-            self.lapses_changed.notify_one();
+            self.timers_changed.notify_one();
         }
     }
 }
 
-/// Evicts participants whose reconnection window lapsed (`Roster::lapsed`), sleeping until the
-/// next one is due.
-async fn evict_lapsed(app: std::sync::Weak<App>) {
+/// Runs what falls due: participants whose reconnection window lapsed are evicted
+/// (`networkDisconnect`), re-homed sessions' nudges and stale-stream waits end. Sleeps until
+/// the next deadline.
+async fn run_timers(app: std::sync::Weak<App>) {
     loop {
         let Some(strong) = app.upgrade() else { return };
         // `notify_one` leaves a permit when nobody waits, so a change made after this read
         // still wakes the wait below.
-        let (changed, shutdown) = (strong.lapses_changed.clone(), strong.shutdown.clone());
-        let next = strong.reg.lock().roster.next_deadline();
+        let (changed, shutdown) = (strong.timers_changed.clone(), strong.shutdown.clone());
+        let next = {
+            let mut reg = strong.reg.lock();
+            match (reg.roster.next_deadline(), reg.holds.earliest()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
         drop(strong);
         let far = tokio::time::Instant::now() + Duration::from_secs(3600);
         let until = next.map_or(far, tokio::time::Instant::from_std);
@@ -646,11 +646,20 @@ async fn evict_lapsed(app: std::sync::Weak<App>) {
         }
         let Some(app) = app.upgrade() else { return };
         let now = tokio::time::Instant::now().into_std();
-        let gone = app.reg.lock().roster.lapsed(now);
+        let (gone, holds) = {
+            let mut reg = app.reg.lock();
+            (reg.roster.lapsed(now), reg.holds.due(now))
+        };
         for m in gone {
             tracing::info!(session = %m.session_id, connection = %m.connection_id, "participant did not reconnect; evicting");
             app.remove_participant(&m.session_id, &m.connection_id, "networkDisconnect", false)
                 .await;
+        }
+        for h in holds {
+            match h {
+                Hold::Nudge { session } => app.nudge(&session).await,
+                Hold::StaleStreams { session } => app.unpublish_stale(&session).await,
+            }
         }
     }
 }

@@ -4,11 +4,13 @@
 //! (`app.rs`, `rpc/socket.rs`) does the sending and the engine work.
 
 pub mod deadlines;
+pub mod holds;
 pub mod lifecycle;
 pub mod ping;
 pub mod roster;
 
 pub use deadlines::Deadlines;
+pub use holds::{Hold, Holds};
 pub use lifecycle::{Departure, Notice, Refusal};
 pub use ping::PingWatch;
 pub use roster::{Attached, Roster, RosterError};

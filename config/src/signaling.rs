@@ -48,6 +48,26 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "POOL_ORPHAN_GRACE_MS",
     "LOCAL_ENGINES_SECRET",
     "POOL_STALE_STREAM_MS",
+    "OPENVIDU_WEBHOOK",
+    "OPENVIDU_WEBHOOK_ENDPOINT",
+    "OPENVIDU_WEBHOOK_HEADERS",
+    "OPENVIDU_WEBHOOK_EVENTS",
+    "WEBHOOK_TIMEOUT_MS",
+    "WEBHOOK_QUEUE",
+];
+
+/// Every webhook event signaling sends (OpenVidu's names; the default of
+/// `OPENVIDU_WEBHOOK_EVENTS`).
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "sessionCreated",
+    "sessionDestroyed",
+    "participantJoined",
+    "participantLeft",
+    "webrtcConnectionCreated",
+    "webrtcConnectionDestroyed",
+    "signalSent",
+    "nodeCrashed",
+    "nodeRecovered",
 ];
 
 /// Free-form labels of an engine (`zone = "a"`), shown by the operators' API.
@@ -162,6 +182,23 @@ pub struct SignalingSettings {
     /// long is unpublished (`participantUnpublished`, reason `mediaServerDisconnect`): a stream
     /// that cannot continue stops being advertised.
     pub pool_stale_stream_ms: u64,
+    /// POST lifecycle events to `openvidu_webhook_endpoint` (OpenVidu's webhook).
+    pub openvidu_webhook: bool,
+    pub openvidu_webhook_endpoint: String,
+    /// Extra request headers, each `"Name: value"` (a JSON array in the environment). Values are
+    /// never shown (they are usually credentials).
+    #[serde(deserialize_with = "crate::json_or_native::deserialize")]
+    pub openvidu_webhook_headers: Vec<String>,
+    /// Which events to send (a JSON array in the environment); empty means all of
+    /// [`WEBHOOK_EVENTS`].
+    #[serde(deserialize_with = "crate::json_or_native::deserialize")]
+    pub openvidu_webhook_events: Vec<String>,
+    /// One delivery attempt's time limit (three attempts, with backoff, before an event is
+    /// counted as failed).
+    pub webhook_timeout_ms: u64,
+    /// Events waiting for delivery at most; beyond it they are dropped (and counted): a slow
+    /// receiver never slows a session.
+    pub webhook_queue: usize,
 }
 
 /// Without the secrets (OPENVIDU_SECRET, engine URIs' user-info, the local engines' secret), so
@@ -181,6 +218,9 @@ impl std::fmt::Debug for SignalingSettings {
             .field("pool_strategy", &self.pool_strategy)
             .field("demo_tokens", &self.demo_tokens)
             .field("metrics_public", &self.metrics_public)
+            .field("openvidu_webhook", &self.openvidu_webhook)
+            .field("openvidu_webhook_endpoint", &self.openvidu_webhook_endpoint)
+            .field("openvidu_webhook_headers", &self.webhook_header_names())
             .finish_non_exhaustive()
     }
 }
@@ -226,11 +266,40 @@ impl Default for SignalingSettings {
             ws_max_send_queue_bytes: 4 << 20,
             pool_orphan_grace_ms: 240_000,
             pool_stale_stream_ms: 30_000,
+            openvidu_webhook: false,
+            openvidu_webhook_endpoint: String::new(),
+            openvidu_webhook_headers: Vec::new(),
+            openvidu_webhook_events: Vec::new(),
+            webhook_timeout_ms: 5_000,
+            webhook_queue: 10_000,
         }
     }
 }
 
 impl SignalingSettings {
+    /// The webhook headers as (name, value) pairs.
+    pub fn webhook_headers(&self) -> Vec<(String, String)> {
+        self.openvidu_webhook_headers
+            .iter()
+            .filter_map(|h| h.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect()
+    }
+
+    /// The webhook headers' names only (their values are not shown anywhere).
+    pub fn webhook_header_names(&self) -> Vec<String> {
+        self.webhook_headers().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// The webhook events to send (all when none are listed).
+    pub fn webhook_events(&self) -> BTreeSet<String> {
+        if self.openvidu_webhook_events.is_empty() {
+            WEBHOOK_EVENTS.iter().map(|e| e.to_string()).collect()
+        } else {
+            self.openvidu_webhook_events.iter().cloned().collect()
+        }
+    }
+
     pub fn tls(&self) -> bool {
         self.certificate_path.is_some() && self.private_key_path.is_some()
     }
@@ -460,6 +529,52 @@ impl Validate for SignalingSettings {
                 "at least 65536",
             ));
         }
+        if self.openvidu_webhook {
+            let e = &self.openvidu_webhook_endpoint;
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    "OPENVIDU_WEBHOOK_ENDPOINT",
+                    e,
+                    "an http:// or https:// URL when OPENVIDU_WEBHOOK is true",
+                ));
+            }
+        }
+        for h in &self.openvidu_webhook_headers {
+            let valid = h.split_once(':').is_some_and(|(n, _)| {
+                !n.trim().is_empty() && n.trim().bytes().all(|b| b.is_ascii_graphic())
+            });
+            if !valid {
+                let name = h.split(':').next().unwrap_or_default();
+                return Err(ConfigError::invalid(
+                    "OPENVIDU_WEBHOOK_HEADERS",
+                    name,
+                    "entries of the form \"Name: value\"",
+                ));
+            }
+        }
+        for ev in &self.openvidu_webhook_events {
+            if !WEBHOOK_EVENTS.contains(&ev.as_str()) {
+                return Err(ConfigError::invalid(
+                    "OPENVIDU_WEBHOOK_EVENTS",
+                    ev,
+                    &format!("one of {}", WEBHOOK_EVENTS.join(", ")),
+                ));
+            }
+        }
+        if !(100..=60_000).contains(&self.webhook_timeout_ms) {
+            return Err(ConfigError::invalid(
+                "WEBHOOK_TIMEOUT_MS",
+                self.webhook_timeout_ms,
+                "100–60000",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.webhook_queue) {
+            return Err(ConfigError::invalid(
+                "WEBHOOK_QUEUE",
+                self.webhook_queue,
+                "1–1000000",
+            ));
+        }
         if self.openvidu_sessions_garbage_interval == 0 {
             return Err(ConfigError::invalid(
                 "OPENVIDU_SESSIONS_GARBAGE_INTERVAL",
@@ -501,6 +616,38 @@ mod tests {
             &serde_json::json!({}),
         )
         .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
+    fn webhook_settings_from_openvidus_variables() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OPENVIDU_WEBHOOK", "true");
+            jail.set_env("OPENVIDU_WEBHOOK_ENDPOINT", "https://hooks.example/ov");
+            jail.set_env(
+                "OPENVIDU_WEBHOOK_HEADERS",
+                r#"["Authorization: Basic c2VjcmV0"]"#,
+            );
+            jail.set_env(
+                "OPENVIDU_WEBHOOK_EVENTS",
+                r#"["sessionCreated","signalSent"]"#,
+            );
+            let s = load_env()?;
+            assert_eq!(s.webhook_header_names(), vec!["Authorization".to_string()]);
+            assert_eq!(s.webhook_events().len(), 2);
+            assert!(
+                !format!("{s:?}").contains("c2VjcmV0"),
+                "header values stay out of logs"
+            );
+            jail.set_env("OPENVIDU_WEBHOOK_EVENTS", r#"["recordingStatusChanged"]"#);
+            let e = load_env().err().unwrap_or_default();
+            assert!(e.contains("OPENVIDU_WEBHOOK_EVENTS"), "{e}");
+            jail.set_env("OPENVIDU_WEBHOOK_EVENTS", "[]");
+            jail.set_env("OPENVIDU_WEBHOOK_ENDPOINT", "");
+            let e = load_env().err().unwrap_or_default();
+            assert!(e.contains("OPENVIDU_WEBHOOK_ENDPOINT"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]

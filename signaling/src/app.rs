@@ -4,7 +4,7 @@
 
 use parking_lot::Mutex;
 use rtcpool_config::SignalingSettings;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::media::{Bandwidth, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Session, SessionProps};
 use crate::pool::{EnginePool, PoolEvent};
 use crate::rpc::wire::{Code, Notification, RpcError};
+use crate::webhook::{events, Webhook};
 
 /// What a socket writer is told to do.
 #[derive(Debug)]
@@ -92,6 +93,8 @@ pub struct App {
     pub pool: Arc<EnginePool>,
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
+    /// OpenVidu's webhook (`webhook/`): lifecycle events, never blocking a session.
+    pub webhook: Webhook,
     next_socket: AtomicU64,
     /// Wakes `run_timers` (a reconnection window or a re-homing hold was added).
     timers_changed: Arc<Notify>,
@@ -107,6 +110,7 @@ impl App {
         pool_events: mpsc::Receiver<PoolEvent>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
+        let webhook = Webhook::start(&settings, shutdown.clone());
         let app = Arc::new(Self {
             instance: ids::instance_id(),
             pipelines: Mutex::new(HashMap::new()),
@@ -114,6 +118,7 @@ impl App {
             reg: Mutex::new(Registry::new()),
             media: Mutex::new(HashMap::new()),
             pool,
+            webhook,
             shutdown,
             metrics: Metrics::default(),
             next_socket: AtomicU64::new(1),
@@ -157,6 +162,8 @@ impl App {
         }
         let s = Session::new(id.clone(), props, ids::now_ms());
         let json = s.rest_json(false);
+        self.webhook
+            .emit("sessionCreated", Some((&id, s.created_at)), Map::new());
         reg.sessions.insert(id, s);
         Ok(json)
     }
@@ -519,6 +526,9 @@ impl App {
             };
             // Delivered before the participant leaves the roster: an evicted one hears it too.
             reg.deliver(&d.notices);
+            if let Some(s) = reg.sessions.get(session_id) {
+                self.hook_departure(s, &d.gone, &d.cut, reason);
+            }
             d.rpc
                 .and_then(|r| reg.roster.remove(&r))
                 .and_then(|m| m.socket)
@@ -562,7 +572,13 @@ impl App {
                 return;
             }
             reg.holds.forget(session_id);
-            reg.sessions.remove(session_id).and_then(|s| s.engine)
+            let s = reg.sessions.remove(session_id);
+            if let Some(s) = &s {
+                let fields = events::session_destroyed(s, "lastParticipantLeft", ids::now_ms());
+                self.webhook
+                    .emit("sessionDestroyed", Some((&s.id, s.created_at)), fields);
+            }
+            s.and_then(|s| s.engine)
         };
         self.release_media(session_id, engine).await;
     }
@@ -593,6 +609,7 @@ impl App {
             reg.holds.forget(session_id);
             let (notices, rpcs) = s.close(reason);
             reg.deliver(&notices);
+            self.hook_close(&s, reason);
             for r in &rpcs {
                 reg.roster.remove(r);
             }
@@ -600,6 +617,67 @@ impl App {
         };
         self.release_media(session_id, engine).await;
         true
+    }
+
+    /// Webhook events of a participant that left `s` (already out of it): the streams it
+    /// published (and the others' subscriptions to it) and received, then `participantLeft`.
+    fn hook_departure(&self, s: &Session, gone: &Connection, cut: &[(String, u64)], reason: &str) {
+        if !self.webhook.enabled() {
+            return;
+        }
+        let now = ids::now_ms();
+        let session = Some((s.id.as_str(), s.created_at));
+        let destroyed = "webrtcConnectionDestroyed";
+        if let Some(p) = &gone.publisher {
+            for (sub, since) in cut {
+                let f =
+                    events::webrtc_connection(&gone.id, p, Some(sub), *since, Some((reason, now)));
+                self.webhook.emit(destroyed, session, f);
+            }
+            let f = events::webrtc_connection(&gone.id, p, None, p.created_at, Some((reason, now)));
+            self.webhook.emit(destroyed, session, f);
+        }
+        for (stream, since) in &gone.subscriptions {
+            let Some(owner) = s.by_stream(stream) else {
+                continue;
+            };
+            if let Some(p) = &owner.publisher {
+                let f = events::webrtc_connection(
+                    &owner.id,
+                    p,
+                    Some(&gone.id),
+                    *since,
+                    Some((reason, now)),
+                );
+                self.webhook.emit(destroyed, session, f);
+            }
+        }
+        let f = events::participant(gone, Some((reason, now)));
+        self.webhook.emit("participantLeft", session, f);
+    }
+
+    /// Webhook events of a session closed with `reason`: every participant's streams and
+    /// departure, then `sessionDestroyed`.
+    fn hook_close(&self, s: &Session, reason: &str) {
+        if !self.webhook.enabled() {
+            return;
+        }
+        for c in s.active() {
+            if let Some(p) = &c.publisher {
+                let now = ids::now_ms();
+                let f =
+                    events::webrtc_connection(&c.id, p, None, p.created_at, Some((reason, now)));
+                self.webhook
+                    .emit("webrtcConnectionDestroyed", Some((&s.id, s.created_at)), f);
+            }
+            // Its subscriptions and its departure (its own stream was just reported).
+            let mut own = c.clone();
+            own.publisher = None;
+            self.hook_departure(s, &own, &[], reason);
+        }
+        let f = events::session_destroyed(s, reason, ids::now_ms());
+        self.webhook
+            .emit("sessionDestroyed", Some((&s.id, s.created_at)), f);
     }
 
     /// Every session, closed with `openviduServerStopped` (graceful shutdown).

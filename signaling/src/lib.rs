@@ -16,6 +16,7 @@ pub mod pool;
 pub mod rest;
 pub mod rpc;
 pub mod server;
+pub mod webhook;
 
 use axum_server::accept::DefaultAcceptor;
 use rtcpool_config::listen::{limit_slow_clients, SlowClientAcceptor};

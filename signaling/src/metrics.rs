@@ -133,6 +133,31 @@ pub fn render(app: &App) -> String {
             app.metrics.ws_connections.load(Ordering::Relaxed) as f64,
         )],
     );
+    let w = &app.webhook.stats;
+    family(
+        "rtcpool_webhook_events_total",
+        "counter",
+        "webhook events by outcome (sent, failed after 3 attempts, dropped with a full queue)",
+        [
+            ("sent", &w.sent),
+            ("failed", &w.failed),
+            ("dropped", &w.dropped),
+        ]
+        .iter()
+        .map(|(r, n)| {
+            (
+                format!("{{result=\"{r}\"}}"),
+                n.load(Ordering::Relaxed) as f64,
+            )
+        })
+        .collect(),
+    );
+    family(
+        "rtcpool_webhook_retries_total",
+        "counter",
+        "webhook delivery attempts beyond the first",
+        vec![(String::new(), w.retries.load(Ordering::Relaxed) as f64)],
+    );
     family(
         "rtcpool_ws_connections_open",
         "gauge",

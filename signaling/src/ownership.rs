@@ -40,11 +40,26 @@ pub async fn tag(pipeline: &MediaPipeline, instance: &str, session_id: &str) {
 
 /// Follows the pool's events for the lifetime of the app.
 pub async fn follow_pool(app: Weak<App>, mut events: mpsc::Receiver<PoolEvent>) {
+    // Engines reported crashed, so that their return is reported too.
+    let mut crashed = std::collections::BTreeSet::new();
     while let Some(ev) = events.recv().await {
         let Some(app) = app.upgrade() else { return };
         match ev {
-            PoolEvent::Lost(engine) => app.rehome_engine(&engine).await,
+            PoolEvent::Lost(engine) => {
+                if let Some(s) = app.pool.get(&engine).map(|e| e.snapshot()) {
+                    crashed.insert(engine.clone());
+                    let f = crate::webhook::events::node(&s, true);
+                    app.webhook.emit("nodeCrashed", None, f);
+                }
+                app.rehome_engine(&engine).await
+            }
             PoolEvent::Connected(engine) => {
+                if crashed.remove(&engine) {
+                    if let Some(s) = app.pool.get(&engine).map(|e| e.snapshot()) {
+                        let f = crate::webhook::events::node(&s, false);
+                        app.webhook.emit("nodeRecovered", None, f);
+                    }
+                }
                 // Reconciliation makes a round trip per pipeline: not on this loop.
                 tokio::spawn(async move { reconcile(&app, &engine).await });
             }

@@ -35,6 +35,20 @@ pub struct Departure {
     pub notices: Vec<Notice>,
     /// Nobody is left: the session and its media go.
     pub empty: bool,
+    /// The connection as it was (its publication and subscriptions, for the webhook).
+    pub gone: Connection,
+    /// The other participants' subscriptions to its stream that went with it: (subscriber,
+    /// subscribed at).
+    pub cut: Vec<(String, u64)>,
+}
+
+/// What an unpublication did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unpublished {
+    pub publisher: Publisher,
+    /// Subscriptions to the stream that went with it: (subscriber, subscribed at).
+    pub cut: Vec<(String, u64)>,
+    pub notice: Notice,
 }
 
 impl Session {
@@ -133,10 +147,16 @@ impl Session {
                 },
             });
         }
-        self.remove(connection_id);
+        let gone = self.remove(connection_id)?;
+        let mut cut = Vec::new();
         for c in self.connections.values_mut() {
-            c.subscriptions
-                .retain(|(st, _)| crate::ids::connection_of_stream(st) != Some(connection_id));
+            c.subscriptions.retain(|(st, at)| {
+                let keep = crate::ids::connection_of_stream(st) != Some(connection_id);
+                if !keep {
+                    cut.push((c.id.clone(), *at));
+                }
+                keep
+            });
         }
         notices.push(Notice {
             to: self.audience(None),
@@ -149,6 +169,8 @@ impl Session {
             rpc,
             notices,
             empty: self.active().next().is_none(),
+            gone,
+            cut,
         })
     }
 
@@ -176,21 +198,27 @@ impl Session {
     }
 
     /// The participant's stream ends: it and every subscription to it are dropped; everyone but
-    /// `except` hears `participantUnpublished`. Returns the stream id with the notice.
+    /// `except` hears `participantUnpublished`.
     pub fn unpublish(
         &mut self,
         connection_id: &str,
         reason: &str,
         except: Option<&str>,
-    ) -> Result<(String, Notice), Refusal> {
-        let stream = self
+    ) -> Result<Unpublished, Refusal> {
+        let publisher = self
             .connections
             .get_mut(connection_id)
             .and_then(|c| c.publisher.take())
-            .map(|p| p.stream_id)
             .ok_or(Refusal::NotPublishing)?;
+        let mut cut = Vec::new();
         for c in self.connections.values_mut() {
-            c.subscriptions.retain(|(st, _)| *st != stream);
+            c.subscriptions.retain(|(st, at)| {
+                let keep = *st != publisher.stream_id;
+                if !keep {
+                    cut.push((c.id.clone(), *at));
+                }
+                keep
+            });
         }
         let notice = Notice {
             to: self.audience(except),
@@ -199,7 +227,11 @@ impl Session {
                 reason: reason.into(),
             },
         };
-        Ok((stream, notice))
+        Ok(Unpublished {
+            publisher,
+            cut,
+            notice,
+        })
     }
 
     /// `streamPropertyChanged`: audio/video active and the video dimensions are kept on the
@@ -398,6 +430,8 @@ mod tests {
         ));
         assert_eq!(d.notices[1].to, vec!["rB", "rC"]);
         assert!(!d.empty);
+        assert_eq!(d.cut, vec![("con_B".to_string(), 7)]);
+        assert_eq!(d.gone.id, "con_A");
         assert!(s
             .connections
             .get("con_B")
@@ -427,11 +461,10 @@ mod tests {
             c.subscriptions.push(("str_CAM_x_con_A".into(), 7));
         }
         let r = s.unpublish("con_A", "forceUnpublishByUser", None);
-        let Ok((stream, notice)) = r else {
-            panic!("was publishing")
-        };
-        assert_eq!(stream, "str_CAM_x_con_A");
-        assert_eq!(notice.to, vec!["rA", "rB", "rC"]);
+        let Ok(u) = r else { panic!("was publishing") };
+        assert_eq!(u.publisher.stream_id, "str_CAM_x_con_A");
+        assert_eq!(u.cut, vec![("con_C".to_string(), 7)]);
+        assert_eq!(u.notice.to, vec!["rA", "rB", "rC"]);
         assert!(s
             .connections
             .get("con_C")

@@ -37,7 +37,11 @@ pub async fn all(State(app): State<Arc<App>>) -> Response {
         "OPENVIDU_SESSIONS_GARBAGE_INTERVAL": s.openvidu_sessions_garbage_interval,
         "OPENVIDU_SESSIONS_GARBAGE_THRESHOLD": s.openvidu_sessions_garbage_threshold,
         "OPENVIDU_RECORDING": false,
-        "OPENVIDU_WEBHOOK": false,
+        "OPENVIDU_WEBHOOK": s.openvidu_webhook,
+        "OPENVIDU_WEBHOOK_ENDPOINT": s.openvidu_webhook_endpoint,
+        // Names only: header values are usually credentials.
+        "OPENVIDU_WEBHOOK_HEADERS": s.webhook_header_names(),
+        "OPENVIDU_WEBHOOK_EVENTS": s.webhook_events(),
         "KMS_URIS": app.pool.all().iter().map(|e| Value::from(e.uri.clone())).collect::<Vec<_>>(),
     }))
 }

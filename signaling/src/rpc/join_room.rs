@@ -10,6 +10,7 @@ use super::Ctx;
 use crate::core::Attached;
 use crate::ids;
 use crate::model::Active;
+use crate::webhook::events;
 
 /// The OpenVidu version we speak (openvidu-browser checks it as semver).
 pub const OPENVIDU_VERSION: &str = "2.32.2";
@@ -64,7 +65,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
         }
         return Err(e);
     }
-    let (result, joined) = {
+    let (result, joined, hook) = {
         let mut reg = ctx.app.reg.lock();
         let Some(s) = reg.sessions.get(&session_id) else {
             return Err(RpcError::new(
@@ -99,6 +100,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
             "customIceServers": ice,
         });
         let joined = s.joined(&connection_id);
+        let hook = (s.created_at, events::participant(me, None));
         // Requests of one socket run in order, so it cannot have joined since the check above.
         let _ = reg.roster.join(
             ctx.rpc,
@@ -109,9 +111,12 @@ pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
                 tx: ctx.tx.clone(),
             },
         );
-        (result, joined)
+        (result, joined, hook)
     };
     ctx.app.deliver(joined.as_slice());
+    ctx.app
+        .webhook
+        .emit("participantJoined", Some((&session_id, hook.0)), hook.1);
     ctx.app.metrics.joins.fetch_add(1, Ordering::Relaxed);
     Ok(result)
 }

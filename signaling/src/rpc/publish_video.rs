@@ -11,6 +11,7 @@ use crate::core::Refusal;
 use crate::ids;
 use crate::media::{PublicationPlan, Released, SessionMedia};
 use crate::model::{MediaOptions, Publisher};
+use crate::webhook::events;
 
 pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value, RpcError> {
     let (offer, has_audio, has_video) = (p.sdp_offer, p.has_audio, p.has_video);
@@ -46,17 +47,24 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
         .get_mut(&me.session_id)
         .ok_or(Refusal::NotJoined)
         .and_then(|s| {
-            s.publish(
-                &me.connection_id,
-                Publisher {
-                    stream_id: stream_id.clone(),
-                    created_at,
-                    media,
-                },
-            )
+            let p = Publisher {
+                stream_id: stream_id.clone(),
+                created_at,
+                media,
+            };
+            let hook = events::webrtc_connection(&me.connection_id, &p, None, created_at, None);
+            let notice = s.publish(&me.connection_id, p)?;
+            Ok((notice, s.created_at, hook))
         });
     match published {
-        Ok(notice) => ctx.app.deliver(&[notice]),
+        Ok((notice, session_created, hook)) => {
+            ctx.app.deliver(&[notice]);
+            ctx.app.webhook.emit(
+                "webrtcConnectionCreated",
+                Some((&me.session_id, session_created)),
+                hook,
+            );
+        }
         Err(_) => return Err(RpcError::new(Code::UserNotFound, "Participant left")),
     }
     Ok(json!({"sdpAnswer": answer, "id": stream_id, "createdAt": created_at}))

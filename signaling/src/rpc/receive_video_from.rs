@@ -8,6 +8,7 @@ use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
 use crate::ids;
 use crate::media::{Abandoned, PublisherState};
+use crate::webhook::events;
 
 /// How long a subscriber's (re)subscription waits for its publisher to come back after an engine
 /// loss.
@@ -113,14 +114,29 @@ pub async fn subscribe(
     for c in held {
         let _ = endpoint.add_ice_candidate(&c).await;
     }
-    let mut reg = ctx.app.reg.lock();
-    if let Some(c) = reg
-        .sessions
-        .get_mut(session_id)
-        .and_then(|s| s.connections.get_mut(me))
-    {
-        c.subscriptions.retain(|(s, _)| s != stream_id);
-        c.subscriptions.push((stream_id.to_string(), ids::now_ms()));
+    let now = ids::now_ms();
+    let hook = {
+        let mut reg = ctx.app.reg.lock();
+        let Some(s) = reg.sessions.get_mut(session_id) else {
+            return Ok(answer);
+        };
+        if let Some(c) = s.connections.get_mut(me) {
+            c.subscriptions.retain(|(s, _)| s != stream_id);
+            c.subscriptions.push((stream_id.to_string(), now));
+        }
+        let p = s
+            .connections
+            .get(&publisher)
+            .and_then(|c| c.publisher.as_ref());
+        p.map(|p| {
+            let f = events::webrtc_connection(&publisher, p, Some(me), now, None);
+            (s.created_at, f)
+        })
+    };
+    if let Some((created, f)) = hook {
+        ctx.app
+            .webhook
+            .emit("webrtcConnectionCreated", Some((session_id, created)), f);
     }
     Ok(answer)
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::wire::{Code, Notification, RpcError};
 use super::{Ctx, Me};
+use crate::webhook::events;
 
 pub fn handle(ctx: &mut Ctx<'_>, me: Me, text: String) -> Result<Value, RpcError> {
     let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(&text) else {
@@ -82,6 +83,7 @@ pub fn deliver(
 ) -> Result<(), RpcError> {
     if to.is_empty() {
         app.broadcast(session_id, None, n);
+        hook_signal(app, session_id, to, n);
         return Ok(());
     }
     {
@@ -101,5 +103,30 @@ pub fn deliver(
     for c in to {
         app.send_to(session_id, c, n);
     }
+    hook_signal(app, session_id, to, n);
     Ok(())
+}
+
+/// `signalSent` (`to` lists every recipient, also for a signal to everyone).
+fn hook_signal(app: &crate::app::App, session_id: &str, to: &[String], n: &Notification) {
+    if !app.webhook.enabled() {
+        return;
+    }
+    let Notification::SendMessage { data, kind, from } = n else {
+        return;
+    };
+    let (created, everyone) = {
+        let reg = app.reg.lock();
+        let Some(s) = reg.sessions.get(session_id) else {
+            return;
+        };
+        let everyone: Vec<String> = match to.is_empty() {
+            true => s.active().map(|c| c.id.clone()).collect(),
+            false => to.to_vec(),
+        };
+        (s.created_at, everyone)
+    };
+    let f = events::signal(from.as_deref(), &everyone, kind.as_deref(), data.as_deref());
+    app.webhook
+        .emit("signalSent", Some((session_id, created)), f);
 }

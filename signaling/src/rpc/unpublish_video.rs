@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
 use crate::core::Refusal;
+use crate::webhook::events;
 
 pub async fn handle(ctx: &mut Ctx<'_>, me: Me) -> Result<Value, RpcError> {
     unpublish(
@@ -33,8 +34,11 @@ pub async fn unpublish(
         .sessions
         .get_mut(session_id)
         .ok_or(Refusal::NotPublishing)
-        .and_then(|s| s.unpublish(publisher, reason, except));
-    let Ok((_, notice)) = unpublished else {
+        .and_then(|s| {
+            s.unpublish(publisher, reason, except)
+                .map(|u| (u, s.created_at))
+        });
+    let Ok((u, session_created)) = unpublished else {
         return Err(RpcError::new(
             Code::UserNotStreaming,
             "The user is not publishing",
@@ -49,6 +53,26 @@ pub async fn unpublish(
     if let Some(gone) = gone {
         gone.release().await;
     }
-    app.deliver(&[notice]);
+    app.deliver(&[u.notice]);
+    let (now, session) = (crate::ids::now_ms(), Some((session_id, session_created)));
+    let destroyed = "webrtcConnectionDestroyed";
+    for (sub, since) in &u.cut {
+        let f = events::webrtc_connection(
+            publisher,
+            &u.publisher,
+            Some(sub),
+            *since,
+            Some((reason, now)),
+        );
+        app.webhook.emit(destroyed, session, f);
+    }
+    let f = events::webrtc_connection(
+        publisher,
+        &u.publisher,
+        None,
+        u.publisher.created_at,
+        Some((reason, now)),
+    );
+    app.webhook.emit(destroyed, session, f);
     Ok(())
 }

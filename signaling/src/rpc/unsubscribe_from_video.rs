@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
+use crate::webhook::events;
 
 pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, RpcError> {
     // Browsers send the publisher's connection id; accept a stream id too.
@@ -24,14 +25,50 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
         ));
     };
     gone.release().await;
-    let mut reg = ctx.app.reg.lock();
-    if let Some(c) = reg
-        .sessions
-        .get_mut(&me.session_id)
-        .and_then(|s| s.connections.get_mut(&me.connection_id))
-    {
-        c.subscriptions
-            .retain(|(s, _)| crate::ids::connection_of_stream(s) != Some(publisher.as_str()));
+    let hooks = {
+        let mut reg = ctx.app.reg.lock();
+        let Some(s) = reg.sessions.get_mut(&me.session_id) else {
+            return Ok(super::empty());
+        };
+        let mut ended = Vec::new();
+        if let Some(c) = s.connections.get_mut(&me.connection_id) {
+            c.subscriptions.retain(|(st, at)| {
+                let keep = crate::ids::connection_of_stream(st) != Some(publisher.as_str());
+                if !keep {
+                    ended.push(*at);
+                }
+                keep
+            });
+        }
+        let now = crate::ids::now_ms();
+        let p = s
+            .connections
+            .get(&publisher)
+            .and_then(|c| c.publisher.as_ref());
+        let hooks: Vec<_> = p
+            .map(|p| {
+                ended
+                    .iter()
+                    .map(|since| {
+                        events::webrtc_connection(
+                            &publisher,
+                            p,
+                            Some(&me.connection_id),
+                            *since,
+                            Some(("unsubscribe", now)),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (s.created_at, hooks)
+    };
+    for f in hooks.1 {
+        ctx.app.webhook.emit(
+            "webrtcConnectionDestroyed",
+            Some((&me.session_id, hooks.0)),
+            f,
+        );
     }
     Ok(super::empty())
 }

@@ -1,0 +1,289 @@
+//! OpenVidu's webhook against a real HTTP receiver: the lifecycle of a call arrives in order, in
+//! OpenVidu's shapes, with the configured headers (whose values are shown nowhere); a receiver
+//! that hangs or refuses slows no session and every outcome is counted in `/metrics`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use rtcpool_tests::bot::Bot;
+use rtcpool_tests::harness::{free_port, http_raw, LocalEngine, LocalSignaling, SECRET};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+/// A webhook receiver on loopback: records each event with its `Authorization` header.
+async fn receiver() -> anyhow::Result<(SocketAddr, Seen)> {
+    let seen: Seen = Arc::default();
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(seen): State<Seen>, h: HeaderMap, Json(v): Json<Value>| async move {
+                    let auth = h
+                        .get("authorization")
+                        .and_then(|a| a.to_str().ok())
+                        .map(str::to_string);
+                    seen.lock().push((auth, v));
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((addr, seen))
+}
+
+async fn signaling_with_webhook(
+    endpoint: String,
+    timeout_ms: u64,
+    queue: usize,
+) -> anyhow::Result<LocalSignaling> {
+    let engine = LocalEngine::start().await?;
+    let uris = vec![(engine.url(), 1)];
+    LocalSignaling::start_with(vec![engine], uris, |s| {
+        s.openvidu_webhook = true;
+        s.openvidu_webhook_endpoint = endpoint;
+        s.openvidu_webhook_headers = vec!["Authorization: Bearer hook-s3cret".into()];
+        s.webhook_timeout_ms = timeout_ms;
+        s.webhook_queue = queue;
+    })
+    .await
+}
+
+async fn metrics(addr: SocketAddr) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("OPENVIDUAPP:{SECRET}"));
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic {auth}\r\n\r\n");
+    Ok(http_raw(addr, req.as_bytes(), Duration::from_secs(5))
+        .await?
+        .unwrap_or_default())
+}
+
+/// The value of `rtcpool_webhook_events_total{result="…"}`.
+fn counted(metrics: &str, result: &str) -> u64 {
+    let key = format!("rtcpool_webhook_events_total{{result=\"{result}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+async fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_reaches_a_real_receiver_in_openvidus_shapes() -> anyhow::Result<()> {
+    let (hook, seen) = receiver().await?;
+    let sig = signaling_with_webhook(format!("http://{hook}/hook"), 2_000, 1_000).await?;
+    let (ta, tb) = (
+        sig.token("hooked", "PUBLISHER").await?,
+        sig.token("hooked", "PUBLISHER").await?,
+    );
+    let mut a = Bot::open(&ta).await?;
+    a.join(&ta, "alice").await?;
+    let (pub_a, stream_a) = a.publish().await?;
+    let send = pub_a.start_sending(25, 1200, 50);
+    let mut b = Bot::open(&tb).await?;
+    b.join(&tb, "bob").await?;
+    let _sub = b.subscribe(&stream_a).await?;
+    a.call(
+        "sendMessage",
+        json!({"message": json!({"to": [], "data": "hi", "type": "signal:chat"}).to_string()}),
+    )
+    .await?;
+    b.call("leaveRoom", json!({})).await?;
+    a.call("leaveRoom", json!({})).await?;
+    send.cancel();
+    let done = wait_until(Duration::from_secs(10), || {
+        seen.lock()
+            .iter()
+            .any(|(_, v)| v["event"] == "sessionDestroyed")
+    })
+    .await;
+    let events = seen.lock().clone();
+    assert!(done, "no sessionDestroyed: {events:?}");
+
+    let (ca, cb) = (a.connection_id.clone(), b.connection_id.clone());
+    let names: Vec<(String, Value)> = events
+        .iter()
+        .map(|(_, v)| {
+            (
+                v["event"].as_str().unwrap_or("").to_string(),
+                v["connectionId"].clone(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("sessionCreated", Value::Null),
+        ("participantJoined", json!(ca)),
+        ("webrtcConnectionCreated", json!(ca)),
+        ("participantJoined", json!(cb)),
+        ("webrtcConnectionCreated", json!(cb)),
+        ("signalSent", Value::Null),
+        ("webrtcConnectionDestroyed", json!(cb)),
+        ("participantLeft", json!(cb)),
+        ("webrtcConnectionDestroyed", json!(ca)),
+        ("participantLeft", json!(ca)),
+        ("sessionDestroyed", Value::Null),
+    ];
+    let expected: Vec<(String, Value)> = expected
+        .iter()
+        .map(|(e, c)| (e.to_string(), c.clone()))
+        .collect();
+    assert_eq!(names, expected, "{events:#?}");
+
+    for (auth, v) in &events {
+        assert_eq!(
+            auth.as_deref(),
+            Some("Bearer hook-s3cret"),
+            "the configured header"
+        );
+        assert_eq!(v["sessionId"], "hooked");
+        assert!(v["uniqueSessionId"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("hooked_")));
+        assert!(v["timestamp"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000));
+    }
+    let ev = |i: usize| &events[i].1;
+    assert_eq!(ev(1)["platform"], json!("rtcpool-bot"), "{}", ev(1));
+    assert_eq!(
+        (ev(2)["connection"].clone(), ev(2)["streamId"].clone()),
+        (json!("OUTBOUND"), json!(stream_a))
+    );
+    assert_eq!(
+        (ev(4)["connection"].clone(), ev(4)["receivingFrom"].clone()),
+        (json!("INBOUND"), json!(ca))
+    );
+    assert_eq!(
+        (
+            ev(5)["from"].clone(),
+            ev(5)["type"].clone(),
+            ev(5)["data"].clone()
+        ),
+        (json!(ca), json!("signal:chat"), json!("hi"))
+    );
+    assert_eq!(
+        ev(5)["to"].as_array().map(Vec::len),
+        Some(2),
+        "a signal to everyone lists everyone"
+    );
+    assert_eq!(
+        (ev(7)["reason"].clone(), ev(6)["reason"].clone()),
+        (json!("disconnect"), json!("disconnect"))
+    );
+    assert!(ev(7)["duration"].as_u64().is_some() && ev(7)["startTime"].as_u64().is_some());
+    assert_eq!(ev(10)["reason"], "lastParticipantLeft");
+
+    // The settings are reported without the header's value; the deliveries are counted.
+    let (_, config) = sig.http("GET", "/openvidu/api/config", None).await?;
+    assert_eq!(config["OPENVIDU_WEBHOOK"], true);
+    assert_eq!(config["OPENVIDU_WEBHOOK_HEADERS"], json!(["Authorization"]));
+    assert!(!config.to_string().contains("hook-s3cret"));
+    let m = metrics(sig.addr).await?;
+    assert_eq!(counted(&m, "sent"), events.len() as u64, "{m}");
+    assert!(!m.contains("hook-s3cret"));
+    sig.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_or_refusing_receiver_slows_no_session_and_is_counted() -> anyhow::Result<()> {
+    // Accepts connections and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hang_addr = hang.local_addr()?;
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = hang.accept().await {
+            keep.lock().push(s);
+        }
+    });
+    let sig = signaling_with_webhook(format!("http://{hang_addr}/hook"), 300, 4).await?;
+    // Twenty sessions at once: each REST call answers at once although nothing is delivered.
+    let mut slowest = Duration::ZERO;
+    for i in 0..20 {
+        let t = Instant::now();
+        let (st, _) = sig
+            .http(
+                "POST",
+                "/openvidu/api/sessions",
+                Some(&json!({"customSessionId": format!("h{i}")})),
+            )
+            .await?;
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(st, 200);
+    }
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a REST call took {slowest:?}"
+    );
+    // And a participant joins as fast as ever.
+    let token = sig.token("h0", "PUBLISHER").await?;
+    let mut bot = Bot::open(&token).await?;
+    let t = Instant::now();
+    bot.join(&token, "x").await?;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "join took {:?}",
+        t.elapsed()
+    );
+    // The queue held 4: the rest were dropped; what was queued fails after three attempts each.
+    let addr = sig.addr;
+    let mut last = String::new();
+    let mut settled = false;
+    for _ in 0..100 {
+        last = metrics(addr).await?;
+        if counted(&last, "dropped") >= 10 && counted(&last, "failed") >= 1 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(settled, "{last}");
+    assert_eq!(counted(&last, "sent"), 0);
+    bot.call("leaveRoom", json!({})).await?;
+    sig.shutdown().await;
+
+    // A receiver that refuses connections: three attempts, then counted as failed.
+    let closed = free_port()?;
+    let sig = signaling_with_webhook(format!("http://127.0.0.1:{closed}/hook"), 300, 100).await?;
+    let (st, _) = sig
+        .http(
+            "POST",
+            "/openvidu/api/sessions",
+            Some(&json!({"customSessionId": "refused"})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    let mut failed = false;
+    for _ in 0..60 {
+        last = metrics(sig.addr).await?;
+        if counted(&last, "failed") == 1 {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(failed, "{last}");
+    assert!(last.contains("rtcpool_webhook_retries_total 2"), "{last}");
+    sig.shutdown().await;
+    drop(held);
+    Ok(())
+}

@@ -8,7 +8,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use parking_lot::Mutex;
 use rtcpool_tests::bot::Bot;
-use rtcpool_tests::harness::{free_port, http_raw, LocalEngine, LocalSignaling, SECRET};
+use rtcpool_tests::harness::{
+    free_port, http_raw, EngineProcess, LocalEngine, LocalSignaling, SECRET,
+};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -285,5 +287,61 @@ async fn a_hanging_or_refusing_receiver_slows_no_session_and_is_counted() -> any
     assert!(last.contains("rtcpool_webhook_retries_total 2"), "{last}");
     sig.shutdown().await;
     drop(held);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_crash_and_return_are_reported_with_its_sessions() -> anyhow::Result<()> {
+    let (hook, seen) = receiver().await?;
+    let port = free_port()?;
+    let mut engine = EngineProcess::start_on(port, &[]).await?;
+    let sig = LocalSignaling::start_with(vec![], vec![(engine.url(), 1)], |s| {
+        s.pool_health_interval_ms = 500;
+        s.openvidu_webhook = true;
+        s.openvidu_webhook_endpoint = format!("http://{hook}/hook");
+    })
+    .await?;
+    let token = sig.token("crashy", "PUBLISHER").await?;
+    let mut a = Bot::open(&token).await?;
+    a.join(&token, "a").await?;
+    engine.kill();
+    let crashed = wait_until(Duration::from_secs(10), || {
+        seen.lock()
+            .iter()
+            .any(|(_, v)| v["event"] == "sessionDestroyed")
+    })
+    .await;
+    let events: Vec<Value> = seen.lock().iter().map(|(_, v)| v.clone()).collect();
+    assert!(crashed, "{events:#?}");
+    let node = events.iter().find(|v| v["event"] == "nodeCrashed");
+    let Some(node) = node else {
+        panic!("no nodeCrashed: {events:#?}")
+    };
+    assert_eq!(node["sessionIds"], json!(["crashy"]));
+    assert_eq!(node["nodeRole"], "medianode");
+    assert!(node["timeOfDisconnection"].as_u64().is_some(), "{node}");
+    assert!(node.get("sessionId").is_none());
+    let reasons: Vec<(Value, Value)> = events
+        .iter()
+        .filter(|v| v["event"] == "participantLeft" || v["event"] == "sessionDestroyed")
+        .map(|v| (v["event"].clone(), v["reason"].clone()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (json!("participantLeft"), json!("nodeCrashed")),
+            (json!("sessionDestroyed"), json!("nodeCrashed"))
+        ]
+    );
+    // The same engine comes back: nodeRecovered.
+    let _back = EngineProcess::start_on(port, &[]).await?;
+    let recovered = wait_until(Duration::from_secs(10), || {
+        seen.lock()
+            .iter()
+            .any(|(_, v)| v["event"] == "nodeRecovered")
+    })
+    .await;
+    assert!(recovered, "{:#?}", seen.lock());
+    sig.shutdown().await;
     Ok(())
 }

@@ -54,6 +54,8 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "OPENVIDU_WEBHOOK_EVENTS",
     "WEBHOOK_TIMEOUT_MS",
     "WEBHOOK_QUEUE",
+    "OPENVIDU_CDR",
+    "OPENVIDU_CDR_PATH",
 ];
 
 /// Every webhook event signaling sends (OpenVidu's names; the default of
@@ -199,6 +201,10 @@ pub struct SignalingSettings {
     /// Events waiting for delivery at most; beyond it they are dropped (and counted): a slow
     /// receiver never slows a session.
     pub webhook_queue: usize,
+    /// Record the same events, one JSON line each (`{"event": {…}}`), in
+    /// `openvidu_cdr_path/CDR.<date>_<start time>.log` (OpenVidu's CDR).
+    pub openvidu_cdr: bool,
+    pub openvidu_cdr_path: PathBuf,
 }
 
 /// Without the secrets (OPENVIDU_SECRET, engine URIs' user-info, the local engines' secret), so
@@ -272,6 +278,8 @@ impl Default for SignalingSettings {
             openvidu_webhook_events: Vec::new(),
             webhook_timeout_ms: 5_000,
             webhook_queue: 10_000,
+            openvidu_cdr: false,
+            openvidu_cdr_path: PathBuf::from("/opt/openvidu/cdr"),
         }
     }
 }

@@ -153,6 +153,12 @@ pub fn render(app: &App) -> String {
         .collect(),
     );
     family(
+        "rtcpool_cdr_lines_lost_total",
+        "counter",
+        "CDR lines not written (queue full or a write error)",
+        vec![(String::new(), w.cdr_failed.load(Ordering::Relaxed) as f64)],
+    );
+    family(
         "rtcpool_webhook_retries_total",
         "counter",
         "webhook delivery attempts beyond the first",

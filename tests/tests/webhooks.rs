@@ -45,6 +45,7 @@ async fn signaling_with_webhook(
     endpoint: String,
     timeout_ms: u64,
     queue: usize,
+    cdr: Option<std::path::PathBuf>,
 ) -> anyhow::Result<LocalSignaling> {
     let engine = LocalEngine::start().await?;
     let uris = vec![(engine.url(), 1)];
@@ -54,6 +55,10 @@ async fn signaling_with_webhook(
         s.openvidu_webhook_headers = vec!["Authorization: Bearer hook-s3cret".into()];
         s.webhook_timeout_ms = timeout_ms;
         s.webhook_queue = queue;
+        if let Some(dir) = cdr {
+            s.openvidu_cdr = true;
+            s.openvidu_cdr_path = dir;
+        }
     })
     .await
 }
@@ -91,7 +96,14 @@ async fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_reaches_a_real_receiver_in_openvidus_shapes() -> anyhow::Result<()> {
     let (hook, seen) = receiver().await?;
-    let sig = signaling_with_webhook(format!("http://{hook}/hook"), 2_000, 1_000).await?;
+    let cdr = std::env::temp_dir().join(format!("rtcpool-cdr-{}", uuid::Uuid::new_v4().simple()));
+    let sig = signaling_with_webhook(
+        format!("http://{hook}/hook"),
+        2_000,
+        1_000,
+        Some(cdr.clone()),
+    )
+    .await?;
     let (ta, tb) = (
         sig.token("hooked", "PUBLISHER").await?,
         sig.token("hooked", "PUBLISHER").await?,
@@ -201,6 +213,46 @@ async fn a_call_reaches_a_real_receiver_in_openvidus_shapes() -> anyhow::Result<
     let m = metrics(sig.addr).await?;
     assert_eq!(counted(&m, "sent"), events.len() as u64, "{m}");
     assert!(!m.contains("hook-s3cret"));
+
+    // The CDR file has the same events, one `{"event": {…}}` line each, in the same order.
+    let read_cdr = || -> Vec<Value> {
+        let Ok(mut dir) = std::fs::read_dir(&cdr) else {
+            return Vec::new();
+        };
+        let Some(Ok(file)) = dir.next() else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(file.path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let mut lines = Vec::new();
+    let complete = wait_until(Duration::from_secs(5), || {
+        lines = read_cdr();
+        lines.len() >= events.len()
+    })
+    .await;
+    assert!(complete, "{lines:#?}");
+    let cdr_names: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.as_object().and_then(|o| o.keys().next().cloned()))
+        .collect();
+    let hook_names: Vec<String> = events
+        .iter()
+        .map(|(_, v)| v["event"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(cdr_names, hook_names);
+    assert_eq!(lines[0]["sessionCreated"]["sessionId"], "hooked");
+    let files: Vec<String> = std::fs::read_dir(&cdr)?
+        .filter_map(|f| f.ok().map(|f| f.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        files.len() == 1 && files[0].starts_with("CDR.") && files[0].ends_with(".log"),
+        "{files:?}"
+    );
+    let _ = std::fs::remove_dir_all(&cdr);
     sig.shutdown().await;
     Ok(())
 }
@@ -217,7 +269,7 @@ async fn a_hanging_or_refusing_receiver_slows_no_session_and_is_counted() -> any
             keep.lock().push(s);
         }
     });
-    let sig = signaling_with_webhook(format!("http://{hang_addr}/hook"), 300, 4).await?;
+    let sig = signaling_with_webhook(format!("http://{hang_addr}/hook"), 300, 4, None).await?;
     // Twenty sessions at once: each REST call answers at once although nothing is delivered.
     let mut slowest = Duration::ZERO;
     for i in 0..20 {
@@ -265,7 +317,8 @@ async fn a_hanging_or_refusing_receiver_slows_no_session_and_is_counted() -> any
 
     // A receiver that refuses connections: three attempts, then counted as failed.
     let closed = free_port()?;
-    let sig = signaling_with_webhook(format!("http://127.0.0.1:{closed}/hook"), 300, 100).await?;
+    let sig =
+        signaling_with_webhook(format!("http://127.0.0.1:{closed}/hook"), 300, 100, None).await?;
     let (st, _) = sig
         .http(
             "POST",

@@ -5,6 +5,7 @@
 //! task sends them in order, each attempt limited to `WEBHOOK_TIMEOUT_MS`, three attempts with
 //! backoff (OpenVidu makes one). Every outcome is counted (`/metrics`).
 
+pub mod cdr;
 pub mod events;
 
 use serde_json::{Map, Value};
@@ -30,23 +31,38 @@ pub struct WebhookStats {
     pub dropped: AtomicU64,
     /// Attempts beyond the first.
     pub retries: AtomicU64,
+    /// CDR lines not written (queue full or a write error).
+    pub cdr_failed: AtomicU64,
 }
 
 /// A cheap handle to queue events; a disabled webhook takes them and does nothing.
 #[derive(Clone)]
 pub struct Webhook {
     tx: Option<mpsc::Sender<Value>>,
+    /// OpenVidu's CDR file (every event, whatever the webhook's filter).
+    cdr: Option<mpsc::Sender<Value>>,
     wanted: Arc<BTreeSet<String>>,
     pub stats: Arc<WebhookStats>,
 }
 
 impl Webhook {
-    /// Starts the sender task when `openvidu_webhook` is on.
+    /// Starts the sender task when `openvidu_webhook` is on, the CDR writer when `openvidu_cdr`
+    /// is.
     pub fn start(s: &SignalingSettings, cancel: CancellationToken) -> Self {
         let stats = Arc::new(WebhookStats::default());
+        let cdr = s.openvidu_cdr.then(|| {
+            cdr::start(
+                s.openvidu_cdr_path.clone(),
+                s.webhook_queue,
+                stats.clone(),
+                cancel.clone(),
+            )
+        });
+        let cdr = cdr.flatten();
         if !s.openvidu_webhook {
             return Self {
                 tx: None,
+                cdr,
                 wanted: Arc::new(BTreeSet::new()),
                 stats,
             };
@@ -61,24 +77,31 @@ impl Webhook {
         tokio::spawn(sender.run(rx, cancel));
         Self {
             tx: Some(tx),
+            cdr,
             wanted: Arc::new(s.webhook_events()),
             stats,
         }
     }
 
+    /// Whether events go anywhere (webhook or CDR): callers skip building them otherwise.
     pub fn enabled(&self) -> bool {
-        self.tx.is_some()
+        self.tx.is_some() || self.cdr.is_some()
     }
 
     /// Queues `event` of `session_id` (created at `session_created_ms`) with `fields`, if it is
     /// one of the events asked for.
     pub fn emit(&self, event: &str, session: Option<(&str, u64)>, fields: Map<String, Value>) {
-        let Some(tx) = &self.tx else { return };
-        if !self.wanted.contains(event) {
+        if !self.enabled() {
             return;
         }
         let body = events::body(event, session, fields, crate::ids::now_ms());
-        if tx.try_send(body).is_err() {
+        if let Some(cdr) = &self.cdr {
+            if cdr.try_send(body.clone()).is_err() {
+                self.stats.cdr_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let Some(tx) = &self.tx else { return };
+        if self.wanted.contains(event) && tx.try_send(body).is_err() {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

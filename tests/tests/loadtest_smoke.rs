@@ -122,3 +122,64 @@ async fn loadtest_twenty_second_smoke() -> anyhow::Result<()> {
     assert_eq!(r["errors"], 0, "{r}");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_tools_explain_their_flags_and_fail_in_one_line() -> anyhow::Result<()> {
+    for tool in ["loadtest", "bench-forward"] {
+        let out = tokio::process::Command::new(bin_path(tool))
+            .arg("--help")
+            .output()
+            .await?;
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{tool} --help: {out:?}");
+        assert!(help.contains("Usage:"), "{help}");
+    }
+    let out = tokio::process::Command::new(bin_path("loadtest"))
+        .arg("--help")
+        .output()
+        .await?;
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--url",
+        "--scenario",
+        "--rooms",
+        "--participants",
+        "--viewers",
+        "--no-media",
+        "--video-kbps",
+        "--fps",
+        "--ramp",
+        "--duration",
+        "--engine-pids",
+        "--signaling-pid",
+        "--prefix",
+        "--soak-minutes",
+        "--json",
+        "--secret",
+    ] {
+        assert!(help.contains(flag), "loadtest --help lacks {flag}: {help}");
+    }
+    // A bad flag value: clap's usage error (status 2), nothing started.
+    let out = tokio::process::Command::new(bin_path("loadtest"))
+        .args(["--scenario", "nope"])
+        .output()
+        .await?;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // A run that cannot start: one line, status 1, no backtrace whatever RUST_BACKTRACE says.
+    let out = tokio::process::Command::new(bin_path("loadtest"))
+        .args(["--url", "not-an-address"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .await?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        err.starts_with("loadtest: ") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        !err.contains("backtrace") && !err.contains("Stack"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -5,25 +5,52 @@
 //!
 //! The engine runs as its own process so its CPU (from /proc) excludes the peers'.
 
+use clap::Parser;
 use rtcpool_tests::harness::{client, health, negotiate, process_cpu_seconds, EngineProcess};
 use rtcpool_tests::peer::TestPeer;
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// One publisher → N subscribers through one media-engine process: engine CPU per forwarded
+/// packet.
+#[derive(Parser)]
+#[command(name = "bench-forward", version)]
+struct Args {
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// Measurement window (after a 2 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Bytes per video frame (split into packets of ≤ 1,100 bytes).
+    #[arg(long, default_value_t = 2200)]
+    frame_bytes: usize,
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> anyhow::Result<()> {
-    let subscribers = arg("--subscribers", 10) as usize;
-    let seconds = arg("--seconds", 10);
-    let fps = arg("--fps", 30) as u32;
-    let frame_bytes = arg("--frame-bytes", 2200) as usize;
+/// Errors end the tool with one line and status 1 (never a backtrace).
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(args)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-forward: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let Args {
+        subscribers,
+        seconds,
+        fps,
+        frame_bytes,
+    } = args;
 
     let engine = EngineProcess::start(&[]).await?;
     let kms = client(&engine.url()).await?;

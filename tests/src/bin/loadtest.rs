@@ -7,61 +7,123 @@
 //!   loadtest --scenario rooms --rooms 500 --participants 10 --no-media --ramp 200 …   (signaling scale)
 //!   loadtest --scenario rooms --rooms 3 --participants 4 --duration 5 --soak-minutes 10     (hygiene soak)
 
+use clap::{Parser, ValueEnum};
 use rtcpool_tests::loadgen::{self, Config, Progress, Scenario};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+/// Drives a running signaling server with headless participants; prints a table and writes a
+/// JSON report (fields in BENCHMARKS.md).
+#[derive(Parser)]
+#[command(name = "loadtest", version)]
+struct Args {
+    /// Signaling's address (`host:port`, optionally with `http://`).
+    #[arg(long, default_value = "127.0.0.1:4443")]
+    url: String,
+    /// The REST API secret.
+    #[arg(long, default_value = "MY_SECRET")]
+    secret: String,
+    #[arg(long, value_enum, default_value = "rooms")]
+    scenario: ScenarioArg,
+    /// Rooms of the `rooms` scenario.
+    #[arg(long, default_value_t = 2)]
+    rooms: usize,
+    /// Participants per room (each publishes and subscribes to all others).
+    #[arg(long, default_value_t = 3)]
+    participants: usize,
+    /// Viewers of the `broadcast` scenario's one publisher.
+    #[arg(long, default_value_t = 20)]
+    viewers: usize,
+    /// Join and signal only, no WebRTC.
+    #[arg(long)]
+    no_media: bool,
+    #[arg(long, default_value_t = 500)]
+    video_kbps: u32,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Participants joined per second.
+    #[arg(long, default_value_t = 10.0)]
+    ramp: f64,
+    /// Seconds to hold the full load.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Engine process ids to measure (comma-separated; default: found by name).
+    #[arg(long, value_delimiter = ',')]
+    engine_pids: Option<Vec<u32>>,
+    #[arg(long)]
+    signaling_pid: Option<u32>,
+    /// Session id prefix.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Repeat short rounds for this long and check the engines return to baseline.
+    #[arg(long)]
+    soak_minutes: Option<f64>,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    json: Option<String>,
 }
 
-fn num<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    arg(args, name)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+#[derive(Clone, Copy, ValueEnum)]
+enum ScenarioArg {
+    Rooms,
+    Broadcast,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let url = arg(&args, "--url").unwrap_or_else(|| "127.0.0.1:4443".into());
-    let addr = url
+/// Errors end the tool with one line and status 1 (never a backtrace, whatever
+/// `RUST_BACKTRACE` says).
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e.into()),
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> std::process::ExitCode {
+    eprintln!("loadtest: {e:#}");
+    std::process::ExitCode::FAILURE
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let addr = args
+        .url
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()?;
-    let scenario = match arg(&args, "--scenario").as_deref().unwrap_or("rooms") {
-        "broadcast" => Scenario::Broadcast {
-            viewers: num(&args, "--viewers", 20),
+    let scenario = match args.scenario {
+        ScenarioArg::Broadcast => Scenario::Broadcast {
+            viewers: args.viewers,
         },
-        "rooms" => Scenario::Rooms {
-            rooms: num(&args, "--rooms", 2),
-            participants: num(&args, "--participants", 3),
+        ScenarioArg::Rooms => Scenario::Rooms {
+            rooms: args.rooms,
+            participants: args.participants,
         },
-        other => anyhow::bail!("unknown scenario {other} (rooms | broadcast)"),
     };
     let config = Config {
         addr,
-        secret: arg(&args, "--secret").unwrap_or_else(|| "MY_SECRET".into()),
+        secret: args.secret,
         scenario,
-        media: !args.iter().any(|a| a == "--no-media"),
-        video_kbps: num(&args, "--video-kbps", 500),
-        fps: num(&args, "--fps", 30),
-        ramp_per_s: num(&args, "--ramp", 10.0),
-        hold: Duration::from_secs(num(&args, "--duration", 20)),
-        engine_pids: arg(&args, "--engine-pids")
-            .map(|s| s.split(',').filter_map(|p| p.parse().ok()).collect()),
-        signaling_pid: arg(&args, "--signaling-pid").and_then(|p| p.parse().ok()),
-        prefix: arg(&args, "--prefix").unwrap_or_else(|| format!("load{}", std::process::id())),
+        media: !args.no_media,
+        video_kbps: args.video_kbps,
+        fps: args.fps,
+        ramp_per_s: args.ramp,
+        hold: Duration::from_secs(args.duration),
+        engine_pids: args.engine_pids,
+        signaling_pid: args.signaling_pid,
+        prefix: args
+            .prefix
+            .unwrap_or_else(|| format!("load{}", std::process::id())),
     };
-    if let Some(minutes) = arg(&args, "--soak-minutes").and_then(|m| m.parse::<f64>().ok()) {
+    if let Some(minutes) = args.soak_minutes {
         let report = loadgen::soak::soak(config, minutes).await?;
         print_table(&serde_json::to_string_pretty(&report)?);
-        if let Some(path) = arg(&args, "--json") {
-            std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
         }
         anyhow::ensure!(
             report["clean"] == true,
@@ -87,8 +149,8 @@ async fn main() -> anyhow::Result<()> {
     let report = loadgen::run(config, progress).await?;
     ticker.abort();
     print_table(&loadgen::report::table(&report));
-    if let Some(path) = arg(&args, "--json") {
-        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
         eprintln!("report written to {path}");
     }
     Ok(())

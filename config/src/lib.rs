@@ -9,11 +9,13 @@
 //! | signaling settings (OpenVidu's variable names), validation | `signaling.rs` |
 //! | values given as JSON text or as native arrays | `json_or_native.rs` |
 //! | accepting connections: no delay, slow clients cut (both servers) | `listen.rs` |
+//! | around `run` in both binaries: settings or a one-line exit, tracing, shutdown signals | `process.rs` |
 
 mod engine;
 mod json_or_native;
 pub mod listen;
 mod load;
+pub mod process;
 mod signaling;
 
 pub use engine::EngineSettings;
@@ -21,4 +23,5 @@ pub use figment::providers::Env;
 pub use load::{load, load_with, ConfigError, Validate};
 pub use signaling::{
     check_uri, EngineEntry, IceServer, SignalingSettings, Strategy, SIGNALING_ENV_KEYS,
+    WEBHOOK_EVENTS,
 };

@@ -7,10 +7,10 @@ use clap::Parser;
 /// packet on several threads; glibc's per-thread arenas kept fragmented memory resident.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use rtcpool_config::process::{init_tracing, or_exit, shutdown_on_signals};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use tokio_util::sync::CancellationToken;
 
 /// Kurento-compatible media engine (ws://LISTEN/kurento).
 #[derive(Parser, Serialize)]
@@ -59,60 +59,23 @@ struct Flags {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let flags = Flags::parse();
-    let settings: rtcpool_config::EngineSettings =
-        match rtcpool_config::load(flags.config.as_deref(), "RTCPOOL_ENGINE_", &flags) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("media-engine: {e}");
-                std::process::exit(2);
-            }
-        };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&settings.log))
-        .with_writer(std::io::stderr)
-        .init();
-    let listener = match tokio::net::TcpListener::bind(settings.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("media-engine: cannot listen on {}: {e}", settings.listen);
-            std::process::exit(2);
-        }
-    };
+    let settings: rtcpool_config::EngineSettings = or_exit(
+        "media-engine",
+        "",
+        rtcpool_config::load(flags.config.as_deref(), "RTCPOOL_ENGINE_", &flags),
+    );
+    init_tracing(&settings.log);
+    let listener = or_exit(
+        "media-engine",
+        &format!("cannot listen on {}", settings.listen),
+        tokio::net::TcpListener::bind(settings.listen).await,
+    );
     tracing::info!(addr = %settings.listen, rtc_ip = %settings.rtc_ip, secret = settings.secret.is_some(), "media-engine listening on /kurento");
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down: releasing every object");
-        signal.cancel();
-        wait_for_signal().await;
-        std::process::exit(130);
-    });
+    let shutdown = shutdown_on_signals("shutting down: releasing every object");
     if let Err(e) = media_engine::run(listener, settings, shutdown).await {
         eprintln!("media-engine: {e}");
         std::process::exit(1);
-    }
-    Ok(())
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

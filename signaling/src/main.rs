@@ -2,10 +2,10 @@
 //! `KMS_URIS` is unset, serve until SIGINT/SIGTERM.
 
 use clap::Parser;
+use rtcpool_config::process::{init_tracing, or_exit, shutdown_on_signals};
 use rtcpool_config::{Env, SignalingSettings, SIGNALING_ENV_KEYS};
 use serde::Serialize;
 use std::path::PathBuf;
-use tokio_util::sync::CancellationToken;
 
 /// OpenVidu-compatible signaling server for a pool of media engines.
 #[derive(Parser, Serialize)]
@@ -26,31 +26,24 @@ struct Flags {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let flags = Flags::parse();
-    let settings: SignalingSettings = match rtcpool_config::load_with(
-        flags.config.as_deref(),
-        Env::raw().only(SIGNALING_ENV_KEYS),
-        &flags,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("signaling: {e}");
-            std::process::exit(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&settings.rtcpool_log))
-        .with_writer(std::io::stderr)
-        .init();
+    let settings: SignalingSettings = or_exit(
+        "signaling",
+        "",
+        rtcpool_config::load_with(
+            flags.config.as_deref(),
+            Env::raw().only(SIGNALING_ENV_KEYS),
+            &flags,
+        ),
+    );
+    init_tracing(&settings.rtcpool_log);
     let addr = std::net::SocketAddr::new(settings.server_address, settings.server_port);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("signaling: cannot listen on {addr}: {e}");
-            std::process::exit(2);
-        }
-    };
+    let listener = or_exit(
+        "signaling",
+        &format!("cannot listen on {addr}"),
+        tokio::net::TcpListener::bind(addr).await,
+    );
     // Bound before local engines start, so a busy port leaves no engine processes behind.
     let (engines, local) = match settings.engine_list() {
         Some(list) => (list, None),
@@ -59,17 +52,17 @@ async fn main() -> anyhow::Result<()> {
                 .engine_binary
                 .clone()
                 .unwrap_or_else(signaling::local_engines::default_binary);
-            let local = signaling::local_engines::LocalEngines::start(
-                settings.local_engines,
-                &bin,
-                "127.0.0.1",
-                settings.local_engines_secret.as_deref(),
-            )
-            .await
-            .unwrap_or_else(|e| {
-                eprintln!("signaling: cannot start local media engines: {e}");
-                std::process::exit(2);
-            });
+            let local = or_exit(
+                "signaling",
+                "cannot start local media engines",
+                signaling::local_engines::LocalEngines::start(
+                    settings.local_engines,
+                    &bin,
+                    "127.0.0.1",
+                    settings.local_engines_secret.as_deref(),
+                )
+                .await,
+            );
             let shown: Vec<String> = local
                 .uris
                 .iter()
@@ -87,14 +80,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     tracing::info!(%addr, public = %settings.public_ws_url(), "signaling listening: demo at http://{addr}/");
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        signal.cancel();
-        wait_for_signal().await;
-        std::process::exit(130);
-    });
+    let shutdown = shutdown_on_signals("");
     let served = signaling::run(listener, settings, engines, shutdown).await;
     if let Some(l) = local {
         l.stop().await;
@@ -103,15 +89,4 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("signaling: serving on {addr}: {e}");
         std::process::exit(1);
     }
-    Ok(())
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        let _ = ctrl_c.await;
-        return;
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
 }

@@ -54,3 +54,45 @@ async fn wait_for_signal() {
     };
     tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
 }
+
+/// CPU seconds (user + system) and resident bytes of process `pid` (this process when `None`),
+/// read through `procfs` (with the kernel's real clock-tick rate and page size).
+pub fn cpu_and_rss(pid: Option<i32>) -> Option<(f64, u64)> {
+    let p = match pid {
+        Some(pid) => procfs::process::Process::new(pid),
+        None => procfs::process::Process::myself(),
+    }
+    .ok()?;
+    let stat = p.stat().ok()?;
+    let ticks = procfs::ticks_per_second() as f64;
+    let cpu = (stat.utime + stat.stime) as f64 / ticks.max(1.0);
+    Some((cpu, stat.rss * procfs::page_size()))
+}
+
+/// Open file descriptors of process `pid` (this process when `None`).
+pub fn open_fds(pid: Option<i32>) -> usize {
+    let p = match pid {
+        Some(pid) => procfs::process::Process::new(pid),
+        None => procfs::process::Process::myself(),
+    };
+    p.ok().and_then(|p| p.fd_count().ok()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_cpu_memory_and_descriptors() {
+        let busy = std::time::Instant::now();
+        while busy.elapsed() < std::time::Duration::from_millis(30) {}
+        let Some((cpu, rss)) = cpu_and_rss(None) else {
+            panic!("no /proc/self")
+        };
+        assert!(cpu > 0.0 && rss > 1 << 20, "{cpu} s, {rss} bytes");
+        let me = std::process::id() as i32;
+        assert!(cpu_and_rss(Some(me)).is_some_and(|(c, _)| c >= cpu));
+        assert!(open_fds(None) >= 3 && open_fds(Some(me)) >= 3);
+        assert!(cpu_and_rss(Some(i32::MAX)).is_none());
+    }
+}

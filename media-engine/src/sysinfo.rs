@@ -1,33 +1,16 @@
-//! Real process figures for ServerManager: CPU time and resident memory from `/proc/self`.
+//! Real process figures for ServerManager and `/health`: CPU time, resident memory and open
+//! descriptors of this process (`rtcpool_config::process`, on procfs).
 
 use std::time::{Duration, Instant};
 
 /// CPU seconds this process has used (user + system).
 pub fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name, which is parenthesised and may contain spaces.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
+    rtcpool_config::process::cpu_and_rss(None).map_or(0.0, |(cpu, _)| cpu)
 }
 
 /// Resident set size in KiB (what KMS's getUsedMemory reports).
 pub fn rss_kib() -> u64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return 0;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    rtcpool_config::process::cpu_and_rss(None).map_or(0, |(_, rss)| rss / 1024)
 }
 
 pub fn cpu_count() -> usize {
@@ -47,7 +30,5 @@ pub async fn used_cpu(interval: Duration) -> f64 {
 
 /// Open file descriptors of this process.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
+    rtcpool_config::process::open_fds(None)
 }

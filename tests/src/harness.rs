@@ -167,15 +167,7 @@ pub fn bin_path(name: &str) -> PathBuf {
 
 /// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
 pub fn process_cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
+    rtcpool_config::process::cpu_and_rss(Some(pid as i32)).map_or(0.0, |(cpu, _)| cpu)
 }
 
 /// The media-engine binary as a child process on a free port. Killed on drop.

@@ -1,29 +1,15 @@
-//! Process figures from `/proc`: CPU seconds and resident memory, and finding the engine and
-//! signaling processes of a running system.
+//! Process figures (CPU seconds, resident memory, descriptors: `rtcpool_config::process`, on
+//! procfs), and finding the engine and signaling processes of a running system.
 
 use std::fs;
 
 /// (CPU seconds used, RSS in bytes) of `pid`.
 pub fn sample(pid: u32) -> Option<(f64, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    Some((cpu, rss_kib * 1024))
+    rtcpool_config::process::cpu_and_rss(Some(pid as i32))
 }
 
 pub fn open_fds(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    rtcpool_config::process::open_fds(Some(pid as i32))
 }
 
 fn cmdline(pid: u32) -> Vec<String> {

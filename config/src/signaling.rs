@@ -70,6 +70,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "signalSent",
     "nodeCrashed",
     "nodeRecovered",
+    "mediaNodeStatusChanged",
 ];
 
 /// Free-form labels of an engine (`zone = "a"`), shown by the operators' API.

@@ -16,7 +16,7 @@ use crate::core::{Attached, Hold, Holds, Notice, Roster};
 use crate::ids;
 use crate::media::{Bandwidth, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Session, SessionProps};
-use crate::pool::{EnginePool, PoolEvent};
+use crate::pool::{EnginePool, PoolEvent, Status};
 use crate::rpc::wire::{Code, Notification, RpcError};
 use crate::webhook::{events, Webhook};
 
@@ -594,6 +594,7 @@ impl App {
             if e.session_removed(session_id) {
                 tracing::info!(engine = %e.id, "drained engine is idle; removing it from the pool");
                 self.pool.remove(&e.id);
+                self.hook_node_status(&e.snapshot(), Status::Draining.as_str(), "terminated");
             }
         }
     }
@@ -678,6 +679,12 @@ impl App {
         let f = events::session_destroyed(s, reason, ids::now_ms());
         self.webhook
             .emit("sessionDestroyed", Some((&s.id, s.created_at)), f);
+    }
+
+    /// `mediaNodeStatusChanged` of `engine` from `old` to `new`.
+    pub fn hook_node_status(&self, engine: &crate::pool::EngineSnapshot, old: &str, new: &str) {
+        let f = events::node_status(engine, old, new);
+        self.webhook.emit("mediaNodeStatusChanged", None, f);
     }
 
     /// Every session, closed with `openviduServerStopped` (graceful shutdown).

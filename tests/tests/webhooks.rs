@@ -398,3 +398,66 @@ async fn an_engine_crash_and_return_are_reported_with_its_sessions() -> anyhow::
     sig.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_node_status_changes_are_reported() -> anyhow::Result<()> {
+    let (hook, seen) = receiver().await?;
+    let sig = signaling_with_webhook(format!("http://{hook}/hook"), 2_000, 100, None).await?;
+    let extra = EngineProcess::start(&[]).await?;
+    let (st, node) = sig
+        .http(
+            "POST",
+            "/openvidu/api/media-nodes",
+            Some(&json!({"uri": extra.url()})),
+        )
+        .await?;
+    assert_eq!(st, 200, "{node}");
+    let id = node["id"].as_str().unwrap_or_default().to_string();
+    let path = format!("/openvidu/api/media-nodes/{id}");
+    let (st, _) = sig
+        .http(
+            "PATCH",
+            &path,
+            Some(&json!({"status": "waiting-idle-to-terminate"})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    let (st, _) = sig.http("DELETE", &path, None).await?;
+    assert_eq!(st, 204);
+    let done = wait_until(Duration::from_secs(5), || {
+        seen.lock()
+            .iter()
+            .filter(|(_, v)| v["event"] == "mediaNodeStatusChanged")
+            .count()
+            >= 3
+    })
+    .await;
+    let changes: Vec<(Value, Value, Value)> = seen
+        .lock()
+        .iter()
+        .filter(|(_, v)| v["event"] == "mediaNodeStatusChanged")
+        .map(|(_, v)| {
+            (
+                v["id"].clone(),
+                v["oldStatus"].clone(),
+                v["newStatus"].clone(),
+            )
+        })
+        .collect();
+    assert!(done, "{changes:?}");
+    let id = json!(id);
+    assert_eq!(
+        changes,
+        vec![
+            (id.clone(), json!("launching"), json!("running")),
+            (
+                id.clone(),
+                json!("running"),
+                json!("waiting-idle-to-terminate")
+            ),
+            (id, json!("waiting-idle-to-terminate"), json!("terminated")),
+        ]
+    );
+    sig.shutdown().await;
+    Ok(())
+}

@@ -164,6 +164,7 @@ pub async fn add(
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        app.hook_node_status(&e.snapshot(), "launching", Status::Running.as_str());
     }
     ok_json(node_json(&app, &e, false))
 }
@@ -216,6 +217,7 @@ pub async fn patch(State(app): State<Arc<App>>, Path(id): Path<String>, body: By
     let mut changed = false;
     if let Some(st) = status.filter(|s| *s != before.status) {
         e.set_status(st);
+        app.hook_node_status(&e.snapshot(), before.status.as_str(), st.as_str());
         changed = true;
     }
     if let Some(w) = weight.filter(|w| *w != before.weight) {
@@ -254,17 +256,24 @@ pub async fn remove(
         )
         .into_response(),
         "when-no-sessions" if busy => {
+            let before = e.snapshot().status;
             e.remove_when_idle();
+            if before != Status::Draining {
+                app.hook_node_status(&e.snapshot(), before.as_str(), Status::Draining.as_str());
+            }
             StatusCode::ACCEPTED.into_response()
         }
         "now" if busy => {
+            let before = e.snapshot().status;
             e.set_status(Status::Draining);
             app.rehome_engine_now(&id, "mediaServerDisconnect").await;
             app.pool.remove(&id);
+            app.hook_node_status(&e.snapshot(), before.as_str(), "terminated");
             no_content()
         }
         "if-no-sessions" | "when-no-sessions" | "now" => {
             app.pool.remove(&id);
+            app.hook_node_status(&e.snapshot(), e.snapshot().status.as_str(), "terminated");
             no_content()
         }
         other => ApiError::new(

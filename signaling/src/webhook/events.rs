@@ -114,6 +114,16 @@ pub fn node(e: &crate::pool::EngineSnapshot, crashed: bool) -> Map<String, Value
     m
 }
 
+/// `mediaNodeStatusChanged` of a media node (Pro's statuses: `launching`, `running`,
+/// `waiting-idle-to-terminate`, `terminated`).
+pub fn node_status(e: &crate::pool::EngineSnapshot, old: &str, new: &str) -> Map<String, Value> {
+    let mut m = node(e, false);
+    m.remove("nodeRole");
+    m.insert("oldStatus".into(), json!(old));
+    m.insert("newStatus".into(), json!(new));
+    m
+}
+
 /// `signalSent`: `from` (null for REST), `to`, `type`, `data`.
 pub fn signal(
     from: Option<&str>,

@@ -9,6 +9,7 @@
 //! | signaling settings (OpenVidu's variable names), validation | `signaling.rs` |
 //! | values given as JSON text or as native arrays | `json_or_native.rs` |
 //! | accepting connections: no delay, slow clients cut (both servers) | `listen.rs` |
+//! | comparing presented secrets in constant time | `secret.rs` |
 //! | around `run` in both binaries: settings or a one-line exit, tracing, shutdown signals | `process.rs` |
 
 mod engine;
@@ -16,6 +17,7 @@ mod json_or_native;
 pub mod listen;
 mod load;
 pub mod process;
+pub mod secret;
 mod signaling;
 
 pub use engine::EngineSettings;

@@ -92,7 +92,10 @@ pub fn authorized(app: &App, headers: &HeaderMap) -> bool {
                 .ok()
         })
         .and_then(|d| String::from_utf8(d).ok())
-        .is_some_and(|cred| cred == format!("OPENVIDUAPP:{}", app.settings.openvidu_secret))
+        .is_some_and(|cred| {
+            let ours = format!("OPENVIDUAPP:{}", app.settings.openvidu_secret);
+            rtcpool_config::secret::matches(cred.as_bytes(), ours.as_bytes())
+        })
 }
 
 /// 401 with OpenVidu's body and the Basic challenge.

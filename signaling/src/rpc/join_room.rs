@@ -49,7 +49,11 @@ pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
                 ),
             ));
         };
-        let by_secret = !secret.is_empty() && secret == ctx.app.settings.openvidu_secret;
+        let by_secret = !secret.is_empty()
+            && rtcpool_config::secret::matches(
+                secret.as_bytes(),
+                ctx.app.settings.openvidu_secret.as_bytes(),
+            );
         s.admit(&token, by_secret, active, ids::connection_id)
             .map_err(|_| {
                 RpcError::new(

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::{Attached, Hold, Holds, Notice, Roster};
 use crate::ids;
-use crate::media::{Bandwidth, SessionMedia};
-use crate::model::{Connection, ConnectionProps, Session, SessionProps};
+use crate::media::{Bandwidth, Released, SessionMedia};
+use crate::model::{Connection, ConnectionProps, Publisher, Session, SessionProps};
 use crate::pool::{EnginePool, PoolEvent, Status};
 use crate::rpc::wire::{Code, Notification, RpcError};
 use crate::webhook::{events, Webhook};
@@ -237,6 +237,35 @@ impl App {
             .entry(session_id.to_string())
             .or_default()
             .clone()
+    }
+
+    /// Takes engine objects out of the session's media under its lock (`take`) and releases them
+    /// after it, so no lock is held across the engine round trips.
+    pub async fn release_detached(
+        &self,
+        session_id: &str,
+        take: impl FnOnce(&mut SessionMedia) -> Option<Released>,
+    ) {
+        let gone = self
+            .media_slot(session_id)
+            .lock()
+            .await
+            .as_mut()
+            .and_then(take);
+        if let Some(gone) = gone {
+            gone.release().await;
+        }
+    }
+
+    /// Whether `connection` is still a joined participant of `session_id` (it may have left
+    /// while its engine work ran without the session's lock).
+    pub fn still_joined(&self, session_id: &str, connection: &str) -> bool {
+        self.reg
+            .lock()
+            .sessions
+            .get(session_id)
+            .and_then(|s| s.connections.get(connection))
+            .is_some_and(|c| c.active.is_some())
     }
 
     fn take_media_slot(&self, session_id: &str) -> Option<MediaSlot> {
@@ -541,15 +570,8 @@ impl App {
                 let _ = tx.send(Outgoing::Close("evicted"));
             });
         }
-        let slot = self.media_slot(session_id);
-        let gone = slot
-            .lock()
-            .await
-            .as_mut()
-            .map(|m| m.detach_participant(connection_id));
-        if let Some(gone) = gone {
-            gone.release().await;
-        }
+        self.release_detached(session_id, |m| Some(m.detach_participant(connection_id)))
+            .await;
         let empty = self
             .reg
             .lock()
@@ -630,13 +652,7 @@ impl App {
         let session = Some((s.id.as_str(), s.created_at));
         let destroyed = "webrtcConnectionDestroyed";
         if let Some(p) = &gone.publisher {
-            for (sub, since) in cut {
-                let f =
-                    events::webrtc_connection(&gone.id, p, Some(sub), *since, Some((reason, now)));
-                self.webhook.emit(destroyed, session, f);
-            }
-            let f = events::webrtc_connection(&gone.id, p, None, p.created_at, Some((reason, now)));
-            self.webhook.emit(destroyed, session, f);
+            self.hook_stream_ended((&s.id, s.created_at), &gone.id, p, cut, reason);
         }
         for (stream, since) in &gone.subscriptions {
             let Some(owner) = s.by_stream(stream) else {
@@ -665,11 +681,8 @@ impl App {
         }
         for c in s.active() {
             if let Some(p) = &c.publisher {
-                let now = ids::now_ms();
-                let f =
-                    events::webrtc_connection(&c.id, p, None, p.created_at, Some((reason, now)));
-                self.webhook
-                    .emit("webrtcConnectionDestroyed", Some((&s.id, s.created_at)), f);
+                // Its subscribers' ends are reported with their own departures below.
+                self.hook_stream_ended((&s.id, s.created_at), &c.id, p, &[], reason);
             }
             // Its subscriptions and its departure (its own stream was just reported).
             let mut own = c.clone();
@@ -679,6 +692,31 @@ impl App {
         let f = events::session_destroyed(s, reason, ids::now_ms());
         self.webhook
             .emit("sessionDestroyed", Some((&s.id, s.created_at)), f);
+    }
+
+    /// `webrtcConnectionDestroyed` of `owner`'s stream `p` ended with `reason`: for each
+    /// subscription to it in `cut` (subscriber, since), then for the publication itself.
+    pub fn hook_stream_ended(
+        &self,
+        session: (&str, u64),
+        owner: &str,
+        p: &Publisher,
+        cut: &[(String, u64)],
+        reason: &str,
+    ) {
+        if !self.webhook.enabled() {
+            return;
+        }
+        let now = ids::now_ms();
+        let ended = Some((reason, now));
+        for (sub, since) in cut {
+            let f = events::webrtc_connection(owner, p, Some(sub), *since, ended);
+            self.webhook
+                .emit("webrtcConnectionDestroyed", Some(session), f);
+        }
+        let f = events::webrtc_connection(owner, p, None, p.created_at, ended);
+        self.webhook
+            .emit("webrtcConnectionDestroyed", Some(session), f);
     }
 
     /// `mediaNodeStatusChanged` of `engine` from `old` to `new`.

@@ -312,13 +312,13 @@ impl SessionMedia {
     pub fn commit_subscription(
         &mut self,
         s: NegotiatedSubscription,
-    ) -> Result<(Option<SubscriberMedia>, Vec<IceCandidate>, WebRtcEndpoint), Abandoned> {
+    ) -> Result<(Option<SubscriberMedia>, Vec<IceCandidate>, WebRtcEndpoint), Released> {
         let current = self
             .publishers
             .get(&s.publisher)
             .is_some_and(|p| p.hub.id() == s.hub_id);
         if s.generation != self.generation || !current {
-            return Err(Abandoned(s.media));
+            return Err(Released::from(s));
         }
         self.unsettled.remove(&s.subscriber);
         let key = (s.subscriber, s.publisher);
@@ -653,10 +653,6 @@ pub struct NegotiatedSubscription {
     media: SubscriberMedia,
 }
 
-/// Work done for a session that moved (or a publisher that went) meanwhile: released by its
-/// owner.
-pub struct Abandoned(SubscriberMedia);
-
 impl From<NegotiatedPublication> for Released {
     fn from(n: NegotiatedPublication) -> Self {
         n.relay.abort();
@@ -671,15 +667,11 @@ impl From<NegotiatedPublication> for Released {
     }
 }
 
-impl From<NegotiatedSubscription> for Abandoned {
+impl From<NegotiatedSubscription> for Released {
     fn from(s: NegotiatedSubscription) -> Self {
-        Abandoned(s.media)
-    }
-}
-
-impl Abandoned {
-    pub async fn release(self) {
-        self.0.release().await;
+        let mut gone = Released::default();
+        gone.subscriber(s.media);
+        gone
     }
 }
 

@@ -148,16 +148,8 @@ impl Session {
             });
         }
         let gone = self.remove(connection_id)?;
-        let mut cut = Vec::new();
-        for c in self.connections.values_mut() {
-            c.subscriptions.retain(|(st, at)| {
-                let keep = crate::ids::connection_of_stream(st) != Some(connection_id);
-                if !keep {
-                    cut.push((c.id.clone(), *at));
-                }
-                keep
-            });
-        }
+        let cut = self
+            .cut_subscriptions(|st| crate::ids::connection_of_stream(st) == Some(connection_id));
         notices.push(Notice {
             to: self.audience(None),
             n: Notification::ParticipantLeft {
@@ -172,6 +164,22 @@ impl Session {
             gone,
             cut,
         })
+    }
+
+    /// Drops every subscription to a stream `ended` says is gone; returns them as (subscriber,
+    /// subscribed at).
+    fn cut_subscriptions(&mut self, ended: impl Fn(&str) -> bool) -> Vec<(String, u64)> {
+        let mut cut = Vec::new();
+        for c in self.connections.values_mut() {
+            c.subscriptions.retain(|(st, at)| {
+                let gone = ended(st);
+                if gone {
+                    cut.push((c.id.clone(), *at));
+                }
+                !gone
+            });
+        }
+        cut
     }
 
     /// The participant's stream is live on the engine: recorded, and the others hear
@@ -210,16 +218,7 @@ impl Session {
             .get_mut(connection_id)
             .and_then(|c| c.publisher.take())
             .ok_or(Refusal::NotPublishing)?;
-        let mut cut = Vec::new();
-        for c in self.connections.values_mut() {
-            c.subscriptions.retain(|(st, at)| {
-                let keep = *st != publisher.stream_id;
-                if !keep {
-                    cut.push((c.id.clone(), *at));
-                }
-                keep
-            });
-        }
+        let cut = self.cut_subscriptions(|st| *st == publisher.stream_id);
         let notice = Notice {
             to: self.audience(except),
             n: Notification::ParticipantUnpublished {

@@ -113,23 +113,12 @@ pub(super) async fn publish_on_engine(
     if let Some(old) = old {
         let _ = old.release().await;
     }
-    let still_here = ctx
-        .app
-        .reg
-        .lock()
-        .sessions
-        .get(&me.session_id)
-        .and_then(|s| s.connections.get(&me.connection_id))
-        .is_some_and(|c| c.active.is_some());
-    if !still_here {
-        let gone = slot
-            .lock()
-            .await
-            .as_mut()
-            .map(|sm| sm.detach_publisher(&me.connection_id));
-        if let Some(gone) = gone {
-            gone.release().await;
-        }
+    if !ctx.app.still_joined(&me.session_id, &me.connection_id) {
+        ctx.app
+            .release_detached(&me.session_id, |sm| {
+                Some(sm.detach_publisher(&me.connection_id))
+            })
+            .await;
         return Err(RpcError::new(Code::UserNotFound, "Participant left"));
     }
     for c in held {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
 use crate::ids;
-use crate::media::{Abandoned, PublisherState};
+use crate::media::{PublisherState, Released};
 use crate::webhook::events;
 
 /// How long a subscriber's (re)subscription waits for its publisher to come back after an engine
@@ -75,12 +75,12 @@ pub async fn subscribe(
     let (negotiated, answer) = plan.negotiate(offer, ctx.app.bandwidth()).await?;
     let committed = match slot.lock().await.as_mut() {
         Some(sm) => sm.commit_subscription(negotiated),
-        None => Err(Abandoned::from(negotiated)),
+        None => Err(Released::from(negotiated)),
     };
     let (old, held, endpoint) = match committed {
         Ok(c) => c,
-        Err(abandoned) => {
-            abandoned.release().await;
+        Err(gone) => {
+            gone.release().await;
             return Err(RpcError::new(
                 Code::UserNotStreaming,
                 format!("Stream {stream_id} moved or ended while subscribing"),
@@ -92,23 +92,10 @@ pub async fn subscribe(
     }
     // The subscriber may have left while its endpoint was being made (its objects were released
     // before this one joined them): then this one goes too.
-    let still_here = ctx
-        .app
-        .reg
-        .lock()
-        .sessions
-        .get(session_id)
-        .and_then(|s| s.connections.get(me))
-        .is_some_and(|c| c.active.is_some());
-    if !still_here {
-        let gone = slot
-            .lock()
-            .await
-            .as_mut()
-            .and_then(|sm| sm.detach_subscription(me, &publisher));
-        if let Some(gone) = gone {
-            gone.release().await;
-        }
+    if !ctx.app.still_joined(session_id, me) {
+        ctx.app
+            .release_detached(session_id, |sm| sm.detach_subscription(me, &publisher))
+            .await;
         return Err(RpcError::new(Code::UserNotFound, "Participant left"));
     }
     for c in held {

@@ -6,7 +6,6 @@ use serde_json::Value;
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
 use crate::core::Refusal;
-use crate::webhook::events;
 
 pub async fn handle(ctx: &mut Ctx<'_>, me: Me) -> Result<Value, RpcError> {
     unpublish(
@@ -44,35 +43,15 @@ pub async fn unpublish(
             "The user is not publishing",
         ));
     };
-    let slot = app.media_slot(session_id);
-    let gone = slot
-        .lock()
-        .await
-        .as_mut()
-        .map(|sm| sm.detach_publisher(publisher));
-    if let Some(gone) = gone {
-        gone.release().await;
-    }
+    app.release_detached(session_id, |sm| Some(sm.detach_publisher(publisher)))
+        .await;
     app.deliver(&[u.notice]);
-    let (now, session) = (crate::ids::now_ms(), Some((session_id, session_created)));
-    let destroyed = "webrtcConnectionDestroyed";
-    for (sub, since) in &u.cut {
-        let f = events::webrtc_connection(
-            publisher,
-            &u.publisher,
-            Some(sub),
-            *since,
-            Some((reason, now)),
-        );
-        app.webhook.emit(destroyed, session, f);
-    }
-    let f = events::webrtc_connection(
+    app.hook_stream_ended(
+        (session_id, session_created),
         publisher,
         &u.publisher,
-        None,
-        u.publisher.created_at,
-        Some((reason, now)),
+        &u.cut,
+        reason,
     );
-    app.webhook.emit(destroyed, session, f);
     Ok(())
 }

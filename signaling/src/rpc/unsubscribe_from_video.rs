@@ -18,6 +18,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
         .await
         .as_mut()
         .and_then(|sm| sm.detach_subscription(&me.connection_id, &publisher));
+    // Not through `release_detached`: "not subscribed" is an error here.
     let Some(gone) = gone else {
         return Err(RpcError::new(
             Code::UserNotFound,

@@ -56,6 +56,9 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "WEBHOOK_QUEUE",
     "OPENVIDU_CDR",
     "OPENVIDU_CDR_PATH",
+    "REDIS_URL",
+    "CLUSTER_NODE_URL",
+    "CLUSTER_NODE_TTL_MS",
 ];
 
 /// Every webhook event signaling sends (OpenVidu's names; the default of
@@ -206,6 +209,15 @@ pub struct SignalingSettings {
     /// `openvidu_cdr_path/CDR.<date>_<start time>.log` (OpenVidu's CDR).
     pub openvidu_cdr: bool,
     pub openvidu_cdr_path: PathBuf,
+    /// A cluster of signaling nodes sharing this Redis (or Valkey) server: `redis://[:password@]host:port[/db]`
+    /// (`rediss://` for TLS). Unset: one node, everything in process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// How the other nodes of the cluster reach this one (`http[s]://host:port`); default: this
+    /// node's own address and port.
+    pub cluster_node_url: Option<String>,
+    /// A node that has not refreshed its heartbeat this long is dead to the others.
+    pub cluster_node_ttl_ms: u64,
 }
 
 /// Without the secrets (OPENVIDU_SECRET, engine URIs' user-info, the local engines' secret), so
@@ -228,6 +240,8 @@ impl std::fmt::Debug for SignalingSettings {
             .field("openvidu_webhook", &self.openvidu_webhook)
             .field("openvidu_webhook_endpoint", &self.openvidu_webhook_endpoint)
             .field("openvidu_webhook_headers", &self.webhook_header_names())
+            .field("redis_url", &self.redis_url_shown())
+            .field("cluster_node_url", &self.node_url())
             .finish_non_exhaustive()
     }
 }
@@ -281,6 +295,9 @@ impl Default for SignalingSettings {
             webhook_queue: 10_000,
             openvidu_cdr: false,
             openvidu_cdr_path: PathBuf::from("/opt/openvidu/cdr"),
+            redis_url: None,
+            cluster_node_url: None,
+            cluster_node_ttl_ms: 5_000,
         }
     }
 }
@@ -307,6 +324,26 @@ impl SignalingSettings {
         } else {
             self.openvidu_webhook_events.iter().cloned().collect()
         }
+    }
+
+    /// `redis_url` without its password (for logs and `GET /config`).
+    pub fn redis_url_shown(&self) -> Option<String> {
+        self.redis_url.as_deref().map(redact_url)
+    }
+
+    /// How the other nodes reach this one: `cluster_node_url`, or this node's address and port
+    /// (127.0.0.1 when it listens on every address).
+    pub fn node_url(&self) -> String {
+        if let Some(u) = &self.cluster_node_url {
+            return u.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.tls() { "https" } else { "http" };
+        let host = match self.server_address {
+            a if a.is_unspecified() => "127.0.0.1".to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+            a => a.to_string(),
+        };
+        format!("{scheme}://{host}:{}", self.server_port)
     }
 
     pub fn tls(&self) -> bool {
@@ -584,6 +621,34 @@ impl Validate for SignalingSettings {
                 "1–1000000",
             ));
         }
+        if let Some(u) = &self.redis_url {
+            let ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|p| u.starts_with(p));
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "REDIS_URL",
+                    redact_url(u),
+                    "a redis://, rediss:// or unix:// URL",
+                ));
+            }
+        }
+        if let Some(u) = &self.cluster_node_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    "CLUSTER_NODE_URL",
+                    u,
+                    "an http:// or https:// URL",
+                ));
+            }
+        }
+        if !(1_000..=60_000).contains(&self.cluster_node_ttl_ms) {
+            return Err(ConfigError::invalid(
+                "CLUSTER_NODE_TTL_MS",
+                self.cluster_node_ttl_ms,
+                "1000–60000",
+            ));
+        }
         if self.openvidu_sessions_garbage_interval == 0 {
             return Err(ConfigError::invalid(
                 "OPENVIDU_SESSIONS_GARBAGE_INTERVAL",
@@ -592,6 +657,22 @@ impl Validate for SignalingSettings {
             ));
         }
         Ok(())
+    }
+}
+
+/// A URL with its user-info's password replaced by `***`.
+pub fn redact_url(u: &str) -> String {
+    let Some((scheme, rest)) = u.split_once("://") else {
+        return u.to_string();
+    };
+    let (auth, host) = match rest.split_once('@') {
+        Some((a, h)) if !a.contains('/') => (a, h),
+        _ => return u.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None if !auth.is_empty() => format!("{scheme}://***@{host}"),
+        None => u.to_string(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! | wire format (frames, methods, errors, ids, classes, events) | `wire/` |
 //! | the client handle, options, errors, connection states | `client.rs` |
 //! | the connection task: framing, ids, pings, timeouts, reconnect + resume | `connection.rs` |
-//! | opening the socket: ws:// and wss:// (rustls), credentials from the URI | `transport.rs` |
+//! | opening the socket: ws:// and wss:// (rustls), credentials from the URI (also public: signaling's node-to-node sockets) | `transport.rs` |
 //! | typed objects (`MediaPipeline`, `WebRtcEndpoint`, `PassThrough`, `ServerManager`) | `objects.rs` |
 //! | event subscriptions and typed event payloads | `events.rs` |
 //! | a socket's outgoing queue bounded in bytes (used by both servers) | `outbox.rs` |
@@ -24,3 +24,4 @@ pub mod wire;
 pub use client::{ClientError, ClientOptions, ConnectionEvent, ConnectionState, KurentoClient};
 pub use events::{KmsEvent, Subscription};
 pub use objects::{MediaPipeline, MediaType, PassThrough, ServerManager, WebRtcEndpoint};
+pub use transport::{open_with_headers as open_socket, Ws};

@@ -14,23 +14,41 @@ use tokio_tungstenite::WebSocketStream;
 use crate::client::ClientError;
 
 /// A byte stream to the engine, plain or TLS.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
+/// An open WebSocket, plain or TLS.
+pub type Ws = WebSocketStream<Box<dyn Io>>;
 
 /// Connects, (for `wss://`) handshakes TLS, and upgrades, all within `timeout`.
 pub(crate) async fn open(uri: &str, timeout: Duration) -> Result<Ws, ClientError> {
+    open_with_headers(uri, &[], timeout).await
+}
+
+/// [`open`] with extra request headers (signaling's node-to-node sockets use it too).
+pub async fn open_with_headers(
+    uri: &str,
+    headers: &[(&'static str, String)],
+    timeout: Duration,
+) -> Result<Ws, ClientError> {
     let (clean, credentials) = crate::uri::credentials(uri);
-    match tokio::time::timeout(timeout, upgrade(&clean, credentials)).await {
+    match tokio::time::timeout(timeout, upgrade(&clean, credentials, headers)).await {
         Ok(r) => r,
         Err(_) => Err(ClientError::Connect(clean)),
     }
 }
 
-async fn upgrade(clean: &str, credentials: Option<(String, String)>) -> Result<Ws, ClientError> {
+async fn upgrade(
+    clean: &str,
+    credentials: Option<(String, String)>,
+    headers: &[(&'static str, String)],
+) -> Result<Ws, ClientError> {
     let refused = || ClientError::Connect(clean.to_string());
     let mut request = clean.into_client_request().map_err(|_| refused())?;
+    for (name, value) in headers {
+        let value = HeaderValue::from_str(value).map_err(|_| refused())?;
+        request.headers_mut().insert(*name, value);
+    }
     if let Some((user, pass)) = credentials {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
         let value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| refused())?;

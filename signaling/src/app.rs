@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
 use crate::core::{Attached, Hold, Holds, Notice, Roster};
 use crate::ids;
 use crate::media::{Bandwidth, Released, SessionMedia};
@@ -83,8 +84,11 @@ pub struct Metrics {
 type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;
 
 pub struct App {
-    /// This process's identity, tagged on every pipeline it creates (`ownership.rs`).
+    /// This process's identity, tagged on every pipeline it creates (`ownership.rs`); its node
+    /// id in a cluster.
     pub instance: String,
+    /// The other signaling nodes, when there are any (`cluster/`).
+    pub cluster: Cluster,
     /// Which session each of our live pipelines belongs to (pipeline id → session id).
     pub(crate) pipelines: Mutex<HashMap<String, String>>,
     pub settings: SignalingSettings,
@@ -100,6 +104,15 @@ pub struct App {
     timers_changed: Arc<Notify>,
 }
 
+/// Why `POST /sessions` made nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateError {
+    /// A session by that id exists (on this node or another).
+    Exists,
+    /// The cluster store could not be asked.
+    Unavailable(String),
+}
+
 /// How long a participant whose socket dropped keeps its place (OpenVidu: 10 s).
 pub const RECONNECTION_WINDOW: Duration = Duration::from_secs(10);
 
@@ -109,10 +122,13 @@ impl App {
         pool: Arc<EnginePool>,
         pool_events: mpsc::Receiver<PoolEvent>,
         shutdown: CancellationToken,
+        cluster: Cluster,
     ) -> Arc<Self> {
         let webhook = Webhook::start(&settings, shutdown.clone());
+        let beat = Duration::from_millis(settings.cluster_node_ttl_ms / 5);
         let app = Arc::new(Self {
-            instance: ids::instance_id(),
+            instance: cluster.node.clone(),
+            cluster,
             pipelines: Mutex::new(HashMap::new()),
             settings,
             reg: Mutex::new(Registry::new()),
@@ -126,6 +142,7 @@ impl App {
         });
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
         tokio::spawn(run_timers(Arc::downgrade(&app)));
+        tokio::spawn(crate::cluster::run_heartbeat(Arc::downgrade(&app), beat));
         tokio::spawn(crate::ownership::follow_pool(
             Arc::downgrade(&app),
             pool_events,
@@ -149,16 +166,25 @@ impl App {
 
     // ---- REST-side lifecycle -------------------------------------------------------------
 
-    /// `POST /sessions`. `Err(None)` = custom id exists (409).
-    pub fn create_session(&self, props: SessionProps) -> Result<Value, Option<String>> {
-        let mut reg = self.reg.lock();
+    /// `POST /sessions`: the id is taken cluster-wide first (a custom id another node has is
+    /// refused as one this node has).
+    pub async fn create_session(&self, props: SessionProps) -> Result<Value, CreateError> {
         let id = if props.custom_session_id.is_empty() {
             ids::session_id()
         } else {
             props.custom_session_id.clone()
         };
+        if self.reg.lock().sessions.contains_key(&id) {
+            return Err(CreateError::Exists);
+        }
+        match self.cluster.claim_session(&id).await {
+            Ok(true) => {}
+            Ok(false) => return Err(CreateError::Exists),
+            Err(e) => return Err(CreateError::Unavailable(e.to_string())),
+        }
+        let mut reg = self.reg.lock();
         if reg.sessions.contains_key(&id) {
-            return Err(None);
+            return Err(CreateError::Exists);
         }
         let s = Session::new(id.clone(), props, ids::now_ms());
         let json = s.rest_json(false);
@@ -346,8 +372,9 @@ impl App {
         &self,
         session_id: &str,
     ) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), RpcError> {
+        let mut tried = Vec::new();
         for _ in 0..self.pool.all().len().max(1) {
-            let engine = match self.pool.pick_soon().await {
+            let engine = match self.pick_engine(&tried).await {
                 Ok(e) => e,
                 Err(why) => {
                     tracing::warn!(session = %session_id, %why, "no engine admitted");
@@ -381,6 +408,7 @@ impl App {
                 Err(e) => {
                     tracing::warn!(engine = %engine.id, %e, "placement failed");
                     self.pool.placement_failed(&engine);
+                    tried.push(engine.id.clone());
                 }
             }
         }
@@ -388,6 +416,35 @@ impl App {
             Code::RoomCannotBeCreated,
             format!("Session {session_id} could not be placed on any media node"),
         ))
+    }
+
+    /// The engine for a new session: in a cluster with weighted round robin, the next one of the
+    /// round robin all nodes share (among the engines this node admits and has not `tried`);
+    /// otherwise, or when Redis cannot be asked, this node's own strategy.
+    async fn pick_engine(&self, tried: &[String]) -> Result<Arc<crate::pool::Engine>, String> {
+        let shared = self.cluster.enabled()
+            && self.settings.pool_strategy == rtcpool_config::Strategy::WeightedRoundRobin;
+        if shared {
+            let candidates: Vec<(String, u32)> = self
+                .pool
+                .admitted_soon()
+                .await
+                .into_iter()
+                .filter(|(e, _)| !tried.contains(&e.id))
+                .map(|(e, w)| (e.id.clone(), w))
+                .collect();
+            match self.cluster.pick_engine(&candidates).await {
+                Ok(Some(id)) => {
+                    if let Some(e) = self.pool.get(&id) {
+                        e.count(&e.picks);
+                        return Ok(e);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%e, "shared round robin unavailable; picking locally"),
+            }
+        }
+        self.pool.pick_soon().await
     }
 
     /// An engine was lost: every session it hosted moves to an admitted engine (participants keep
@@ -558,6 +615,9 @@ impl App {
             if let Some(s) = reg.sessions.get(session_id) {
                 self.hook_departure(s, &d.gone, &d.cut, reason);
             }
+            if let Some(r) = &d.rpc {
+                self.cluster.participant_left(r);
+            }
             d.rpc
                 .and_then(|r| reg.roster.remove(&r))
                 .and_then(|m| m.socket)
@@ -595,6 +655,7 @@ impl App {
             }
             reg.holds.forget(session_id);
             let s = reg.sessions.remove(session_id);
+            self.cluster.session_closed(session_id);
             if let Some(s) = &s {
                 let fields = events::session_destroyed(s, "lastParticipantLeft", ids::now_ms());
                 self.webhook
@@ -629,12 +690,14 @@ impl App {
             let Some(s) = reg.sessions.remove(session_id) else {
                 return false;
             };
+            self.cluster.session_closed(session_id);
             reg.holds.forget(session_id);
             let (notices, rpcs) = s.close(reason);
             reg.deliver(&notices);
             self.hook_close(&s, reason);
             for r in &rpcs {
                 reg.roster.remove(r);
+                self.cluster.participant_left(r);
             }
             s.engine
         };

@@ -66,7 +66,7 @@ pub async fn token(State(app): State<Arc<App>>, body: Bytes) -> Response {
             .into_response();
         }
         let props = SessionProps::demo(session.clone());
-        let _ = app.create_session(props); // created meanwhile by another request is fine
+        let _ = app.create_session(props).await; // created meanwhile by another request is fine
     }
     let Ok(props) = ConnectionProps::parse(&Map::new(), &app.settings.openvidu_webrtc_ice_servers)
     else {

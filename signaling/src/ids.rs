@@ -38,8 +38,22 @@ pub fn instance_id() -> String {
     random("sig_", 11)
 }
 
-pub fn engine_id() -> String {
-    random("media_", 7)
+/// Derived from the engine's URI (without its secret), so every node of a cluster calls the
+/// same engine by the same id (`PATCH`/`DELETE /media-nodes/{id}` on any node).
+pub fn engine_id(uri: &str) -> String {
+    // FNV-1a: stable across processes and builds.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in kms_client::uri::redact(uri).trim_end_matches('/').bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut s = String::from("media_");
+    s.push(char::from(b'A' + (h % 26) as u8));
+    h /= 26;
+    for _ in 0..7 {
+        s.push(char::from(ALNUM[(h % ALNUM.len() as u64) as usize]));
+        h /= ALNUM.len() as u64;
+    }
+    s
 }
 
 /// `str_<CAM|SCR|CUS|MIC>_<U a3>_<connectionId>`.

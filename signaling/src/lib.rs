@@ -3,6 +3,7 @@
 //! → file map.
 
 pub mod app;
+pub mod cluster;
 pub mod core;
 pub mod demo;
 pub mod ids;
@@ -45,7 +46,23 @@ pub async fn run(
         _ => None,
     };
     let header_timeout = Duration::from_secs(settings.http_header_timeout_secs);
-    let app = App::new(settings, pool, lost, inner.clone());
+    let node_url = match &settings.cluster_node_url {
+        Some(_) => settings.node_url(),
+        // The port actually bound (the settings may say 0).
+        None => {
+            let mut s = settings.clone();
+            s.server_port = listener.local_addr()?.port();
+            s.node_url()
+        }
+    };
+    let cluster = cluster::Cluster::new(
+        ids::instance_id(),
+        node_url,
+        settings.redis_url.as_deref(),
+        Duration::from_millis(settings.cluster_node_ttl_ms),
+    )
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let app = App::new(settings, pool, lost, inner.clone(), cluster);
     let service = server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let drained = CancellationToken::new();
     let drain = {
@@ -54,6 +71,7 @@ pub async fn run(
             shutdown.cancelled().await;
             tracing::info!("shutting down: evicting participants and releasing engine objects");
             app.close_all("openviduServerStopped").await;
+            app.cluster.leave().await;
             // Let the socket writers flush the evictions before the sockets close.
             tokio::time::sleep(Duration::from_millis(200)).await;
             inner.cancel();
@@ -91,7 +109,16 @@ pub fn app_for_tests(
 ) -> (Arc<App>, axum::Router) {
     let inner = CancellationToken::new();
     let (pool, lost) = new_pool(&settings, &engines, &inner);
-    let app = App::new(settings, pool, lost, inner);
+    let (node, url) = (ids::instance_id(), settings.node_url());
+    let ttl = Duration::from_millis(settings.cluster_node_ttl_ms);
+    let cluster = cluster::Cluster::new(
+        node.clone(),
+        url.clone(),
+        settings.redis_url.as_deref(),
+        ttl,
+    )
+    .unwrap_or_else(|_| cluster::Cluster::single(node, url));
+    let app = App::new(settings, pool, lost, inner, cluster);
     let router = server::router(app.clone());
     (app, router)
 }

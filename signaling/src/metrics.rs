@@ -1,6 +1,7 @@
 //! Prometheus text exposition at `/metrics`: per engine (connected, admitted, load, sessions,
 //! endpoints, picks, failures, ping RTT) and for signaling (sessions, participants, joins,
-//! errors, WebSocket connections).
+//! errors, WebSocket connections), and in a cluster per node (sessions, participants, last
+//! heartbeat) and whether Redis answers.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -173,5 +174,38 @@ pub fn render(app: &App) -> String {
             app.metrics.ws_open.load(Ordering::Relaxed) as f64,
         )],
     );
+    if app.cluster.enabled() {
+        let nodes = app.cluster.nodes();
+        let per_node = |f: &dyn Fn(&crate::cluster::NodeInfo) -> f64| -> Vec<(String, f64)> {
+            nodes
+                .iter()
+                .map(|n| (format!("{{node=\"{}\",url=\"{}\"}}", n.id, n.url), f(n)))
+                .collect()
+        };
+        family(
+            "rtcpool_cluster_store_up",
+            "gauge",
+            "1 when this node's last call to the cluster store (Redis) succeeded",
+            vec![(String::new(), f64::from(u8::from(app.cluster.reachable())))],
+        );
+        family(
+            "rtcpool_cluster_node_sessions",
+            "gauge",
+            "sessions each live signaling node owns (as of its last heartbeat)",
+            per_node(&|n| n.sessions as f64),
+        );
+        family(
+            "rtcpool_cluster_node_participants",
+            "gauge",
+            "participants joined on each live signaling node (as of its last heartbeat)",
+            per_node(&|n| n.participants as f64),
+        );
+        family(
+            "rtcpool_cluster_node_heartbeat_ms",
+            "gauge",
+            "each live node's last heartbeat, Unix milliseconds",
+            per_node(&|n| n.heartbeat as f64),
+        );
+    }
     out
 }

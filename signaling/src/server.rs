@@ -99,9 +99,14 @@ async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<serde_j
             json!({"id": s.id, "uri": s.uri, "connected": s.connected, "admitted": app.pool.admitted(&s).is_ok(), "sessions": s.sessions.len()})
         })
         .collect();
+    let cluster = app.cluster.enabled().then(|| {
+        json!({"node": app.cluster.node, "storeReachable": app.cluster.reachable(), "nodes": app.cluster.nodes()})
+    });
     let reg = app.reg.lock();
     Json(json!({
         "status": "ok",
+        "node": app.instance,
+        "cluster": cluster,
         "sessions": reg.sessions.len(),
         "participants": reg.roster.len(),
         "wsConnections": app.metrics.ws_open.load(Ordering::Relaxed),

@@ -3,6 +3,7 @@
 //! with an engine endpoint through kms-client, and engine process management.
 
 pub mod bot;
+pub mod cluster;
 pub mod harness;
 pub mod loadgen;
 pub mod peer;

@@ -133,6 +133,13 @@ impl<S> Roster<S> {
         self.members.is_empty()
     }
 
+    /// Every member's (rpc id, session id).
+    pub fn sessions_by_rpc(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.members
+            .iter()
+            .map(|(rpc, m)| (rpc.as_str(), m.session_id.as_str()))
+    }
+
     /// Detached participants waiting for their socket (for hygiene checks).
     pub fn detached(&self) -> usize {
         self.lapses.len()

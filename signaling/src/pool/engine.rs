@@ -137,7 +137,7 @@ impl Engine {
             .unwrap_or_default();
         let e = Arc::new_cyclic(|me| Self {
             me: me.clone(),
-            id: crate::ids::engine_id(),
+            id: crate::ids::engine_id(&uri),
             slot,
             uri,
             connect_uri,

@@ -201,6 +201,25 @@ impl EnginePool {
         }
     }
 
+    /// The engines admitted now, with their weights (a cluster picks among them with one shared
+    /// round robin), waiting out the start-up as [`Self::pick_soon`] does.
+    pub async fn admitted_soon(&self) -> Vec<(Arc<Engine>, u32)> {
+        loop {
+            let admitted: Vec<(Arc<Engine>, u32)> = self
+                .all()
+                .into_iter()
+                .filter_map(|e| {
+                    let s = e.snapshot();
+                    self.admitted(&s).ok().map(|_| (e, s.weight))
+                })
+                .collect();
+            if !admitted.is_empty() || !self.warming_up() {
+                return admitted;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn placement_failed(&self, e: &Engine) {
         e.count(&e.failures);
         self.links.board.lock().placement_failed(e.slot);

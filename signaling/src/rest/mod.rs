@@ -61,6 +61,12 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/config", get(config::all))
         .route("/config/{key}", get(config::one))
+        // In a cluster, a call about another node's session is sent there (`cluster/forward.rs`)…
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::cluster::forward::middleware,
+        ))
+        // …once authenticated here (the outer layer runs first).
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             basic_auth,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{flag, no_content, object_body, ok_json, ApiError};
-use crate::app::App;
+use crate::app::{App, CreateError};
 use crate::model::{list_json, SessionProps};
 
 const PATH: &str = "/openvidu/api/sessions";
@@ -23,9 +23,12 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(p) => p,
         Err(msg) => return ApiError::new(StatusCode::BAD_REQUEST, msg, PATH).into_response(),
     };
-    match app.create_session(props) {
+    match app.create_session(props).await {
         Ok(json) => ok_json(json),
-        Err(_) => StatusCode::CONFLICT.into_response(),
+        Err(CreateError::Exists) => StatusCode::CONFLICT.into_response(),
+        Err(CreateError::Unavailable(why)) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why, PATH).into_response()
+        }
     }
 }
 

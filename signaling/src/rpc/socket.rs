@@ -11,8 +11,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::wire::{self, method, Incoming};
+use super::wire::{Code, RpcError};
 use super::{dispatch, Ctx};
 use crate::app::{App, OutTx, Outgoing};
+use crate::cluster::{relay, Route, Unavailable};
 use crate::core::PingWatch;
 
 /// Dispatches one request and writes its answer (with the rpc session injected).
@@ -129,6 +131,33 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
             )));
             continue;
         }
+        if app.cluster.enabled() && (name == method::JOIN_ROOM || name == method::CONNECT) {
+            match route(&app, &rpc, &name, &params).await {
+                Ok(Route::Local) => {}
+                Ok(Route::Remote { url, .. }) => {
+                    match relay::run(&app, &mut stream, &tx, text, &url, &ip).await {
+                        Ok(c) => {
+                            close = c;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(owner = %url, %e, "the session's node cannot be reached");
+                            let err = RpcError::new(
+                                Code::Generic,
+                                "The session's node cannot be reached; try again",
+                            );
+                            let _ = tx.send(Outgoing::Text(wire::response(&id, None, Err(err))));
+                            continue;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let err = RpcError::new(Code::Generic, e.to_string());
+                    let _ = tx.send(Outgoing::Text(wire::response(&id, None, Err(err))));
+                    continue;
+                }
+            }
+        }
         if name == method::RECEIVE_VIDEO_FROM || name == method::RECONNECT_STREAM {
             // These may wait (for a publisher reconnecting after an engine loss); run them beside
             // the ordered stream so pings and the participant's own publisher reconnection are
@@ -147,6 +176,33 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
     let _ = tx.send(Outgoing::Close("closed"));
     drop(tx);
     let _ = writer.await;
+}
+
+/// Where a socket's `joinRoom`/`connect` is served: here, unless this socket has not joined and
+/// the session it names lives on another node of the cluster.
+async fn route(
+    app: &Arc<App>,
+    rpc: &str,
+    name: &str,
+    params: &Map<String, Value>,
+) -> Result<Route, Unavailable> {
+    let wanted = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or_default();
+    {
+        let reg = app.reg.lock();
+        if reg.roster.get(rpc).is_some() {
+            return Ok(Route::Local);
+        }
+        if name == method::JOIN_ROOM && reg.sessions.contains_key(wanted("session")) {
+            return Ok(Route::Local);
+        }
+        if name == method::CONNECT && reg.roster.get(wanted("sessionId")).is_some() {
+            return Ok(Route::Local);
+        }
+    }
+    match name {
+        method::JOIN_ROOM => app.cluster.route_session(wanted("session")).await,
+        _ => app.cluster.route_rpc(wanted("sessionId")).await,
+    }
 }
 
 /// Counts the socket out of `ws_open` however `serve` ends.

@@ -1,0 +1,282 @@
+//! The REST API on any node of a cluster (after Basic auth, which every node checks itself):
+//!
+//! - a call about one session (`/sessions/{id}…`, or `/signal` and `/tokens` naming it in their
+//!   body) that another node owns is forwarded to that node and its answer returned as is;
+//! - `GET /sessions` merges every live node's sessions;
+//! - a change to the engine pool (`POST`/`PATCH`/`DELETE /media-nodes…`) that succeeded here is
+//!   made on every other live node too.
+//!
+//! A forwarded call carries [`HOP`], so it is answered where it lands and never forwarded again;
+//! the header grants nothing (the caller's own credentials are passed on and checked there).
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::sync::Arc;
+
+use super::Route;
+use crate::app::App;
+use crate::rest::{ApiError, MAX_BODY};
+
+/// Marks a call one node makes to another on a client's behalf.
+pub const HOP: &str = "x-rtcpool-forwarded";
+
+/// What a REST call is about, for routing.
+enum Scope {
+    /// One session.
+    Session(String),
+    /// Every session (the list).
+    AllSessions,
+    /// A change to the engine pool.
+    PoolChange,
+    /// Anything else: answered here.
+    Here,
+}
+
+fn scope(method: &Method, path: &str, body: Option<&Bytes>) -> Scope {
+    let rest = path.strip_prefix("/openvidu/api").unwrap_or(path);
+    let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["sessions"] if method == Method::GET => Scope::AllSessions,
+        ["sessions", id, ..] if !id.is_empty() => Scope::Session((*id).to_string()),
+        ["signal"] | ["tokens"] if method == Method::POST => body
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+            .and_then(|v| v.get("session").and_then(Value::as_str).map(str::to_string))
+            .map_or(Scope::Here, Scope::Session),
+        ["media-nodes", ..] if method != Method::GET => Scope::PoolChange,
+        _ => Scope::Here,
+    }
+}
+
+/// Whether `scope` needs the body to be read.
+fn needs_body(method: &Method, path: &str) -> bool {
+    method == Method::POST && (path.ends_with("/signal") || path.ends_with("/tokens"))
+}
+
+pub async fn middleware(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    if !app.cluster.enabled() || req.headers().contains_key(HOP) {
+        return next.run(req).await;
+    }
+    let path = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| req.uri().clone(), |o| o.0.clone());
+    let method = req.method().clone();
+    let (req, body) = if needs_body(&method, path.path()) {
+        let (parts, body) = req.into_parts();
+        match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(b) => (Request::from_parts(parts, Body::from(b.clone())), Some(b)),
+            Err(_) => {
+                return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Body too large", path.path())
+                    .into_response()
+            }
+        }
+    } else {
+        (req, None)
+    };
+    match scope(&method, path.path(), body.as_ref()) {
+        Scope::Here => next.run(req).await,
+        Scope::Session(id) => {
+            if app.reg.lock().sessions.contains_key(&id) {
+                return next.run(req).await;
+            }
+            match app.cluster.route_session(&id).await {
+                Ok(Route::Local) => next.run(req).await,
+                Ok(Route::Remote { url, .. }) => {
+                    let target = join(&url, &path);
+                    let headers = req.headers().clone();
+                    let body = match body {
+                        Some(b) => b,
+                        None => match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+                            Ok(b) => b,
+                            Err(_) => Bytes::new(),
+                        },
+                    };
+                    call(&app, method, &target, &headers, body)
+                        .await
+                        .unwrap_or_else(|e| {
+                            ApiError::new(StatusCode::BAD_GATEWAY, e, path.path()).into_response()
+                        })
+                }
+                Err(e) => {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), path.path())
+                        .into_response()
+                }
+            }
+        }
+        Scope::AllSessions => {
+            let headers = req.headers().clone();
+            let local = next.run(req).await;
+            merge_lists(&app, local, &path, &headers).await
+        }
+        Scope::PoolChange => {
+            let headers = req.headers().clone();
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, MAX_BODY)
+                .await
+                .unwrap_or_default();
+            let local = next
+                .run(Request::from_parts(parts, Body::from(body.clone())))
+                .await;
+            if local.status().is_success() {
+                for n in app.cluster.others() {
+                    let target = join(&n.url, &path);
+                    if let Err(e) =
+                        call(&app, method.clone(), &target, &headers, body.clone()).await
+                    {
+                        tracing::warn!(node = %n.id, %e, "engine pool change not applied on a node");
+                    }
+                }
+            }
+            local
+        }
+    }
+}
+
+fn join(node_url: &str, path: &axum::http::Uri) -> String {
+    let pq = path.path_and_query().map_or("/", |p| p.as_str());
+    format!("{}{pq}", node_url.trim_end_matches('/'))
+}
+
+/// One call to another node on the client's behalf: its answer, status and body as they are.
+async fn call(
+    app: &App,
+    method: Method,
+    target: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, String> {
+    let mut rb = app
+        .cluster
+        .http
+        .request(method, target)
+        .header(HOP, app.cluster.node.as_str())
+        .body(body);
+    for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
+        if let Some(v) = headers.get(&name) {
+            rb = rb.header(name, v);
+        }
+    }
+    if let Some(v) = headers.get("x-real-ip") {
+        rb = rb.header("x-real-ip", v);
+    }
+    let r = rb
+        .send()
+        .await
+        .map_err(|e| format!("node unreachable: {e}"))?;
+    let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out_headers = HeaderMap::new();
+    for name in [header::CONTENT_TYPE, header::WWW_AUTHENTICATE] {
+        if let Some(v) = r.headers().get(name.as_str()) {
+            if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
+                out_headers.insert(name, v);
+            }
+        }
+    }
+    let bytes = r
+        .bytes()
+        .await
+        .map_err(|e| format!("node answer lost: {e}"))?;
+    Ok((status, out_headers, bytes).into_response())
+}
+
+/// `GET /sessions`: this node's list plus every other live node's.
+async fn merge_lists(
+    app: &App,
+    local: Response,
+    path: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Response {
+    if !local.status().is_success() {
+        return local;
+    }
+    let (parts, body) = local.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let Ok(mut list) = serde_json::from_slice::<Value>(&bytes) else {
+        return (parts, bytes).into_response();
+    };
+    let calls = app.cluster.others().into_iter().map(|n| {
+        let target = join(&n.url, path);
+        async move { call(app, Method::GET, &target, headers, Bytes::new()).await }
+    });
+    for answer in futures::future::join_all(calls).await {
+        let Ok(r) = answer else { continue };
+        let b = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        let Ok(theirs) = serde_json::from_slice::<Value>(&b) else {
+            continue;
+        };
+        let more = theirs["content"].as_array().cloned().unwrap_or_default();
+        if let Some(content) = list["content"].as_array_mut() {
+            content.extend(more);
+        }
+    }
+    let n = list["content"].as_array().map_or(0, Vec::len);
+    list["numberOfElements"] = Value::from(n);
+    (parts.status, axum::Json(list)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn which(method: Method, path: &str, body: &str) -> String {
+        let b = Bytes::from(body.to_string());
+        match scope(&method, path, Some(&b)) {
+            Scope::Session(id) => format!("session {id}"),
+            Scope::AllSessions => "all".into(),
+            Scope::PoolChange => "pool".into(),
+            Scope::Here => "here".into(),
+        }
+    }
+
+    #[test]
+    fn calls_are_routed_by_what_they_are_about() {
+        let api = "/openvidu/api";
+        assert_eq!(which(Method::GET, &format!("{api}/sessions"), ""), "all");
+        assert_eq!(which(Method::POST, &format!("{api}/sessions"), ""), "here");
+        assert_eq!(
+            which(Method::GET, &format!("{api}/sessions/s1"), ""),
+            "session s1"
+        );
+        assert_eq!(
+            which(
+                Method::DELETE,
+                &format!("{api}/sessions/s1/connection/c"),
+                ""
+            ),
+            "session s1"
+        );
+        assert_eq!(
+            which(
+                Method::POST,
+                &format!("{api}/signal"),
+                r#"{"session":"s2"}"#
+            ),
+            "session s2"
+        );
+        assert_eq!(
+            which(Method::POST, &format!("{api}/signal"), "not json"),
+            "here"
+        );
+        assert_eq!(
+            which(Method::POST, &format!("{api}/media-nodes"), ""),
+            "pool"
+        );
+        assert_eq!(
+            which(Method::PATCH, &format!("{api}/media-nodes/m"), ""),
+            "pool"
+        );
+        assert_eq!(
+            which(Method::GET, &format!("{api}/media-nodes"), ""),
+            "here"
+        );
+        assert_eq!(which(Method::GET, &format!("{api}/config"), ""), "here");
+    }
+}

@@ -1,0 +1,279 @@
+//! Several signaling nodes as one service (`REDIS_URL` set). Each session has one owner node
+//! that holds all of its state in memory, exactly as a single node does; Redis says which node
+//! that is (`store.rs`). Any node serves any session by handing the work to the owner:
+//!
+//! - a browser socket whose `joinRoom` (or reconnecting `connect`) names another node's session
+//!   is relayed, frame for frame, to the owner's `/openvidu` (`relay.rs`);
+//! - a REST call about another node's session is forwarded to the owner, and the calls about
+//!   all sessions or the engine pool are answered by every node (`forward.rs`);
+//! - the engine for a new session is picked by one round robin shared by all nodes.
+//!
+//! Without `REDIS_URL` there is no store and every route is local: one node, everything in
+//! process.
+
+pub mod forward;
+pub mod relay;
+pub mod store;
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::app::App;
+pub use store::{NodeInfo, Store, Unavailable};
+
+/// Where the work for a session is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Local,
+    /// Another live node owns it: its id and URL.
+    Remote {
+        node: String,
+        url: String,
+    },
+}
+
+pub struct Cluster {
+    /// This node's id (also the tag on the pipelines it creates).
+    pub node: String,
+    /// How the other nodes reach this one.
+    pub url: String,
+    pub started: u64,
+    store: Option<Arc<Store>>,
+    /// The live nodes as last read (every heartbeat), this one included.
+    nodes: Mutex<Vec<NodeInfo>>,
+    /// The last call to Redis succeeded.
+    reachable: AtomicBool,
+    /// For node-to-node REST calls.
+    pub http: reqwest::Client,
+}
+
+impl Cluster {
+    pub fn new(
+        node: String,
+        url: String,
+        redis_url: Option<&str>,
+        node_ttl: Duration,
+    ) -> Result<Self, Unavailable> {
+        let store = match redis_url {
+            Some(u) => Some(Arc::new(Store::open(u, node_ttl)?)),
+            None => None,
+        };
+        Ok(Self::with_store(node, url, store))
+    }
+
+    /// One node, everything in process.
+    pub fn single(node: String, url: String) -> Self {
+        Self::with_store(node, url, None)
+    }
+
+    fn with_store(node: String, url: String, store: Option<Arc<Store>>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(1))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            node,
+            url,
+            started: crate::ids::now_ms(),
+            store,
+            nodes: Mutex::new(Vec::new()),
+            reachable: AtomicBool::new(true),
+            http,
+        }
+    }
+
+    /// Part of a cluster (Redis configured).
+    pub fn enabled(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Whether Redis answered the last call (always true for one node).
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
+    }
+
+    fn note<T>(&self, r: Result<T, Unavailable>) -> Result<T, Unavailable> {
+        if let Err(e) = &r {
+            if self.reachable.swap(false, Ordering::Relaxed) {
+                tracing::warn!(%e, "cluster store unreachable");
+            }
+        } else if !self.reachable.swap(true, Ordering::Relaxed) {
+            tracing::info!("cluster store reachable again");
+        }
+        r
+    }
+
+    fn route_to(&self, owner: Option<(String, String)>) -> Route {
+        match owner {
+            Some((node, url)) if node != self.node => Route::Remote { node, url },
+            _ => Route::Local,
+        }
+    }
+
+    /// Where `session` lives. Local when this node has it, or no live node does.
+    pub async fn route_session(&self, session: &str) -> Result<Route, Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(Route::Local);
+        };
+        let owner = self.note(store.owner(session).await)?;
+        Ok(self.route_to(owner))
+    }
+
+    /// Where the participant with private id `rpc` lives (a reconnecting socket).
+    pub async fn route_rpc(&self, rpc: &str) -> Result<Route, Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(Route::Local);
+        };
+        match self.note(store.session_of_rpc(rpc).await)? {
+            Some(session) => self.route_session(&session).await,
+            None => Ok(Route::Local),
+        }
+    }
+
+    /// Takes a new session's id cluster-wide: false when another live node has a session by
+    /// that id.
+    pub async fn claim_session(&self, session: &str) -> Result<bool, Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(true);
+        };
+        self.note(store.claim_session(session, &self.node).await)
+    }
+
+    /// The session closed on this node (in the background: nothing waits for Redis).
+    pub fn session_closed(&self, session: &str) {
+        if let Some(store) = self.store.clone() {
+            let (session, node) = (session.to_string(), self.node.clone());
+            tokio::spawn(async move {
+                if let Err(e) = store.release_session(&session, &node).await {
+                    tracing::warn!(%session, %e, "could not release the session in the cluster store");
+                }
+            });
+        }
+    }
+
+    /// A participant joined a session of this node (its reconnecting socket may land elsewhere).
+    pub fn participant_joined(&self, rpc: &str, session: &str) {
+        if let Some(store) = self.store.clone() {
+            let (rpc, session) = (rpc.to_string(), session.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = store.bind_rpc(&rpc, &session).await {
+                    tracing::warn!(%session, %e, "could not record the participant in the cluster store");
+                }
+            });
+        }
+    }
+
+    pub fn participant_left(&self, rpc: &str) {
+        if let Some(store) = self.store.clone() {
+            let rpc = rpc.to_string();
+            tokio::spawn(async move {
+                let _ = store.unbind_rpc(&rpc).await;
+            });
+        }
+    }
+
+    /// The engine for a new session, by the round robin all nodes share, among `candidates`
+    /// (engine key, weight). `None` without a cluster: the node's own strategy decides.
+    pub async fn pick_engine(
+        &self,
+        candidates: &[(String, u32)],
+    ) -> Result<Option<String>, Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        self.note(store.swrr_pick(candidates).await)
+    }
+
+    /// The live nodes as last read, this one included.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.nodes.lock().clone()
+    }
+
+    /// The other live nodes, as last read.
+    pub fn others(&self) -> Vec<NodeInfo> {
+        self.nodes
+            .lock()
+            .iter()
+            .filter(|n| n.id != self.node)
+            .cloned()
+            .collect()
+    }
+
+    /// Refreshes this node's heartbeat and reads the others'; when Redis had lost this node,
+    /// writes again what it owns (`owned`: its sessions, and its participants by rpc id).
+    async fn beat(
+        &self,
+        b: store::Beat,
+        owned: impl FnOnce() -> (Vec<String>, Vec<(String, String)>),
+    ) -> Result<(), Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        if self.note(store.heartbeat(&self.node, &self.url, b).await)? {
+            let (sessions, rpcs) = owned();
+            if !sessions.is_empty() {
+                tracing::info!(
+                    sessions = sessions.len(),
+                    "registering this node's sessions in the cluster store again"
+                );
+            }
+            let rpcs = rpcs.iter().map(|(r, s)| (r.as_str(), s.as_str()));
+            self.note(
+                store
+                    .resync(&self.node, sessions.iter().map(String::as_str), rpcs)
+                    .await,
+            )?;
+        }
+        let nodes = self.note(store.nodes().await)?;
+        *self.nodes.lock() = nodes;
+        Ok(())
+    }
+
+    /// A clean stop: the others stop routing here at once.
+    pub async fn leave(&self) {
+        if let Some(store) = &self.store {
+            let _ = store.leave(&self.node).await;
+        }
+    }
+}
+
+/// Keeps this node registered (every fifth of the node TTL) while the app lives; a Redis that
+/// came back finds the node registered again at the next beat.
+pub async fn run_heartbeat(app: Weak<App>, every: Duration) {
+    loop {
+        let Some(app) = app.upgrade() else { return };
+        if !app.cluster.enabled() {
+            return;
+        }
+        let beat = {
+            let reg = app.reg.lock();
+            store::Beat {
+                now_ms: crate::ids::now_ms(),
+                started: app.cluster.started,
+                sessions: reg.sessions.len() as u64,
+                participants: reg.roster.len() as u64,
+            }
+        };
+        let owned = || {
+            let reg = app.reg.lock();
+            let sessions = reg.sessions.keys().cloned().collect();
+            let rpcs = reg
+                .roster
+                .sessions_by_rpc()
+                .map(|(r, s)| (r.to_string(), s.to_string()))
+                .collect();
+            (sessions, rpcs)
+        };
+        let _ = app.cluster.beat(beat, owned).await;
+        let shutdown = app.shutdown.clone();
+        drop(app);
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! What the nodes of a cluster share in Redis, and nothing else: which nodes are alive and how
+//! to reach them, which node owns each session, which session a participant's private rpc id
+//! belongs to, and the cluster-wide round-robin state. Keys (all under `rtcpool:`):
+//!
+//! | key | type | value | lifetime |
+//! |---|---|---|---|
+//! | `node:{id}` | hash | `url`, `started`, `heartbeat`, `sessions`, `participants` | TTL `cluster_node_ttl_ms`, refreshed every fifth of it |
+//! | `nodes` | set | node ids | members pruned when their hash expired |
+//! | `session:{id}` | string | owner node id | deleted when the session closes; taken over when its owner is dead |
+//! | `rpc:{rpc}` | string | session id | deleted when the participant leaves; TTL one day at most |
+//! | `swrr` | hash | engine (redacted URI) → current weight | small: one field per engine ever used |
+//!
+//! Every command has a 1 s limit: a Redis that is away makes the calls that need it fail with
+//! [`Unavailable`] instead of hanging.
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const PREFIX: &str = "rtcpool:";
+const RPC_TTL_SECS: u64 = 24 * 3600;
+
+/// Redis could not be reached (or answered an error) within its time limit.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the cluster store (Redis) is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+impl From<redis::RedisError> for Unavailable {
+    fn from(e: redis::RedisError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// A node as the cluster sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeInfo {
+    pub id: String,
+    pub url: String,
+    pub started: u64,
+    pub heartbeat: u64,
+    pub sessions: u64,
+    pub participants: u64,
+}
+
+/// This node's figures for its heartbeat.
+#[derive(Debug, Clone, Copy)]
+pub struct Beat {
+    pub now_ms: u64,
+    pub started: u64,
+    pub sessions: u64,
+    pub participants: u64,
+}
+
+pub struct Store {
+    conn: ConnectionManager,
+    node_ttl: Duration,
+    claim: Script,
+    owner: Script,
+    release: Script,
+    swrr: Script,
+}
+
+fn key(parts: &[&str]) -> String {
+    let mut k = String::from(PREFIX);
+    k.push_str(&parts.join(":"));
+    k
+}
+
+impl Store {
+    /// Connects lazily: the node starts even when Redis is not up yet, and every call reconnects
+    /// when it went away.
+    pub fn open(url: &str, node_ttl: Duration) -> Result<Self, Unavailable> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self {
+            conn,
+            node_ttl,
+            // A session id is ours if nobody has it or its owner is dead.
+            claim: Script::new(
+                r"local o = redis.call('GET', KEYS[1])
+                  if o and o ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. o) == 1 then return 0 end
+                  redis.call('SET', KEYS[1], ARGV[1])
+                  return 1",
+            ),
+            // The owner's id and URL while it is alive.
+            owner: Script::new(
+                r"local o = redis.call('GET', KEYS[1])
+                  if not o then return false end
+                  local url = redis.call('HGET', ARGV[1] .. o, 'url')
+                  if not url then return false end
+                  return {o, url}",
+            ),
+            release: Script::new(
+                r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+                  return 0",
+            ),
+            // nginx's smooth weighted round robin, one step, over the engines the caller admits.
+            swrr: Script::new(
+                r"local total, best, best_current = 0, false, nil
+                  for i = 1, #ARGV, 2 do
+                    local w = tonumber(ARGV[i + 1])
+                    local c = redis.call('HINCRBY', KEYS[1], ARGV[i], w)
+                    total = total + w
+                    if best_current == nil or c > best_current then best, best_current = ARGV[i], c end
+                  end
+                  if best then redis.call('HINCRBY', KEYS[1], best, -total) end
+                  return best",
+            ),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Registers (or refreshes) this node; it is dead to the others once the TTL passes. True
+    /// when the node was not registered (its first beat, or Redis lost it: restarted, or the
+    /// node was silent too long), so what it owns must be written again.
+    pub async fn heartbeat(&self, id: &str, url: &str, b: Beat) -> Result<bool, Unavailable> {
+        let node = key(&["node", id]);
+        let ttl = u64::try_from(self.node_ttl.as_millis()).unwrap_or(u64::MAX);
+        let (existed,): (bool,) = redis::pipe()
+            .atomic()
+            .exists(&node)
+            .hset_multiple(
+                &node,
+                &[
+                    ("url", url.to_string()),
+                    ("started", b.started.to_string()),
+                    ("heartbeat", b.now_ms.to_string()),
+                    ("sessions", b.sessions.to_string()),
+                    ("participants", b.participants.to_string()),
+                ],
+            )
+            .ignore()
+            .pexpire(&node, i64::try_from(ttl).unwrap_or(i64::MAX))
+            .ignore()
+            .sadd(key(&["nodes"]), id)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(!existed)
+    }
+
+    /// Writes again what this node owns after Redis lost it: its sessions (unless another live
+    /// node took one meanwhile) and its participants' rpc ids.
+    pub async fn resync<'a>(
+        &self,
+        node: &str,
+        sessions: impl Iterator<Item = &'a str>,
+        rpcs: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), Unavailable> {
+        for s in sessions {
+            if !self.claim_session(s, node).await? {
+                tracing::warn!(session = %s, "another node owns a session of this node's since the store came back");
+            }
+        }
+        let mut pipe = redis::pipe();
+        for (rpc, session) in rpcs {
+            pipe.set_ex(key(&["rpc", rpc]), session, RPC_TTL_SECS)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    /// Leaves the cluster at once (a clean stop).
+    pub async fn leave(&self, id: &str) -> Result<(), Unavailable> {
+        redis::pipe()
+            .del(key(&["node", id]))
+            .ignore()
+            .srem(key(&["nodes"]), id)
+            .ignore()
+            .query_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The live nodes (dead ones are pruned from the set on the way).
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, Unavailable> {
+        let mut c = self.conn();
+        let ids: Vec<String> = c.smembers(key(&["nodes"])).await?;
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(key(&["node", id]));
+        }
+        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
+        let mut live = Vec::new();
+        for (id, h) in ids.into_iter().zip(hashes) {
+            if h.is_empty() {
+                let _: Result<(), _> = c.srem(key(&["nodes"]), &id).await;
+                continue;
+            }
+            let n = |f: &str| h.get(f).and_then(|v| v.parse().ok()).unwrap_or(0);
+            live.push(NodeInfo {
+                url: h.get("url").cloned().unwrap_or_default(),
+                started: n("started"),
+                heartbeat: n("heartbeat"),
+                sessions: n("sessions"),
+                participants: n("participants"),
+                id,
+            });
+        }
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(live)
+    }
+
+    /// Takes `session` for `node`: false when a live node owns it already.
+    pub async fn claim_session(&self, session: &str, node: &str) -> Result<bool, Unavailable> {
+        let taken: i64 = self
+            .claim
+            .key(key(&["session", session]))
+            .arg(node)
+            .arg(key(&["node", ""]))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(taken == 1)
+    }
+
+    /// The live node owning `session`: (id, url).
+    pub async fn owner(&self, session: &str) -> Result<Option<(String, String)>, Unavailable> {
+        let found: Option<(String, String)> = self
+            .owner
+            .key(key(&["session", session]))
+            .arg(key(&["node", ""]))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(found)
+    }
+
+    /// Gives `session` up (it closed), if `node` still owns it.
+    pub async fn release_session(&self, session: &str, node: &str) -> Result<(), Unavailable> {
+        let _: i64 = self
+            .release
+            .key(key(&["session", session]))
+            .arg(node)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// A participant joined `session` with private id `rpc` (a reconnecting socket names it).
+    pub async fn bind_rpc(&self, rpc: &str, session: &str) -> Result<(), Unavailable> {
+        let _: () = self
+            .conn()
+            .set_ex(key(&["rpc", rpc]), session, RPC_TTL_SECS)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn unbind_rpc(&self, rpc: &str) -> Result<(), Unavailable> {
+        let _: () = self.conn().del(key(&["rpc", rpc])).await?;
+        Ok(())
+    }
+
+    pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Unavailable> {
+        Ok(self.conn().get(key(&["rpc", rpc])).await?)
+    }
+
+    /// One cluster-wide smooth weighted round-robin step over `(engine, weight)`: the winner.
+    pub async fn swrr_pick(
+        &self,
+        candidates: &[(String, u32)],
+    ) -> Result<Option<String>, Unavailable> {
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let mut inv = self.swrr.key(key(&["swrr"]));
+        for (engine, weight) in candidates {
+            inv.arg(engine).arg(weight.max(&1));
+        }
+        Ok(inv.invoke_async(&mut self.conn()).await?)
+    }
+}

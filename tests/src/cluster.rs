@@ -1,0 +1,265 @@
+//! A signaling cluster for tests: a real `redis-server` (Debian's package, installed by
+//! `scripts/test`) on a loopback port, N signaling processes sharing it, and engines.
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{free_port, http_request, LocalEngine, SignalingProcess, SECRET};
+
+/// `redis-server` on 127.0.0.1, without persistence; killed on drop.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(free_port()?).await
+    }
+
+    /// On a given port (to bring one back after an outage).
+    pub async fn start_on(port: u16) -> anyhow::Result<Self> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("redis-server: {e} (scripts/test installs it)"))?;
+        let me = Self { child, port };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while me.ping().await.is_err() {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(me)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        s.write_all(b"PING\r\n").await?;
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf).await?;
+        anyhow::ensure!(buf[..n].starts_with(b"+PONG"), "no PONG");
+        Ok(())
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// nginx (Debian's package, installed by `scripts/test`) running the repository's sample
+/// configuration (`signaling/deploy/nginx.conf`) in front of `nodes`, on a loopback port;
+/// stopped on drop.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Nginx {
+    pub async fn start(port: u16, nodes: &[SocketAddr]) -> anyhow::Result<Self> {
+        let sample =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../signaling/deploy/nginx.conf");
+        let text = std::fs::read_to_string(&sample)?;
+        let mut conf = String::new();
+        let mut servers_written = false;
+        for line in text.lines() {
+            let t = line.trim_start();
+            if t.starts_with("server 127.0.0.1:") {
+                if !servers_written {
+                    for n in nodes {
+                        conf.push_str(&format!(
+                            "        server {n} max_fails=1 fail_timeout=2s;\n"
+                        ));
+                    }
+                    servers_written = true;
+                }
+            } else if t.starts_with("listen ") {
+                conf.push_str(&format!("        listen 127.0.0.1:{port};\n"));
+            } else {
+                conf.push_str(line);
+                conf.push('\n');
+            }
+        }
+        anyhow::ensure!(servers_written, "the sample has no upstream servers");
+        let dir = std::env::temp_dir().join(format!("rtcpool-nginx-{port}"));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, conf)?;
+        let globals = format!(
+            "daemon off; pid {}/nginx.pid; error_log {}/error.log;",
+            dir.display(),
+            dir.display()
+        );
+        let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(bin)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", &globals])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("nginx: {e} (scripts/test installs it)"))?;
+        let me = Self { child, port, dir };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !matches!(
+            http_request(addr, "GET", "/health", None, None).await,
+            Ok((200, _))
+        ) {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "nginx did not start: {}",
+                std::fs::read_to_string(me.dir.join("error.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(me)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// N signaling nodes on one Redis, in front of the same engines (weights given).
+pub struct Cluster {
+    pub redis: RedisServer,
+    pub nodes: Vec<SignalingProcess>,
+    pub engines: Vec<LocalEngine>,
+}
+
+impl Cluster {
+    pub async fn start(nodes: usize, weights: &[u32]) -> anyhow::Result<Self> {
+        Self::start_with(nodes, weights, &[]).await
+    }
+
+    /// With more environment for every node (e.g. the public address of a load balancer).
+    pub async fn start_with(
+        nodes: usize,
+        weights: &[u32],
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let redis = RedisServer::start().await?;
+        let mut engines = Vec::new();
+        for _ in weights {
+            engines.push(LocalEngine::start().await?);
+        }
+        let uris: Vec<String> = engines.iter().map(LocalEngine::url).collect();
+        let weights = serde_json::to_string(weights)?;
+        let url = redis.url();
+        let mut env = vec![
+            ("REDIS_URL", url.as_str()),
+            ("KMS_WEIGHTS", weights.as_str()),
+            ("CLUSTER_NODE_TTL_MS", "2000"),
+        ];
+        env.extend_from_slice(extra);
+        let mut started = Vec::new();
+        for _ in 0..nodes {
+            started.push(SignalingProcess::start(&uris, &env).await?);
+        }
+        let me = Self {
+            redis,
+            nodes: started,
+            engines,
+        };
+        me.wait_formed(nodes).await?;
+        Ok(me)
+    }
+
+    /// Until every node sees `n` live nodes and admits every engine.
+    pub async fn wait_formed(&self, n: usize) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        for node in &self.nodes {
+            loop {
+                let (_, h) = node.http("GET", "/health", None).await?;
+                let nodes = h["cluster"]["nodes"].as_array().map_or(0, Vec::len);
+                let engines_ok = h["engines"]
+                    .as_array()
+                    .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true));
+                if nodes == n && engines_ok {
+                    break;
+                }
+                anyhow::ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "cluster did not form: {h}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn addr(&self, node: usize) -> SocketAddr {
+        self.nodes[node].addr
+    }
+
+    /// `ws://…/openvidu` of a node.
+    pub fn ws(&self, node: usize) -> String {
+        format!("ws://{}/openvidu", self.nodes[node].addr)
+    }
+
+    /// A REST call on one node with the credentials.
+    pub async fn http(
+        &self,
+        node: usize,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        http_request(
+            self.addr(node),
+            method,
+            path,
+            body,
+            Some(("OPENVIDUAPP", SECRET)),
+        )
+        .await
+    }
+
+    /// A connection token for `session` (created on `node` when missing), made on `node`.
+    pub async fn token(&self, node: usize, session: &str, role: &str) -> anyhow::Result<String> {
+        crate::harness::token_at(self.addr(node), session, role).await
+    }
+}

@@ -1,0 +1,484 @@
+//! Signaling as a cluster: three signaling processes on a real `redis-server`, in front of the
+//! same engines. Every REST call answers the same on every node; participants connected to
+//! different nodes share a session (notifications, signals, media); a token is used once in the
+//! whole cluster; the engine round robin is one for all nodes; engine pool changes reach every
+//! node; a Redis outage fails what needs the cluster with a clear error, and the nodes register
+//! again when it is back.
+
+use rtcpool_tests::bot::Bot;
+use rtcpool_tests::cluster::{Cluster, Nginx, RedisServer};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+async fn media_flows(peer: &rtcpool_tests::peer::TestPeer) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while peer.stats.video() < 20 || peer.stats.audio() < 10 {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    let mut v: Vec<String> = list["content"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|s| s["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_answers_the_same_on_every_node() -> anyhow::Result<()> {
+    let c = Cluster::start(3, &[1]).await?;
+    let create = |id: &str| json!({"customSessionId": id});
+    assert_eq!(
+        c.http(0, "POST", "/openvidu/api/sessions", Some(&create("one")))
+            .await?
+            .0,
+        200
+    );
+    // The id is taken cluster-wide.
+    for node in [0, 1, 2] {
+        let (st, _) = c
+            .http(node, "POST", "/openvidu/api/sessions", Some(&create("one")))
+            .await?;
+        assert_eq!(st, 409, "node {node}");
+    }
+    assert_eq!(
+        c.http(2, "POST", "/openvidu/api/sessions", Some(&create("two")))
+            .await?
+            .0,
+        200
+    );
+    // A connection made through a node that does not own the session.
+    let (st, conn) = c
+        .http(
+            1,
+            "POST",
+            "/openvidu/api/sessions/one/connection",
+            Some(&json!({"role": "PUBLISHER", "data": "d"})),
+        )
+        .await?;
+    assert_eq!(st, 200, "{conn}");
+    let cid = conn["connectionId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut answers = Vec::new();
+    for node in [0, 1, 2] {
+        let (st, s) = c
+            .http(
+                node,
+                "GET",
+                "/openvidu/api/sessions/one?pendingConnections=true",
+                None,
+            )
+            .await?;
+        assert_eq!(st, 200);
+        answers.push(s);
+        let (st, one) = c
+            .http(
+                node,
+                "GET",
+                &format!("/openvidu/api/sessions/one/connection/{cid}"),
+                None,
+            )
+            .await?;
+        assert_eq!((st, one["serverData"].clone()), (200, json!("d")));
+        let (st, list) = c.http(node, "GET", "/openvidu/api/sessions", None).await?;
+        assert_eq!(st, 200);
+        assert_eq!(
+            ids(&list),
+            vec!["one".to_string(), "two".to_string()],
+            "node {node}"
+        );
+        assert_eq!(list["numberOfElements"], 2);
+        let (st, _) = c
+            .http(node, "GET", "/openvidu/api/sessions/nothing", None)
+            .await?;
+        assert_eq!(st, 404);
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    assert_eq!(answers[0]["connections"]["numberOfElements"], 1);
+    // Closed through a third node: gone everywhere, and the id is free again.
+    assert_eq!(
+        c.http(2, "DELETE", "/openvidu/api/sessions/one", None)
+            .await?
+            .0,
+        204
+    );
+    for node in [0, 1, 2] {
+        assert_eq!(
+            c.http(node, "GET", "/openvidu/api/sessions/one", None)
+                .await?
+                .0,
+            404
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let (st, _) = c
+            .http(1, "POST", "/openvidu/api/sessions", Some(&create("one")))
+            .await?;
+        if st == 200 {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "id not freed: {st}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Credentials are checked by the node called, before anything is forwarded.
+    let (st, _) = rtcpool_tests::harness::http_request(
+        c.addr(1),
+        "GET",
+        "/openvidu/api/sessions/two",
+        None,
+        Some(("OPENVIDUAPP", "wrong")),
+    )
+    .await?;
+    assert_eq!(st, 401);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participants_on_different_nodes_share_a_session() -> anyhow::Result<()> {
+    let c = Cluster::start(3, &[1]).await?;
+    let (ta, tb) = (
+        c.token(0, "room", "MODERATOR").await?,
+        c.token(0, "room", "PUBLISHER").await?,
+    );
+    // Alice on node 1, Bob on node 2; the session lives on node 0.
+    let mut a = Bot::open_url(&c.ws(1)).await?;
+    a.start_pinging();
+    a.join(&ta, "alice").await?;
+    let (pub_a, stream_a) = a.publish().await?;
+    let send_a = pub_a.start_sending(25, 2000, 50);
+    let mut b = Bot::open_url(&c.ws(2)).await?;
+    b.start_pinging();
+    let jb = b.join(&tb, "bob").await?;
+    assert_eq!(jb["value"][0]["id"], json!(a.connection_id));
+    assert_eq!(jb["value"][0]["streams"][0]["id"], json!(stream_a));
+    a.wait_for("participantJoined", |p| p["id"] == json!(b.connection_id))
+        .await?;
+    let sub_b = b.subscribe(&stream_a).await?;
+    assert!(
+        media_flows(&sub_b).await,
+        "no media from alice (node 1) to bob (node 2)"
+    );
+
+    // Signals between nodes, and from REST on a third.
+    b.call("sendMessage", json!({"message": json!({"to": [a.connection_id], "data": "hi", "type": "signal:chat"}).to_string()})).await?;
+    a.wait_for("sendMessage", |p| {
+        p["data"] == "hi" && p["from"] == json!(b.connection_id)
+    })
+    .await?;
+    let (st, _) = c
+        .http(
+            1,
+            "POST",
+            "/openvidu/api/signal",
+            Some(&json!({"session": "room", "type": "news", "data": "all"})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    a.wait_for("sendMessage", |p| p["data"] == "all").await?;
+    b.wait_for("sendMessage", |p| p["data"] == "all").await?;
+    // REST on any node sees both, and the subscription.
+    let (_, s) = c
+        .http(2, "GET", "/openvidu/api/sessions/room", None)
+        .await?;
+    assert_eq!(s["connections"]["numberOfElements"], 2);
+    // The moderator on node 1 evicts Bob on node 2.
+    a.call("forceDisconnect", json!({"connectionId": b.connection_id}))
+        .await?;
+    let bob = b.connection_id.clone();
+    b.wait_for("participantEvicted", |p| p["connectionId"] == json!(bob))
+        .await?;
+    a.wait_for("participantLeft", |p| p["connectionId"] == json!(bob))
+        .await?;
+    send_a.cancel();
+    a.call("leaveRoom", json!({})).await?;
+    // The last one left: the session is gone on every node.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (st, _) = c
+            .http(1, "GET", "/openvidu/api/sessions/room", None)
+            .await?;
+        if st == 404 {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "session not closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_used_once_in_the_whole_cluster() -> anyhow::Result<()> {
+    let c = Cluster::start(3, &[1]).await?;
+    let token = c.token(0, "once", "PUBLISHER").await?;
+    let (mut x, mut y) = (
+        Bot::open_url(&c.ws(1)).await?,
+        Bot::open_url(&c.ws(2)).await?,
+    );
+    let (rx, ry) = tokio::join!(x.join(&token, "x"), y.join(&token, "y"));
+    assert_eq!(
+        u8::from(rx.is_ok()) + u8::from(ry.is_ok()),
+        1,
+        "{rx:?} {ry:?}"
+    );
+    let (_, s) = c
+        .http(1, "GET", "/openvidu/api/sessions/once", None)
+        .await?;
+    assert_eq!(s["connections"]["numberOfElements"], 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_share_one_weighted_round_robin() -> anyhow::Result<()> {
+    let c = Cluster::start(3, &[3, 2, 1]).await?;
+    let mut bots = Vec::new();
+    for i in 0..60 {
+        let node = i % 3;
+        let session = format!("rr{i}");
+        let token = c.token(node, &session, "PUBLISHER").await?;
+        let mut bot = Bot::open_url(&c.ws(node)).await?;
+        bot.join(&token, "p").await?;
+        bots.push(bot);
+    }
+    let mut per_engine: BTreeMap<String, u32> = BTreeMap::new();
+    for i in 0..60 {
+        let (_, s) = c
+            .http(0, "GET", &format!("/openvidu/api/sessions/rr{i}"), None)
+            .await?;
+        let engine = s["mediaNode"]["id"].as_str().unwrap_or_default();
+        *per_engine.entry(engine.to_string()).or_default() += 1;
+        if i == 5 {
+            // One rotation already spans the three engines 3:2:1. Three independent rotations
+            // (each node placing two sessions) would have given 3:3:0.
+            let mut first: Vec<u32> = per_engine.values().copied().collect();
+            first.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(first, vec![3, 2, 1], "{per_engine:?}");
+        }
+    }
+    let mut counts: Vec<u32> = per_engine.values().copied().collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(counts.len(), 3, "{per_engine:?}");
+    for (got, want) in counts.iter().zip([30u32, 20, 10]) {
+        assert!(got.abs_diff(want) <= 1, "{per_engine:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_pool_changes_reach_every_node() -> anyhow::Result<()> {
+    let c = Cluster::start(3, &[1]).await?;
+    let extra = rtcpool_tests::harness::LocalEngine::start().await?;
+    let (st, added) = c
+        .http(
+            0,
+            "POST",
+            "/openvidu/api/media-nodes?wait=true",
+            Some(&json!({"uri": extra.url()})),
+        )
+        .await?;
+    assert!(st == 200, "{st} {added}");
+    let id = added["id"].as_str().unwrap_or_default().to_string();
+    let has = |list: &Value, id: &str| {
+        list["content"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|n| n["id"] == json!(id)))
+    };
+    let within_a_second = tokio::time::Instant::now() + Duration::from_secs(1);
+    for node in [1, 2] {
+        let (_, list) = c
+            .http(node, "GET", "/openvidu/api/media-nodes", None)
+            .await?;
+        assert!(has(&list, &id), "node {node}: {list}");
+    }
+    assert!(tokio::time::Instant::now() <= within_a_second);
+    // Drained through another node, by the same id.
+    let (st, _) = c
+        .http(
+            1,
+            "PATCH",
+            &format!("/openvidu/api/media-nodes/{id}"),
+            Some(&json!({"status": "waiting-idle-to-terminate"})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    for node in [0, 2] {
+        let (_, n) = c
+            .http(
+                node,
+                "GET",
+                &format!("/openvidu/api/media-nodes/{id}"),
+                None,
+            )
+            .await?;
+        assert_eq!(n["status"], "waiting-idle-to-terminate", "node {node}");
+    }
+    let (st, _) = c
+        .http(
+            2,
+            "DELETE",
+            &format!("/openvidu/api/media-nodes/{id}"),
+            None,
+        )
+        .await?;
+    assert!(st == 200 || st == 204, "{st}");
+    for node in [0, 1] {
+        let (st, _) = c
+            .http(
+                node,
+                "GET",
+                &format!("/openvidu/api/media-nodes/{id}"),
+                None,
+            )
+            .await?;
+        assert_eq!(st, 404, "node {node}");
+    }
+    extra.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_fails_clearly_and_the_cluster_comes_back() -> anyhow::Result<()> {
+    let mut c = Cluster::start(2, &[1]).await?;
+    let (ta, tb) = (
+        c.token(0, "through", "PUBLISHER").await?,
+        c.token(0, "through", "PUBLISHER").await?,
+    );
+    let mut a = Bot::open_url(&c.ws(0)).await?;
+    a.start_pinging();
+    a.join(&ta, "a").await?;
+    let (pub_a, stream_a) = a.publish().await?;
+    let send_a = pub_a.start_sending(25, 2000, 50);
+    let port = c.redis.port;
+    c.redis.kill();
+    // What needs the cluster answers at once with a clear error…
+    let started = tokio::time::Instant::now();
+    let (st, body) = c
+        .http(1, "POST", "/openvidu/api/sessions", Some(&json!({})))
+        .await?;
+    assert_eq!(st, 503, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Redis")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // …while the session on its own node keeps working: a join, a subscription, media.
+    let mut b = Bot::open_url(&c.ws(0)).await?;
+    b.start_pinging();
+    b.join(&tb, "b").await?;
+    let sub_b = b.subscribe(&stream_a).await?;
+    assert!(media_flows(&sub_b).await, "no media during the outage");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Redis is back (empty): the nodes register again, with the session that lived through.
+    c.redis = RedisServer::start_on(port).await?;
+    c.wait_formed(2).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (st, _) = c
+            .http(1, "GET", "/openvidu/api/sessions/through", None)
+            .await?;
+        if st == 200 {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "session not registered again: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tc = c.token(1, "through", "PUBLISHER").await?;
+    let mut d = Bot::open_url(&c.ws(1)).await?;
+    d.join(&tc, "d").await?;
+    let sub_d = d.subscribe(&stream_a).await?;
+    assert!(
+        media_flows(&sub_d).await,
+        "no media to a participant on the other node"
+    );
+    assert_eq!(
+        c.http(1, "POST", "/openvidu/api/sessions", Some(&json!({})))
+            .await?
+            .0,
+        200
+    );
+    send_a.cancel();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_through_nginx_spreads_over_the_nodes() -> anyhow::Result<()> {
+    // Tokens point at the load balancer, as DOMAIN_OR_PUBLIC_IP/HTTPS_PORT make them in production.
+    let lb_port = rtcpool_tests::harness::free_port()?;
+    let port = lb_port.to_string();
+    let c = Cluster::start_with(3, &[1], &[("HTTPS_PORT", port.as_str())]).await?;
+    let addrs: Vec<_> = c.nodes.iter().map(|n| n.addr).collect();
+    let lb = Nginx::start(lb_port, &addrs).await?;
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(rtcpool_tests::harness::token_at(lb.addr(), "lb", "PUBLISHER").await?);
+    }
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.starts_with(&format!("ws://127.0.0.1:{lb_port}"))),
+        "{tokens:?}"
+    );
+    // Three sockets through nginx's round robin: one lands on each node.
+    let mut bots = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let mut b = Bot::open(t).await?;
+        b.start_pinging();
+        b.join(t, &format!("p{i}")).await?;
+        bots.push(b);
+    }
+    let mut on_nodes = Vec::new();
+    for n in 0..3 {
+        let (_, h) = c.http(n, "GET", "/health", None).await?;
+        on_nodes.push(h["wsConnections"].as_u64().unwrap_or(0));
+    }
+    assert!(
+        on_nodes.iter().filter(|&&n| n > 0).count() >= 2,
+        "sockets per node: {on_nodes:?}"
+    );
+    let (pub0, stream0) = bots[0].publish().await?;
+    let send = pub0.start_sending(25, 2000, 50);
+    for b in bots.iter_mut().skip(1) {
+        b.wait_for("participantPublished", |p| {
+            p["streams"][0]["id"] == json!(stream0)
+        })
+        .await?;
+        let sub = b.subscribe(&stream0).await?;
+        assert!(media_flows(&sub).await, "no media through the cluster");
+    }
+    let (st, s) = rtcpool_tests::harness::http_request(
+        lb.addr(),
+        "GET",
+        "/openvidu/api/sessions/lb",
+        None,
+        Some(("OPENVIDUAPP", rtcpool_tests::harness::SECRET)),
+    )
+    .await?;
+    assert_eq!(
+        (st, s["connections"]["numberOfElements"].clone()),
+        (200, json!(3))
+    );
+    send.cancel();
+    Ok(())
+}

@@ -87,6 +87,19 @@ macro_rules! object_common {
                     .map(|_| ())
             }
 
+            /// Makes this client's session one of the object's holders (Kurento's `ref`): it
+            /// then outlives the session that created it (a signaling node adopting another's
+            /// sessions keeps their objects this way).
+            pub async fn hold(&self) -> Result<(), ClientError> {
+                self.client
+                    .call(crate::wire::Method::Ref(crate::wire::method::RefParams {
+                        object: self.id.clone(),
+                        session_id: None,
+                    }))
+                    .await
+                    .map(|_| ())
+            }
+
             /// Subscribes to one of the class's events (e.g. `"IceCandidateFound"`).
             pub async fn subscribe(&self, event: &str) -> Result<Subscription, ClientError> {
                 Subscription::new(&self.client, &self.id, event).await
@@ -178,6 +191,12 @@ pub struct PassThrough {
 }
 object_common!(PassThrough);
 element_common!(PassThrough);
+
+impl PassThrough {
+    pub fn from_id(client: KurentoClient, id: String) -> Self {
+        Self { client, id }
+    }
+}
 
 #[derive(Clone)]
 pub struct WebRtcEndpoint {

@@ -101,7 +101,11 @@ pub struct App {
     pub webhook: Webhook,
     next_socket: AtomicU64,
     /// Wakes `run_timers` (a reconnection window or a re-homing hold was added).
-    timers_changed: Arc<Notify>,
+    pub(crate) timers_changed: Arc<Notify>,
+    /// Sessions whose snapshot is to be written again (in a cluster: `cluster/snapshot.rs`).
+    pub(crate) dirty: Arc<crate::cluster::snapshot::Dirty>,
+    /// Adoptions of dead nodes' sessions run one at a time (`cluster/adopt.rs`).
+    pub(crate) adopting: tokio::sync::Mutex<()>,
 }
 
 /// Why `POST /sessions` made nothing.
@@ -139,7 +143,10 @@ impl App {
             metrics: Metrics::default(),
             next_socket: AtomicU64::new(1),
             timers_changed: Arc::new(Notify::new()),
+            dirty: Arc::default(),
+            adopting: tokio::sync::Mutex::new(()),
         });
+        tokio::spawn(crate::cluster::snapshot::run(Arc::downgrade(&app)));
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
         tokio::spawn(run_timers(Arc::downgrade(&app)));
         tokio::spawn(crate::cluster::run_heartbeat(Arc::downgrade(&app), beat));
@@ -190,6 +197,7 @@ impl App {
         let json = s.rest_json(false);
         self.webhook
             .emit("sessionCreated", Some((&id, s.created_at)), Map::new());
+        self.changed(&id);
         reg.sessions.insert(id, s);
         Ok(json)
     }
@@ -216,7 +224,15 @@ impl App {
         };
         let json = c.rest_json(session_id);
         s.add(c);
+        self.changed(session_id);
         Some(json)
+    }
+
+    /// `session_id` changed: in a cluster its snapshot is written again shortly.
+    pub fn changed(&self, session_id: &str) {
+        if self.cluster.enabled() {
+            self.dirty.mark(session_id);
+        }
     }
 
     // ---- notifications -------------------------------------------------------------------
@@ -278,6 +294,7 @@ impl App {
             .await
             .as_mut()
             .and_then(take);
+        self.changed(session_id);
         if let Some(gone) = gone {
             gone.release().await;
         }
@@ -298,12 +315,12 @@ impl App {
         self.media.lock().remove(session_id)
     }
 
-    fn existing_media_slot(&self, session_id: &str) -> Option<MediaSlot> {
+    pub(crate) fn existing_media_slot(&self, session_id: &str) -> Option<MediaSlot> {
         self.media.lock().get(session_id).cloned()
     }
 
     /// Records that our `pipeline` carries `session_id` (reconciliation keeps it).
-    fn claim(&self, pipeline: &str, session_id: &str) {
+    pub(crate) fn claim(&self, pipeline: &str, session_id: &str) {
         self.pipelines
             .lock()
             .insert(pipeline.to_string(), session_id.to_string());
@@ -364,6 +381,7 @@ impl App {
             client,
             pipeline,
         ));
+        self.changed(session_id);
         Ok(())
     }
 
@@ -576,6 +594,7 @@ impl App {
                 if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
                     s.engine = Some(new_engine);
                 }
+                self.changed(session_id);
                 self.schedule_holds(session_id, &old_engine);
             }
             Err(e) => {

@@ -69,9 +69,12 @@ pub async fn run(
         let (app, drained) = (app.clone(), drained.clone());
         async move {
             shutdown.cancelled().await;
-            tracing::info!("shutting down: evicting participants and releasing engine objects");
-            app.close_all("openviduServerStopped").await;
-            app.cluster.leave().await;
+            let handed_over = app.cluster.can_hand_over() && app.hand_over().await.is_ok();
+            if !handed_over {
+                tracing::info!("shutting down: evicting participants and releasing engine objects");
+                app.close_all("openviduServerStopped").await;
+                app.cluster.leave().await;
+            }
             // Let the socket writers flush the evictions before the sockets close.
             tokio::time::sleep(Duration::from_millis(200)).await;
             inner.cancel();

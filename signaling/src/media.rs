@@ -61,6 +61,17 @@ pub struct SubscriberMedia {
     relay: JoinHandle<()>,
 }
 
+/// A session's media as engine object ids: what a node adopting the session needs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MediaIds {
+    pub engine: String,
+    pub pipeline: String,
+    /// (publisher connection, stream id, endpoint, PassThrough).
+    pub publishers: Vec<(String, String, String, String)>,
+    /// (subscriber connection, publisher connection, endpoint).
+    pub subscribers: Vec<(String, String, String)>,
+}
+
 /// How long candidates given to an endpoint are also offered to its replacement.
 const RECENT_ICE: Duration = Duration::from_secs(10);
 
@@ -107,6 +118,76 @@ impl SessionMedia {
             generation: 0,
             publishing: Default::default(),
         }
+    }
+
+    pub fn ids(&self) -> MediaIds {
+        let mut publishers: Vec<_> = self
+            .publishers
+            .iter()
+            .map(|(owner, p)| {
+                let (ep, hub) = (p.endpoint.id().to_string(), p.hub.id().to_string());
+                (owner.clone(), p.stream_id.clone(), ep, hub)
+            })
+            .collect();
+        publishers.sort();
+        let mut subscribers: Vec<_> = self
+            .subscribers
+            .iter()
+            .map(|((s, p), m)| (s.clone(), p.clone(), m.endpoint.id().to_string()))
+            .collect();
+        subscribers.sort();
+        MediaIds {
+            engine: self.engine_id.clone(),
+            pipeline: self.pipeline.id().to_string(),
+            publishers,
+            subscribers,
+        }
+    }
+
+    /// The media of a session adopted from a dead node, on `client` (this node's connection to
+    /// the same engine): every object becomes this client's too (Kurento `ref`, or the event
+    /// subscription that relays an endpoint's candidates), so it outlives the dead node's
+    /// Kurento session. Nothing is renegotiated. Fails when the pipeline is gone.
+    pub async fn adopt(
+        app: Weak<App>,
+        session_id: &str,
+        ids: &MediaIds,
+        client: KurentoClient,
+    ) -> Result<Self, kms_client::ClientError> {
+        let pipeline = MediaPipeline::from_id(client.clone(), ids.pipeline.clone());
+        pipeline.hold().await?;
+        let mut m = Self::new(
+            session_id.to_string(),
+            ids.engine.clone(),
+            client.clone(),
+            pipeline,
+        );
+        for (owner, stream_id, ep, hub) in &ids.publishers {
+            let endpoint = WebRtcEndpoint::from_id(client.clone(), ep.clone());
+            let hub = PassThrough::from_id(client.clone(), hub.clone());
+            let _ = hub.hold().await;
+            let relay = hold_relaying(&app, session_id, owner, owner, stream_id, &endpoint).await;
+            let p = PublisherMedia {
+                stream_id: stream_id.clone(),
+                endpoint,
+                hub,
+                relay,
+            };
+            m.publishers.insert(owner.clone(), p);
+        }
+        for (subscriber, publisher, ep) in &ids.subscribers {
+            let Some(stream) = m.publishers.get(publisher).map(|p| p.stream_id.clone()) else {
+                continue;
+            };
+            let endpoint = WebRtcEndpoint::from_id(client.clone(), ep.clone());
+            let name = format!("{subscriber}_{stream}");
+            let relay =
+                hold_relaying(&app, session_id, subscriber, publisher, &name, &endpoint).await;
+            let key = (subscriber.clone(), publisher.clone());
+            m.subscribers
+                .insert(key, SubscriberMedia { endpoint, relay });
+        }
+        Ok(m)
     }
 
     /// The session moves to a new engine: the old engine's objects are gone with it, so every
@@ -442,6 +523,32 @@ impl SessionMedia {
             s.relay.abort();
         }
         let _ = self.pipeline.release().await;
+    }
+}
+
+/// An adopted endpoint: this client subscribes to its candidates (which also makes it one of
+/// the endpoint's holders) and relays them to `owner`.
+async fn hold_relaying(
+    app: &Weak<App>,
+    session: &str,
+    owner: &str,
+    sender: &str,
+    name: &str,
+    ep: &WebRtcEndpoint,
+) -> JoinHandle<()> {
+    match ep.subscribe("IceCandidateFound").await {
+        Ok(found) => tokio::spawn(relay_candidates(
+            app.clone(),
+            session.to_string(),
+            owner.to_string(),
+            sender.to_string(),
+            name.to_string(),
+            found,
+        )),
+        Err(e) => {
+            tracing::warn!(endpoint = %ep.id(), %e, "adopted endpoint not held");
+            tokio::spawn(async {})
+        }
     }
 }
 

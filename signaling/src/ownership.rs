@@ -7,7 +7,8 @@
 //! - After every (re)connection to an engine ([`reconcile`]): our own pipelines that no live
 //!   session claims (their session moved or closed while the engine was away) are released at
 //!   once; pipelines another (dead) signaling process left are released when nobody reclaimed
-//!   them within `POOL_ORPHAN_GRACE_MS`; a live session whose pipeline is gone is re-homed.
+//!   them within `POOL_ORPHAN_GRACE_MS` (in a cluster: unless their session belongs to another
+//!   node, alive or to be adopted); a live session whose pipeline is gone is re-homed.
 //! - An object a live session uses that disappears behind our back (released by another
 //!   client, destroyed by an engine fault: the `ServerManager`'s `ObjectDestroyed`) re-homes
 //!   that session exactly as an engine loss does ([`object_destroyed`]).
@@ -114,11 +115,9 @@ pub async fn reconcile(app: &Arc<App>, engine_id: &str) {
         }
         let (tags, children) = futures::join!(pipeline.get_tags(), pipeline.get_children());
         engine.elements_found(children.unwrap_or_default());
-        let owner = tags
-            .unwrap_or_default()
-            .into_iter()
-            .find(|(k, _)| k == OWNER_TAG)
-            .map(|(_, v)| v);
+        let tags = tags.unwrap_or_default();
+        let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let (owner, session) = (tag(OWNER_TAG), tag(SESSION_TAG));
         match owner {
             Some(o) if o == app.instance => {
                 // Checked again: a join in flight may have claimed it since.
@@ -130,7 +129,7 @@ pub async fn reconcile(app: &Arc<App>, engine_id: &str) {
             Some(other) => {
                 tracing::info!(engine = %engine_id, pipeline = %id, owner = %other, "pipeline left by another signaling process");
                 let _ = pipeline.unref().await;
-                foreign_orphans.push(id.clone());
+                foreign_orphans.push((id.clone(), session.unwrap_or_default()));
             }
             None => {
                 let _ = pipeline.unref().await;
@@ -163,17 +162,25 @@ pub async fn reconcile(app: &Arc<App>, engine_id: &str) {
     }
 }
 
-/// Releases the `orphans` still on the engine that nobody reclaimed.
-async fn release_unclaimed(app: &App, engine_id: &str, orphans: Vec<String>) {
+/// Releases the `orphans` (pipeline, session) still on the engine that nobody reclaimed. In a
+/// cluster a pipeline whose session another node owns (or will adopt) is not an orphan.
+async fn release_unclaimed(app: &App, engine_id: &str, orphans: Vec<(String, String)>) {
     let Some(client) = app.pool.get(engine_id).and_then(|e| e.client()) else {
         return;
     };
     let Ok(present) = client.server_manager().get_pipelines().await else {
         return;
     };
-    for id in orphans.into_iter().filter(|p| present.contains(p)) {
+    for (id, session) in orphans.into_iter().filter(|(p, _)| present.contains(p)) {
         if app.pipelines.lock().contains_key(&id) {
             continue;
+        }
+        if app.cluster.enabled() {
+            match app.cluster.route_session(&session).await {
+                // Nobody has the session (or it is ours and not on this pipeline): an orphan.
+                Ok(crate::cluster::Route::Local) => {}
+                _ => continue,
+            }
         }
         tracing::info!(engine = %engine_id, pipeline = %id, "releasing an unclaimed orphan pipeline");
         release(&client, &id).await;

@@ -334,6 +334,14 @@ impl Bot {
         }
     }
 
+    /// Whether a notification `method` has arrived (reads what is queued).
+    pub fn seen_method(&mut self, method: &str) -> bool {
+        while let Ok(v) = self.notifications.try_recv() {
+            self.seen.push(v);
+        }
+        self.seen.iter().any(|v| v["method"] == method)
+    }
+
     /// The next notification, if one arrives within `within`.
     pub async fn next_notification(&mut self, within: Duration) -> Option<Value> {
         tokio::time::timeout(within, self.notifications.recv())

@@ -181,10 +181,23 @@ impl Cluster {
         weights: &[u32],
         extra: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_full(nodes, weights, extra, 30).await
+    }
+
+    /// With the engines' Kurento session timeout (how long an engine keeps the objects of a
+    /// signaling node that vanished) in seconds.
+    pub async fn start_full(
+        nodes: usize,
+        weights: &[u32],
+        extra: &[(&str, &str)],
+        engine_session_timeout_secs: u64,
+    ) -> anyhow::Result<Self> {
         let redis = RedisServer::start().await?;
         let mut engines = Vec::new();
         for _ in weights {
-            engines.push(LocalEngine::start().await?);
+            let mut s = crate::harness::test_settings("127.0.0.1:0".parse()?);
+            s.session_timeout_secs = engine_session_timeout_secs;
+            engines.push(LocalEngine::start_with(s).await?);
         }
         let uris: Vec<String> = engines.iter().map(LocalEngine::url).collect();
         let weights = serde_json::to_string(weights)?;

@@ -476,6 +476,20 @@ impl SignalingProcess {
         let _ = self.child.wait();
     }
 
+    /// `kill -TERM` (a clean stop), then waits for the process to end.
+    pub async fn terminate(&mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait()?.is_none() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "did not stop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// What it wrote to stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

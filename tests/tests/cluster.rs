@@ -482,3 +482,232 @@ async fn a_call_through_nginx_spreads_over_the_nodes() -> anyhow::Result<()> {
     send.cancel();
     Ok(())
 }
+
+/// The largest gap between new packets counted by `count`, sampled every 50 ms until `stop`.
+fn watch_gaps(
+    count: impl Fn() -> u64 + Send + 'static,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<Duration> {
+    tokio::spawn(async move {
+        let (mut last, mut since, mut worst) =
+            (count(), tokio::time::Instant::now(), Duration::ZERO);
+        while !stop.is_cancelled() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = count();
+            if now != last {
+                (last, since) = (now, tokio::time::Instant::now());
+            }
+            worst = worst.max(since.elapsed());
+        }
+        worst
+    })
+}
+
+/// What openvidu-browser does when its socket drops: a new socket (here: through another node)
+/// and `connect {sessionId: <rpc id>, reconnect: true}`.
+async fn reconnect(ws: &str, old: &Bot) -> anyhow::Result<Bot> {
+    let mut fresh = Bot::open_url(ws).await?;
+    fresh.start_pinging();
+    let r = fresh
+        .call(
+            "connect",
+            json!({"sessionId": old.rpc_session, "reconnect": true}),
+        )
+        .await?;
+    anyhow::ensure!(r["value"] == "reconnection successful", "{r}");
+    fresh.connection_id = old.connection_id.clone();
+    fresh.rpc_session = old.rpc_session.clone();
+    fresh.session = old.session.clone();
+    Ok(fresh)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_session_is_adopted_and_its_media_never_stops() -> anyhow::Result<()> {
+    // Engines keep a vanished client's objects 3 s: the adopter must hold them by then.
+    let mut c = Cluster::start_full(3, &[1], &[], 3).await?;
+    let tokens = [
+        c.token(0, "fo", "MODERATOR").await?,
+        c.token(0, "fo", "PUBLISHER").await?,
+        c.token(0, "fo", "PUBLISHER").await?,
+        c.token(0, "fo", "PUBLISHER").await?,
+    ];
+    // The session lives on node 0; Alice is relayed through node 1, Bob through node 2, Carol
+    // is on node 0 itself.
+    let mut a = Bot::open_url(&c.ws(1)).await?;
+    a.join(&tokens[0], "alice").await?;
+    let (pub_a, stream_a) = a.publish().await?;
+    let send_a = pub_a.start_sending(25, 2000, 50);
+    let mut b = Bot::open_url(&c.ws(2)).await?;
+    b.join(&tokens[1], "bob").await?;
+    let sub_b = b.subscribe(&stream_a).await?;
+    let mut carol = Bot::open_url(&c.ws(0)).await?;
+    carol.join(&tokens[2], "carol").await?;
+    let sub_c = carol.subscribe(&stream_a).await?;
+    assert!(
+        media_flows(&sub_b).await && media_flows(&sub_c).await,
+        "no media before"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await; // the snapshot is written
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stats_b = sub_b.stats.clone();
+    let stats_c = sub_c.stats.clone();
+    let gap_b = watch_gaps(move || stats_b.video(), stop.clone());
+    let gap_c = watch_gaps(move || stats_c.video(), stop.clone());
+    let killed = tokio::time::Instant::now();
+    c.nodes[0].kill();
+    // Every socket comes back through a live node, the session adopted on the way.
+    let (ws1, ws2) = (c.ws(1), c.ws(2));
+    let (a2, b2, c2) = tokio::join!(
+        reconnect(&ws1, &a),
+        reconnect(&ws2, &b),
+        reconnect(&ws1, &carol)
+    );
+    let (mut a2, mut b2, _c2) = (a2?, b2?, c2?);
+    let back = killed.elapsed();
+    assert!(back < Duration::from_secs(5), "sockets back after {back:?}");
+    // Past the engine's timeout for the dead node's Kurento session: the media is held.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.cancel();
+    let (gap_b, gap_c) = (gap_b.await?, gap_c.await?);
+    assert!(
+        gap_b < Duration::from_secs(1) && gap_c < Duration::from_secs(1),
+        "media froze: {gap_b:?} {gap_c:?}"
+    );
+    let before = sub_b.stats.video();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        sub_b.stats.video() > before,
+        "media stopped after the adoption"
+    );
+
+    // The session is fully usable: REST on the survivors, a join, a subscription, a signal, a leave.
+    for node in [1, 2] {
+        let (st, s) = c
+            .http(node, "GET", "/openvidu/api/sessions/fo", None)
+            .await?;
+        assert_eq!(
+            (st, s["connections"]["numberOfElements"].clone()),
+            (200, json!(3)),
+            "node {node}"
+        );
+    }
+    let mut d = Bot::open_url(&c.ws(2)).await?;
+    let jd = d.join(&tokens[3], "dave").await?;
+    assert_eq!(jd["value"].as_array().map(Vec::len), Some(3));
+    let sub_d = d.subscribe(&stream_a).await?;
+    assert!(
+        media_flows(&sub_d).await,
+        "no media to a participant who joined after the adoption"
+    );
+    b2.call(
+        "sendMessage",
+        json!({"message": json!({"to": [], "data": "still here", "type": "signal:x"}).to_string()}),
+    )
+    .await?;
+    a2.wait_for("sendMessage", |p| p["data"] == "still here")
+        .await?;
+    d.wait_for("sendMessage", |p| p["data"] == "still here")
+        .await?;
+    a2.call("leaveRoom", json!({})).await?;
+    b2.wait_for("participantLeft", |p| {
+        p["connectionId"] == json!(a.connection_id)
+    })
+    .await?;
+    send_a.cancel();
+    eprintln!("failover: sockets back {back:?}, largest media gaps {gap_b:?} / {gap_c:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_sessions_are_adopted_even_if_nobody_comes_back() -> anyhow::Result<()> {
+    let mut c = Cluster::start_full(3, &[1], &[], 3).await?;
+    let t = c.token(0, "alone", "PUBLISHER").await?;
+    let mut a = Bot::open_url(&c.ws(0)).await?;
+    a.join(&t, "a").await?;
+    let (_pub_a, _stream) = a.publish().await?;
+    let pending = c.token(0, "later", "PUBLISHER").await?; // a session nobody joined yet
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.nodes[0].kill();
+    // Nobody asks for these sessions: the survivors adopt them once node 0's TTL (2 s) ran out.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        let mut held = 0;
+        for node in [1, 2] {
+            let (_, h) = c.http(node, "GET", "/health", None).await?;
+            held += h["sessions"].as_u64().unwrap_or(0);
+        }
+        if held == 2 {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "adopted {held} of 2 sessions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The pipeline outlived the dead node's Kurento session on the engine (3 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let h = rtcpool_tests::harness::health_with(c.engines[0].addr, c.engines[0].secret.as_deref())
+        .await?;
+    assert_eq!(h["pipelines"], 1, "{h}");
+    // The pending token still works, through any node.
+    let mut b = Bot::open_url(&c.ws(2)).await?;
+    b.join(&pending, "b").await?;
+    // The participant who never came back is evicted after the reconnection window (10 s) and
+    // its session then closes, releasing the pipeline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (st, _) = c
+            .http(1, "GET", "/openvidu/api/sessions/alone", None)
+            .await?;
+        if st == 404 {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the abandoned session did not close"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_hands_its_sessions_over() -> anyhow::Result<()> {
+    let mut c = Cluster::start(2, &[1]).await?;
+    let (ta, tb) = (
+        c.token(0, "ho", "PUBLISHER").await?,
+        c.token(0, "ho", "PUBLISHER").await?,
+    );
+    let mut a = Bot::open_url(&c.ws(0)).await?;
+    a.join(&ta, "a").await?;
+    let (pub_a, stream_a) = a.publish().await?;
+    let send_a = pub_a.start_sending(25, 2000, 50);
+    let mut b = Bot::open_url(&c.ws(1)).await?;
+    b.join(&tb, "b").await?;
+    let sub_b = b.subscribe(&stream_a).await?;
+    assert!(media_flows(&sub_b).await);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stats = sub_b.stats.clone();
+    let gaps = watch_gaps(move || stats.video(), stop.clone());
+    c.nodes[0].terminate().await?;
+    // Nobody was evicted: the sockets just reconnect, through the node that is left.
+    let ws1 = c.ws(1);
+    let (a2, b2) = tokio::join!(reconnect(&ws1, &a), reconnect(&ws1, &b));
+    let (_a2, mut b2) = (a2?, b2?);
+    assert!(!b.seen_method("participantEvicted") && !a.seen_method("participantEvicted"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.cancel();
+    let worst = gaps.await?;
+    assert!(worst < Duration::from_secs(1), "media froze {worst:?}");
+    let (st, s) = c.http(1, "GET", "/openvidu/api/sessions/ho", None).await?;
+    assert_eq!(
+        (st, s["connections"]["numberOfElements"].clone()),
+        (200, json!(2))
+    );
+    b2.call("unsubscribeFromVideo", json!({"sender": stream_a}))
+        .await?;
+    send_a.cancel();
+    Ok(())
+}

@@ -83,27 +83,56 @@ pub async fn middleware(State(app): State<Arc<App>>, req: Request, next: Next) -
             if app.reg.lock().sessions.contains_key(&id) {
                 return next.run(req).await;
             }
-            match app.cluster.route_session(&id).await {
-                Ok(Route::Local) => next.run(req).await,
-                Ok(Route::Remote { url, .. }) => {
-                    let target = join(&url, &path);
-                    let headers = req.headers().clone();
-                    let body = match body {
-                        Some(b) => b,
-                        None => match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
-                            Ok(b) => b,
-                            Err(_) => Bytes::new(),
-                        },
-                    };
-                    call(&app, method, &target, &headers, body)
-                        .await
-                        .unwrap_or_else(|e| {
-                            ApiError::new(StatusCode::BAD_GATEWAY, e, path.path()).into_response()
-                        })
-                }
+            let route = app.route_session(&id).await;
+            let (node, url) = match route {
+                Ok(Route::Remote { node, url }) => (node, url),
+                Ok(_) => return next.run(req).await,
+                Err(e) => return unavailable(e, path.path()),
+            };
+            let headers = req.headers().clone();
+            let body = match body {
+                Some(b) => b,
+                None => axum::body::to_bytes(req.into_body(), MAX_BODY)
+                    .await
+                    .unwrap_or_default(),
+            };
+            match call(
+                &app,
+                method.clone(),
+                &join(&url, &path),
+                &headers,
+                body.clone(),
+            )
+            .await
+            {
+                Ok(r) => r,
                 Err(e) => {
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), path.path())
-                        .into_response()
+                    // The owner did not answer: dead once it also missed its heartbeats; then
+                    // its session is adopted and the call answered here.
+                    tracing::warn!(owner = %node, %e, "the session's node cannot be reached");
+                    let retry = match app.reroute_after_failure(&id, &node).await {
+                        Ok(Route::Remote { url, .. }) => {
+                            call(
+                                &app,
+                                method.clone(),
+                                &join(&url, &path),
+                                &headers,
+                                body.clone(),
+                            )
+                            .await
+                        }
+                        Ok(_) => {
+                            let mut local = Request::new(Body::from(body));
+                            *local.method_mut() = method;
+                            *local.uri_mut() = path.clone();
+                            *local.headers_mut() = headers;
+                            return app_router_call(&app, local).await;
+                        }
+                        Err(e) => return unavailable(e, path.path()),
+                    };
+                    retry.unwrap_or_else(|e| {
+                        ApiError::new(StatusCode::BAD_GATEWAY, e, path.path()).into_response()
+                    })
                 }
             }
         }
@@ -133,6 +162,23 @@ pub async fn middleware(State(app): State<Arc<App>>, req: Request, next: Next) -
             }
             local
         }
+    }
+}
+
+fn unavailable(e: super::Unavailable, path: &str) -> Response {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), path).into_response()
+}
+
+/// Answers a request here through the whole REST router (the middleware's `next` was spent on
+/// the forwarding attempt), marked so that it is not forwarded again.
+async fn app_router_call(app: &Arc<App>, mut req: Request) -> Response {
+    use tower::ServiceExt;
+    if let Ok(v) = HeaderValue::from_str(&app.cluster.node) {
+        req.headers_mut().insert(HOP, v);
+    }
+    match crate::rest::router(app.clone()).oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
 

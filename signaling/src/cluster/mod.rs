@@ -11,8 +11,10 @@
 //! Without `REDIS_URL` there is no store and every route is local: one node, everything in
 //! process.
 
+pub mod adopt;
 pub mod forward;
 pub mod relay;
+pub mod snapshot;
 pub mod store;
 
 use parking_lot::Mutex;
@@ -32,6 +34,10 @@ pub enum Route {
         node: String,
         url: String,
     },
+    /// Its owner died: whoever needs it first adopts it (`adopt.rs`).
+    Orphaned {
+        node: String,
+    },
 }
 
 pub struct Cluster {
@@ -43,8 +49,14 @@ pub struct Cluster {
     store: Option<Arc<Store>>,
     /// The live nodes as last read (every heartbeat), this one included.
     nodes: Mutex<Vec<NodeInfo>>,
+    /// Dead nodes still listed, as last read: their sessions are to be adopted.
+    dead: Mutex<Vec<String>>,
+    /// How long a node lives without a heartbeat.
+    node_ttl: Duration,
     /// The last call to Redis succeeded.
     reachable: AtomicBool,
+    /// Handed its sessions over (a clean stop): no more heartbeats.
+    retired: AtomicBool,
     /// For node-to-node REST calls.
     pub http: reqwest::Client,
 }
@@ -60,15 +72,20 @@ impl Cluster {
             Some(u) => Some(Arc::new(Store::open(u, node_ttl)?)),
             None => None,
         };
-        Ok(Self::with_store(node, url, store))
+        Ok(Self::with_store(node, url, store, node_ttl))
     }
 
     /// One node, everything in process.
     pub fn single(node: String, url: String) -> Self {
-        Self::with_store(node, url, None)
+        Self::with_store(node, url, None, Duration::from_secs(5))
     }
 
-    fn with_store(node: String, url: String, store: Option<Arc<Store>>) -> Self {
+    fn with_store(
+        node: String,
+        url: String,
+        store: Option<Arc<Store>>,
+        node_ttl: Duration,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(1))
@@ -81,7 +98,10 @@ impl Cluster {
             started: crate::ids::now_ms(),
             store,
             nodes: Mutex::new(Vec::new()),
+            dead: Mutex::new(Vec::new()),
+            node_ttl,
             reachable: AtomicBool::new(true),
+            retired: AtomicBool::new(false),
             http,
         }
     }
@@ -109,8 +129,10 @@ impl Cluster {
 
     fn route_to(&self, owner: Option<(String, String)>) -> Route {
         match owner {
-            Some((node, url)) if node != self.node => Route::Remote { node, url },
-            _ => Route::Local,
+            Some((node, _)) if node == self.node => Route::Local,
+            Some((node, url)) if url.is_empty() => Route::Orphaned { node },
+            Some((node, url)) => Route::Remote { node, url },
+            None => Route::Local,
         }
     }
 
@@ -123,14 +145,11 @@ impl Cluster {
         Ok(self.route_to(owner))
     }
 
-    /// Where the participant with private id `rpc` lives (a reconnecting socket).
-    pub async fn route_rpc(&self, rpc: &str) -> Result<Route, Unavailable> {
-        let Some(store) = &self.store else {
-            return Ok(Route::Local);
-        };
-        match self.note(store.session_of_rpc(rpc).await)? {
-            Some(session) => self.route_session(&session).await,
-            None => Ok(Route::Local),
+    /// The session of the participant with private id `rpc` (a reconnecting socket names it).
+    pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Unavailable> {
+        match &self.store {
+            Some(store) => self.note(store.session_of_rpc(rpc).await),
+            None => Ok(None),
         }
     }
 
@@ -213,6 +232,9 @@ impl Cluster {
         let Some(store) = &self.store else {
             return Ok(());
         };
+        if self.retired.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         if self.note(store.heartbeat(&self.node, &self.url, b).await)? {
             let (sessions, rpcs) = owned();
             if !sessions.is_empty() {
@@ -228,15 +250,82 @@ impl Cluster {
                     .await,
             )?;
         }
-        let nodes = self.note(store.nodes().await)?;
+        let (nodes, dead) = self.note(store.nodes().await)?;
         *self.nodes.lock() = nodes;
+        *self.dead.lock() = dead;
         Ok(())
     }
 
-    /// A clean stop: the others stop routing here at once.
+    /// Dead nodes whose sessions wait for adoption, as last read.
+    pub fn dead_nodes(&self) -> Vec<String> {
+        self.dead.lock().clone()
+    }
+
+    /// The sessions `node` owns.
+    pub async fn sessions_of(&self, node: &str) -> Result<Vec<String>, Unavailable> {
+        match &self.store {
+            Some(store) => self.note(store.sessions_of(node).await),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A dead node none of whose sessions is left leaves the list.
+    pub async fn forget_node(&self, node: &str) {
+        if let Some(store) = &self.store {
+            let _ = self.note(store.forget_node(node).await);
+        }
+    }
+
+    /// `node` did not answer: dead now if it also missed two heartbeats (its TTL need not run
+    /// out first). True when it is dead.
+    pub async fn bury(&self, node: &str) -> Result<bool, Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(false);
+        };
+        let beat = u64::try_from(self.node_ttl.as_millis() / 5).unwrap_or(1000);
+        let buried = self.note(store.bury(node, crate::ids::now_ms(), 2 * beat + 200).await)?;
+        if buried {
+            tracing::warn!(%node, "a signaling node stopped answering; adopting its sessions");
+        }
+        Ok(buried)
+    }
+
+    /// Writes the snapshots of changed sessions this node owns.
+    pub async fn put_snapshots(&self, snaps: &[(String, String)]) -> Result<(), Unavailable> {
+        match &self.store {
+            Some(store) if !snaps.is_empty() => self.note(store.put_snapshots(snaps).await),
+            _ => Ok(()),
+        }
+    }
+
+    /// A session's last snapshot, written by its (maybe dead) owner.
+    pub async fn snapshot(&self, session: &str) -> Result<Option<String>, Unavailable> {
+        match &self.store {
+            Some(store) => self.note(store.snapshot(session).await),
+            None => Ok(None),
+        }
+    }
+
+    /// A clean stop with no session left: the others stop routing here at once.
     pub async fn leave(&self) {
+        self.retired.store(true, Ordering::Relaxed);
         if let Some(store) = &self.store {
             let _ = store.leave(&self.node).await;
+        }
+    }
+
+    /// Whether a stop can hand the sessions over: other nodes are alive and Redis answers.
+    pub fn can_hand_over(&self) -> bool {
+        self.enabled() && self.reachable() && !self.others().is_empty()
+    }
+
+    /// A clean stop handing the sessions over: this node is dead to the others at once (they
+    /// adopt its sessions when their participants reconnect, or at their next heartbeat).
+    pub async fn retire(&self) -> Result<(), Unavailable> {
+        self.retired.store(true, Ordering::Relaxed);
+        match &self.store {
+            Some(store) => self.note(store.retire(&self.node).await),
+            None => Ok(()),
         }
     }
 }
@@ -260,7 +349,11 @@ pub async fn run_heartbeat(app: Weak<App>, every: Duration) {
         };
         let owned = || {
             let reg = app.reg.lock();
-            let sessions = reg.sessions.keys().cloned().collect();
+            let sessions: Vec<String> = reg.sessions.keys().cloned().collect();
+            // Their snapshots are written again too.
+            for s in &sessions {
+                app.dirty.mark(s);
+            }
             let rpcs = reg
                 .roster
                 .sessions_by_rpc()
@@ -268,7 +361,9 @@ pub async fn run_heartbeat(app: Weak<App>, every: Duration) {
                 .collect();
             (sessions, rpcs)
         };
-        let _ = app.cluster.beat(beat, owned).await;
+        if app.cluster.beat(beat, owned).await.is_ok() && !app.cluster.dead_nodes().is_empty() {
+            adopt::sweep(&app).await;
+        }
         let shutdown = app.shutdown.clone();
         drop(app);
         tokio::select! {

@@ -7,6 +7,8 @@
 //! | `node:{id}` | hash | `url`, `started`, `heartbeat`, `sessions`, `participants` | TTL `cluster_node_ttl_ms`, refreshed every fifth of it |
 //! | `nodes` | set | node ids | members pruned when their hash expired |
 //! | `session:{id}` | string | owner node id | deleted when the session closes; taken over when its owner is dead |
+//! | `snap:{id}` | string | the session as JSON (`Snapshot`): connections, tokens, publishers, subscriptions, engine object ids | written by the owner after each change; deleted with the session |
+//! | `node:{id}:sessions` | set | the sessions a node owns | emptied by the nodes adopting them when it dies |
 //! | `rpc:{rpc}` | string | session id | deleted when the participant leaves; TTL one day at most |
 //! | `swrr` | hash | engine (redacted URI) → current weight | small: one field per engine ever used |
 //!
@@ -59,6 +61,7 @@ pub struct Store {
     claim: Script,
     owner: Script,
     release: Script,
+    bury: Script,
     swrr: Script,
 }
 
@@ -82,23 +85,35 @@ impl Store {
         Ok(Self {
             conn,
             node_ttl,
-            // A session id is ours if nobody has it or its owner is dead.
+            // A session id is ours if nobody has it or its owner is dead; the owners' lists of
+            // sessions follow. KEYS: session, ARGV: node, node key prefix, session id.
             claim: Script::new(
                 r"local o = redis.call('GET', KEYS[1])
                   if o and o ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. o) == 1 then return 0 end
+                  if o and o ~= ARGV[1] then redis.call('SREM', ARGV[2] .. o .. ':sessions', ARGV[3]) end
                   redis.call('SET', KEYS[1], ARGV[1])
+                  redis.call('SADD', ARGV[2] .. ARGV[1] .. ':sessions', ARGV[3])
                   return 1",
             ),
-            // The owner's id and URL while it is alive.
+            // The owner's id and its URL ('' when it is dead).
             owner: Script::new(
                 r"local o = redis.call('GET', KEYS[1])
                   if not o then return false end
                   local url = redis.call('HGET', ARGV[1] .. o, 'url')
-                  if not url then return false end
-                  return {o, url}",
+                  return {o, url or ''}",
             ),
+            // KEYS: session, snapshot; ARGV: node, node key prefix, session id.
             release: Script::new(
-                r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+                r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+                  redis.call('DEL', KEYS[1], KEYS[2])
+                  redis.call('SREM', ARGV[2] .. ARGV[1] .. ':sessions', ARGV[3])
+                  return 1",
+            ),
+            // A node that stopped answering and missed its heartbeats is dead now, before its
+            // TTL runs out. KEYS: node; ARGV: now ms, oldest heartbeat still alive.
+            bury: Script::new(
+                r"local hb = tonumber(redis.call('HGET', KEYS[1], 'heartbeat') or '0')
+                  if hb < tonumber(ARGV[1]) - tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return 1 end
                   return 0",
             ),
             // nginx's smooth weighted round robin, one step, over the engines the caller admits.
@@ -183,8 +198,14 @@ impl Store {
         Ok(())
     }
 
-    /// The live nodes (dead ones are pruned from the set on the way).
-    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, Unavailable> {
+    /// Dead at once, its sessions left listed for the others to adopt.
+    pub async fn retire(&self, id: &str) -> Result<(), Unavailable> {
+        let _: () = self.conn().del(key(&["node", id])).await?;
+        Ok(())
+    }
+
+    /// The live nodes, and the ids of dead ones still listed (their sessions wait for adoption).
+    pub async fn nodes(&self) -> Result<(Vec<NodeInfo>, Vec<String>), Unavailable> {
         let mut c = self.conn();
         let ids: Vec<String> = c.smembers(key(&["nodes"])).await?;
         let mut pipe = redis::pipe();
@@ -192,10 +213,10 @@ impl Store {
             pipe.hgetall(key(&["node", id]));
         }
         let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
-        let mut live = Vec::new();
+        let (mut live, mut dead) = (Vec::new(), Vec::new());
         for (id, h) in ids.into_iter().zip(hashes) {
             if h.is_empty() {
-                let _: Result<(), _> = c.srem(key(&["nodes"]), &id).await;
+                dead.push(id);
                 continue;
             }
             let n = |f: &str| h.get(f).and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -209,7 +230,56 @@ impl Store {
             });
         }
         live.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(live)
+        Ok((live, dead))
+    }
+
+    /// The sessions `node` owns (a dead node's, to adopt).
+    pub async fn sessions_of(&self, node: &str) -> Result<Vec<String>, Unavailable> {
+        Ok(self
+            .conn()
+            .smembers(key(&["node", node, "sessions"]))
+            .await?)
+    }
+
+    /// A dead node all of whose sessions were adopted leaves the list.
+    pub async fn forget_node(&self, node: &str) -> Result<(), Unavailable> {
+        let left: u64 = self.conn().scard(key(&["node", node, "sessions"])).await?;
+        if left == 0 {
+            let _: () = self.conn().srem(key(&["nodes"]), node).await?;
+        }
+        Ok(())
+    }
+
+    /// Declares `node` dead if its last heartbeat is older than `max_age_ms` (it also stopped
+    /// answering). True when it was.
+    pub async fn bury(
+        &self,
+        node: &str,
+        now_ms: u64,
+        max_age_ms: u64,
+    ) -> Result<bool, Unavailable> {
+        let dead: i64 = self
+            .bury
+            .key(key(&["node", node]))
+            .arg(now_ms)
+            .arg(max_age_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(dead == 1)
+    }
+
+    /// Writes sessions' snapshots (the owner, after changes).
+    pub async fn put_snapshots(&self, snaps: &[(String, String)]) -> Result<(), Unavailable> {
+        let mut pipe = redis::pipe();
+        for (session, json) in snaps {
+            pipe.set(key(&["snap", session]), json).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    pub async fn snapshot(&self, session: &str) -> Result<Option<String>, Unavailable> {
+        Ok(self.conn().get(key(&["snap", session])).await?)
     }
 
     /// Takes `session` for `node`: false when a live node owns it already.
@@ -219,12 +289,13 @@ impl Store {
             .key(key(&["session", session]))
             .arg(node)
             .arg(key(&["node", ""]))
+            .arg(session)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(taken == 1)
     }
 
-    /// The live node owning `session`: (id, url).
+    /// The node owning `session`: (id, url), the url empty when that node is dead.
     pub async fn owner(&self, session: &str) -> Result<Option<(String, String)>, Unavailable> {
         let found: Option<(String, String)> = self
             .owner
@@ -240,7 +311,10 @@ impl Store {
         let _: i64 = self
             .release
             .key(key(&["session", session]))
+            .key(key(&["snap", session]))
             .arg(node)
+            .arg(key(&["node", ""]))
+            .arg(session)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(())

@@ -67,6 +67,30 @@ impl<S> Roster<S> {
         Ok(())
     }
 
+    /// A participant of a session this node took over from a dead one: it has no socket here
+    /// yet and keeps its place until `now + window`, as if its socket had just dropped.
+    pub fn adopt(
+        &mut self,
+        rpc: &str,
+        session_id: &str,
+        connection_id: &str,
+        now: Instant,
+    ) -> Result<(), RosterError> {
+        if self.members.contains_key(rpc) {
+            return Err(RosterError::AlreadyJoined);
+        }
+        self.members.insert(
+            rpc.to_string(),
+            Member {
+                session_id: session_id.to_string(),
+                connection_id: connection_id.to_string(),
+                socket: None,
+            },
+        );
+        self.lapses.schedule(rpc.to_string(), now + self.window);
+        Ok(())
+    }
+
     pub fn get(&self, rpc: &str) -> Option<&Member<S>> {
         self.members.get(rpc)
     }
@@ -172,6 +196,25 @@ mod tests {
         assert!(r.get("rpc1").is_none());
         assert!(r.get("rpc2").is_some(), "others untouched");
         assert_eq!(r.next_deadline(), None);
+    }
+
+    #[test]
+    fn an_adopted_participant_waits_for_its_socket_for_one_window() {
+        let t0 = Instant::now();
+        let mut r = Roster::new(WINDOW);
+        assert!(r.adopt("rpc1", "s", "con_a", t0).is_ok());
+        assert!(r.adopt("rpc1", "s", "con_a", t0).is_err(), "once");
+        assert!(r.socket("rpc1").is_none());
+        assert_eq!(r.next_deadline(), Some(t0 + WINDOW));
+        // Its socket comes back through another node: the window is cancelled.
+        assert!(matches!(r.reattach("rpc1", on(7)), Ok(None)));
+        assert!(r.lapsed(t0 + WINDOW).is_empty());
+        assert!(r.adopt("rpc2", "s", "con_b", t0).is_ok());
+        assert_eq!(
+            r.lapsed(t0 + WINDOW).len(),
+            1,
+            "one that never comes back lapses"
+        );
     }
 
     #[test]

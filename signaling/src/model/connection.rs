@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::ConnectionProps;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     Subscriber,
     Publisher,
@@ -34,7 +34,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Active {
     pub active_at: u64,
     pub platform: String,
@@ -44,7 +44,7 @@ pub struct Active {
     pub rpc: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MediaOptions {
     pub has_audio: bool,
     pub has_video: bool,
@@ -55,14 +55,14 @@ pub struct MediaOptions {
     pub video_dimensions: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Publisher {
     pub stream_id: String,
     pub created_at: u64,
     pub media: MediaOptions,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     pub id: String,
     pub token: String,

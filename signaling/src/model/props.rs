@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::Role;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SessionProps {
     pub media_mode: String,
     pub recording_mode: String,
@@ -17,7 +17,7 @@ pub struct SessionProps {
     pub media_node: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConnectionProps {
     pub kind: String,
     pub data: String,

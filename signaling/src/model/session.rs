@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Connection, SessionProps};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub id: String,
     pub created_at: u64,

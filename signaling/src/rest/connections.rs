@@ -93,6 +93,7 @@ pub async fn remove(
             }
             Some(false) => {
                 s.remove(&cid);
+                app.changed(&id);
                 false
             }
             Some(true) => true,

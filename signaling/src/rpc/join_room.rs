@@ -118,6 +118,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
         (result, joined, hook)
     };
     ctx.app.cluster.participant_joined(ctx.rpc, &session_id);
+    ctx.app.changed(&session_id);
     ctx.app.deliver(joined.as_slice());
     ctx.app
         .webhook

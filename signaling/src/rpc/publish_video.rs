@@ -58,6 +58,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
         });
     match published {
         Ok((notice, session_created, hook)) => {
+            ctx.app.changed(&me.session_id);
             ctx.app.deliver(&[notice]);
             ctx.app.webhook.emit(
                 "webrtcConnectionCreated",
@@ -121,6 +122,7 @@ pub(super) async fn publish_on_engine(
             .await;
         return Err(RpcError::new(Code::UserNotFound, "Participant left"));
     }
+    ctx.app.changed(&me.session_id);
     for c in held {
         let _ = endpoint.add_ice_candidate(&c).await;
     }

@@ -120,6 +120,7 @@ pub async fn subscribe(
             (s.created_at, f)
         })
     };
+    ctx.app.changed(session_id);
     if let Some((created, f)) = hook {
         ctx.app
             .webhook

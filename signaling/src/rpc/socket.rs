@@ -132,27 +132,13 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
             continue;
         }
         if app.cluster.enabled() && (name == method::JOIN_ROOM || name == method::CONNECT) {
-            match route(&app, &rpc, &name, &params).await {
-                Ok(Route::Local) => {}
-                Ok(Route::Remote { url, .. }) => {
-                    match relay::run(&app, &mut stream, &tx, text, &url, &ip).await {
-                        Ok(c) => {
-                            close = c;
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(owner = %url, %e, "the session's node cannot be reached");
-                            let err = RpcError::new(
-                                Code::Generic,
-                                "The session's node cannot be reached; try again",
-                            );
-                            let _ = tx.send(Outgoing::Text(wire::response(&id, None, Err(err))));
-                            continue;
-                        }
-                    }
+            match relay_if_remote(&app, &mut stream, &tx, &text, &ip, &rpc, &name, &params).await {
+                Ok(Some(c)) => {
+                    close = c;
+                    break;
                 }
-                Err(e) => {
-                    let err = RpcError::new(Code::Generic, e.to_string());
+                Ok(None) => {}
+                Err(err) => {
                     let _ = tx.send(Outgoing::Text(wire::response(&id, None, Err(err))));
                     continue;
                 }
@@ -178,31 +164,67 @@ pub async fn serve(app: Arc<App>, ws: WebSocket, ip: String) {
     let _ = writer.await;
 }
 
-/// Where a socket's `joinRoom`/`connect` is served: here, unless this socket has not joined and
-/// the session it names lives on another node of the cluster.
-async fn route(
+/// In a cluster: a socket that has not joined here and names another node's session in its
+/// `joinRoom`/`connect` is relayed to that node until it closes (`Some(close frame)`); `None`
+/// when the request is served here (this node has the session, or just adopted it from a dead
+/// node). An owner that cannot be reached is declared dead once it also missed its heartbeats,
+/// and its session adopted.
+#[allow(clippy::too_many_arguments)]
+async fn relay_if_remote<S>(
     app: &Arc<App>,
+    browser: &mut S,
+    tx: &OutTx,
+    first: &str,
+    ip: &str,
     rpc: &str,
     name: &str,
     params: &Map<String, Value>,
-) -> Result<Route, Unavailable> {
+) -> Result<Option<CloseFrame>, RpcError>
+where
+    S: futures::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let unavailable = |e: Unavailable| RpcError::new(Code::Generic, e.to_string());
     let wanted = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or_default();
-    {
+    let session = {
         let reg = app.reg.lock();
         if reg.roster.get(rpc).is_some() {
-            return Ok(Route::Local);
+            return Ok(None);
         }
-        if name == method::JOIN_ROOM && reg.sessions.contains_key(wanted("session")) {
-            return Ok(Route::Local);
+        match name {
+            method::JOIN_ROOM if reg.sessions.contains_key(wanted("session")) => return Ok(None),
+            method::JOIN_ROOM => Some(wanted("session").to_string()),
+            _ if reg.roster.get(wanted("sessionId")).is_some() => return Ok(None),
+            _ => None,
         }
-        if name == method::CONNECT && reg.roster.get(wanted("sessionId")).is_some() {
-            return Ok(Route::Local);
+    };
+    let session = match session {
+        Some(s) => s,
+        None => match app.cluster.session_of_rpc(wanted("sessionId")).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        },
+    };
+    let mut route = app.route_session(&session).await.map_err(unavailable)?;
+    for _ in 0..2 {
+        let Route::Remote { node, url } = route else {
+            return Ok(None);
+        };
+        match relay::run(app, browser, tx, first.to_string(), &url, ip).await {
+            Ok(close) => return Ok(Some(close)),
+            Err(e) => {
+                tracing::warn!(owner = %node, %e, "the session's node cannot be reached");
+                route = app
+                    .reroute_after_failure(&session, &node)
+                    .await
+                    .map_err(unavailable)?;
+            }
         }
     }
-    match name {
-        method::JOIN_ROOM => app.cluster.route_session(wanted("session")).await,
-        _ => app.cluster.route_rpc(wanted("sessionId")).await,
-    }
+    Err(RpcError::new(
+        Code::Generic,
+        "The session's node cannot be reached; try again",
+    ))
 }
 
 /// Counts the socket out of `ws_open` however `serve` ends.

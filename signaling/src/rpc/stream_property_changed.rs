@@ -24,7 +24,10 @@ pub fn handle(
         .ok_or(Refusal::NotPublishing)
         .and_then(|s| s.change_stream_property(&me.connection_id, &property, &new_value, &reason));
     match changed {
-        Ok(notice) => ctx.app.deliver(&[notice]),
+        Ok(notice) => {
+            ctx.app.changed(&me.session_id);
+            ctx.app.deliver(&[notice]);
+        }
         Err(_) => {
             return Err(RpcError::new(
                 Code::UserNotStreaming,

@@ -25,6 +25,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
             format!("Not subscribed to {sender}"),
         ));
     };
+    ctx.app.changed(&me.session_id);
     gone.release().await;
     let hooks = {
         let mut reg = ctx.app.reg.lock();

@@ -77,7 +77,13 @@ async fn upgrade(
     } else {
         Box::new(tcp)
     };
-    match tokio_tungstenite::client_async_with_config(request, io, None).await {
+    // tungstenite reserves 128 KiB per socket for reading by default; these sockets carry small
+    // JSON-RPC frames (messages still grow as needed), and a signaling node in a cluster opens
+    // one per participant it relays.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024);
+    match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status().as_u16() == 401 => {
             Err(ClientError::Unauthorized(clean.to_string()))

@@ -18,9 +18,10 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "loadtest", version)]
 struct Args {
-    /// Signaling's address (`host:port`, optionally with `http://`).
-    #[arg(long, default_value = "127.0.0.1:4443")]
-    url: String,
+    /// Signaling's address (`host:port`, optionally with `http://`); several, comma-separated,
+    /// spread the participants' sockets over the nodes of a cluster (REST goes to the first).
+    #[arg(long, default_value = "127.0.0.1:4443", value_delimiter = ',')]
+    url: Vec<String>,
     /// The REST API secret.
     #[arg(long, default_value = "MY_SECRET")]
     secret: String,
@@ -51,8 +52,13 @@ struct Args {
     /// Engine process ids to measure (comma-separated; default: found by name).
     #[arg(long, value_delimiter = ',')]
     engine_pids: Option<Vec<u32>>,
-    #[arg(long)]
-    signaling_pid: Option<u32>,
+    /// Signaling process ids to measure (comma-separated; default: found by name).
+    #[arg(long, value_delimiter = ',')]
+    signaling_pid: Option<Vec<u32>>,
+    /// Each participant sends a signal to its room this often (ms; 0 = never); the report gives
+    /// the time from sending to receipt (per node too).
+    #[arg(long, default_value_t = 0)]
+    signal_every_ms: u64,
     /// Session id prefix.
     #[arg(long)]
     prefix: Option<String>,
@@ -90,11 +96,18 @@ fn fail(e: &anyhow::Error) -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let addr = args
+    let nodes = args
         .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()?;
+        .iter()
+        .map(|u| {
+            u.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .parse()
+        })
+        .collect::<Result<Vec<std::net::SocketAddr>, _>>()?;
+    let addr = *nodes
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("--url names no address"))?;
     let scenario = match args.scenario {
         ScenarioArg::Broadcast => Scenario::Broadcast {
             viewers: args.viewers,
@@ -106,6 +119,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let config = Config {
         addr,
+        nodes,
+        signal_every: Duration::from_millis(args.signal_every_ms),
         secret: args.secret,
         scenario,
         media: !args.no_media,
@@ -114,7 +129,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ramp_per_s: args.ramp,
         hold: Duration::from_secs(args.duration),
         engine_pids: args.engine_pids,
-        signaling_pid: args.signaling_pid,
+        signaling_pids: args.signaling_pid,
         prefix: args
             .prefix
             .unwrap_or_else(|| format!("load{}", std::process::id())),

@@ -28,7 +28,14 @@ pub enum Scenario {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The REST API's address (the first of `nodes`).
     pub addr: SocketAddr,
+    /// Signaling nodes (or one load balancer): participant `i` opens its socket on
+    /// `nodes[i % len]`.
+    pub nodes: Vec<SocketAddr>,
+    /// Each participant sends a signal to everyone this often (0: never); the report gives the
+    /// time from send to receipt.
+    pub signal_every: Duration,
     pub secret: String,
     pub scenario: Scenario,
     /// Without media: join only (signaling scale).
@@ -39,8 +46,15 @@ pub struct Config {
     /// How long everyone stays after the ramp.
     pub hold: Duration,
     pub engine_pids: Option<Vec<u32>>,
-    pub signaling_pid: Option<u32>,
+    pub signaling_pids: Option<Vec<u32>>,
     pub prefix: String,
+}
+
+/// Signals carry the time they were sent, in µs since this process's epoch.
+fn since_epoch_us() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let e = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(e.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 #[derive(Default)]
@@ -116,7 +130,7 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
     let stop = Instant::now() + interval * total as u32 + c.hold;
     let mut tasks = Vec::new();
     let mut tick = tokio::time::interval(interval);
-    for p in plans {
+    for (i, p) in plans.into_iter().enumerate() {
         tick.tick().await;
         let (st, conn) = rest(
             &c,
@@ -127,10 +141,11 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
         .await?;
         anyhow::ensure!(st == 200, "create connection: HTTP {st} {conn}");
         let token = conn["token"].as_str().unwrap_or_default().to_string();
+        let node = i % c.nodes.len().max(1);
         tasks.push(tokio::spawn(participant(
             c.clone(),
             p,
-            token,
+            (node, token),
             stop,
             progress.clone(),
         )));
@@ -173,8 +188,9 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
             })
         })
         .collect();
-    let (sig, engines): (Vec<Process>, Vec<Process>) =
-        measured.into_iter().partition(|p| p.name == "signaling");
+    let (sig, engines): (Vec<Process>, Vec<Process>) = measured
+        .into_iter()
+        .partition(|p| p.name.starts_with("signaling"));
     let scenario = match c.scenario {
         Scenario::Rooms {
             rooms,
@@ -186,12 +202,14 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
             json!({"kind": "broadcast", "viewers": viewers, "media": c.media, "video_kbps": c.video_kbps, "fps": c.fps})
         }
     };
+    let nodes: Vec<String> = c.nodes.iter().map(ToString::to_string).collect();
     Ok(report::summarize(
         scenario,
         &results,
         &engines,
         engine_sessions,
-        sig.first(),
+        &sig,
+        &nodes,
         loadgen_cpu,
         window,
     )
@@ -218,8 +236,12 @@ async fn processes(c: &Config) -> anyhow::Result<Vec<(String, u32)>> {
             }
         }
     }
-    if let Some(pid) = c.signaling_pid.or_else(procstat::signaling_pid) {
-        out.push(("signaling".into(), pid));
+    let pids = c
+        .signaling_pids
+        .clone()
+        .unwrap_or_else(procstat::signaling_pids);
+    for (i, pid) in pids.into_iter().enumerate() {
+        out.push((format!("signaling-{i}"), pid));
     }
     Ok(out)
 }
@@ -240,15 +262,21 @@ async fn engine_sessions(c: &Config) -> anyhow::Result<Value> {
 async fn participant(
     c: Config,
     p: Plan,
-    token: String,
+    (node, token): (usize, String),
     stop: Instant,
     progress: Arc<Progress>,
 ) -> Participant {
-    let mut out = Participant::default();
+    let mut out = Participant {
+        node,
+        ..Participant::default()
+    };
     let mut peers: Vec<TestPeer> = Vec::new();
     let mut subs: Vec<(Instant, TestPeer)> = Vec::new();
     let result = async {
-        let mut bot = Bot::open(&token).await?;
+        let mut bot = match c.nodes.get(node) {
+            Some(addr) => Bot::open_url(&format!("ws://{addr}/openvidu")).await?,
+            None => Bot::open(&token).await?,
+        };
         bot.start_pinging();
         let t = Instant::now();
         let joined = bot.join(&token, "load").await?;
@@ -269,7 +297,19 @@ async fn participant(
             .flat_map(|v| v["streams"].as_array().cloned().unwrap_or_default())
             .filter_map(|s| s["id"].as_str().map(str::to_string))
             .collect();
+        let mut next_signal = Instant::now() + c.signal_every;
         while Instant::now() < stop {
+            if !c.signal_every.is_zero() && Instant::now() >= next_signal {
+                next_signal += c.signal_every;
+                let msg =
+                    json!({"to": [], "data": since_epoch_us().to_string(), "type": "signal:load"});
+                if let Err(e) = bot
+                    .call("sendMessage", json!({"message": msg.to_string()}))
+                    .await
+                {
+                    out.errors.push(format!("signal: {e}"));
+                }
+            }
             if p.subscribe {
                 for stream in pending.drain(..) {
                     let t = Instant::now();
@@ -284,10 +324,26 @@ async fn participant(
             } else {
                 pending.clear();
             }
-            let left = stop
+            let mut left = stop
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(250));
+            if !c.signal_every.is_zero() {
+                left = left.min(next_signal.saturating_duration_since(Instant::now()));
+            }
             if let Some(n) = bot.next_notification(left).await {
+                let from_other = n["params"]["from"] != json!(bot.connection_id);
+                if n["method"] == "sendMessage"
+                    && n["params"]["type"] == "signal:load"
+                    && from_other
+                {
+                    let sent = n["params"]["data"]
+                        .as_str()
+                        .and_then(|d| d.parse::<u64>().ok());
+                    if let Some(sent) = sent {
+                        out.signal_ms
+                            .push(since_epoch_us().saturating_sub(sent) as f64 / 1000.0);
+                    }
+                }
                 if n["method"] == "participantPublished" {
                     pending.extend(
                         n["params"]["streams"]

@@ -46,10 +46,10 @@ pub fn engine_pid(port: u16) -> Option<u32> {
     })
 }
 
-/// The one running `signaling` process in this network namespace, if there is exactly one.
-pub fn signaling_pid() -> Option<u32> {
+/// The running `signaling` processes in this network namespace (the nodes of a cluster).
+pub fn signaling_pids() -> Vec<u32> {
     let here = fs::read_link("/proc/self/ns/net").ok();
-    let found: Vec<u32> = pids()
+    let mut found: Vec<u32> = pids()
         .into_iter()
         .filter(|p| fs::read_link(format!("/proc/{p}/ns/net")).ok() == here)
         .filter(|p| {
@@ -58,7 +58,8 @@ pub fn signaling_pid() -> Option<u32> {
                 .is_some_and(|a| a.ends_with("/signaling") || a == "signaling")
         })
         .collect();
-    (found.len() == 1).then(|| found[0])
+    found.sort_unstable();
+    found
 }
 
 /// The secret a local engine was started with (signaling passes it in the engine's environment,

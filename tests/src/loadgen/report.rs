@@ -17,7 +17,11 @@ pub struct Subscription {
 
 #[derive(Debug, Default, Clone)]
 pub struct Participant {
+    /// The index of the signaling node its socket went to.
+    pub node: usize,
     pub join_ms: Option<f64>,
+    /// Signals from others: sent → received.
+    pub signal_ms: Vec<f64>,
     pub published: bool,
     pub subscriptions: Vec<Subscription>,
     pub errors: Vec<String>,
@@ -47,15 +51,32 @@ pub struct Summary {
     pub json: Value,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn summarize(
     scenario: Value,
     participants: &[Participant],
     engines: &[Process],
     engine_sessions: Value,
-    signaling: Option<&Process>,
+    signaling: &[Process],
+    nodes: &[String],
     loadgen_cpu: Option<f64>,
     window_s: f64,
 ) -> Summary {
+    let per_node: Vec<Value> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            let mine: Vec<&Participant> = participants.iter().filter(|p| p.node == i).collect();
+            json!({
+                "url": url,
+                "participants": mine.len(),
+                "join_ms": percentiles(mine.iter().filter_map(|p| p.join_ms).collect()),
+                "signal_received_ms": percentiles(mine.iter().flat_map(|p| p.signal_ms.iter().copied()).collect()),
+            })
+        })
+        .collect();
+    let signaling_rss: f64 = signaling.iter().map(|s| s.rss_mb).sum();
+    let signaling_cpu: f64 = signaling.iter().map(|s| s.cpu_cores).sum();
     let publishers = participants.iter().filter(|p| p.published).count();
     let subs: Vec<&Subscription> = participants
         .iter()
@@ -87,8 +108,11 @@ pub fn summarize(
         "join_ms": percentiles(participants.iter().filter_map(|p| p.join_ms).collect()),
         "jitter_ms": percentiles(subs.iter().filter(|s| s.received > 0).map(|s| s.jitter_ms).collect()),
         "engine_rss_mb": engines.iter().map(|e| e.rss_mb).sum::<f64>().round(),
-        "signaling_rss_mb": signaling.map(|s| s.rss_mb.round()),
-        "signaling_cpu_cores": signaling.map(|s| (s.cpu_cores * 1000.0).round() / 1000.0),
+        "signal_ms": percentiles(participants.iter().flat_map(|p| p.signal_ms.iter().copied()).collect()),
+        "signaling_rss_mb": (!signaling.is_empty()).then(|| signaling_rss.round()),
+        "signaling_cpu_cores": (!signaling.is_empty()).then(|| (signaling_cpu * 1000.0).round() / 1000.0),
+        "signaling_processes": signaling.iter().map(|s| json!({"name": s.name, "pid": s.pid, "cpu_cores": (s.cpu_cores * 1000.0).round() / 1000.0, "rss_mb": s.rss_mb.round()})).collect::<Vec<_>>(),
+        "nodes": per_node,
         "loadgen_cpu_cores": loadgen_cpu.map(|c| (c * 1000.0).round() / 1000.0),
         "engines": engines.iter().map(|e| json!({"name": e.name, "pid": e.pid, "cpu_cores": (e.cpu_cores * 1000.0).round() / 1000.0, "rss_mb": e.rss_mb.round()})).collect::<Vec<_>>(),
         "engine_sessions": engine_sessions,
@@ -144,6 +168,28 @@ pub fn table(r: &Value) -> String {
             p(&r["subscribe_connected_ms"]),
         ),
         ("joinRoom                 ", p(&r["join_ms"])),
+        ("signal sent → received   ", p(&r["signal_ms"])),
+        (
+            "per signaling node       ",
+            r["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| {
+                    format!(
+                        "{}: {} joined, join p99 {} ms, signal p99 {} ms; ",
+                        n["url"],
+                        n["participants"],
+                        n["join_ms"]["p99"],
+                        n["signal_received_ms"]["p99"]
+                    )
+                })
+                .collect::<String>(),
+        ),
+        (
+            "signaling processes      ",
+            r["signaling_processes"].to_string(),
+        ),
         ("video jitter             ", p(&r["jitter_ms"])),
         (
             "engine RSS               ",

@@ -59,6 +59,7 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "REDIS_URL",
     "CLUSTER_NODE_URL",
     "CLUSTER_NODE_TTL_MS",
+    "CLUSTER_NAME",
 ];
 
 /// Every webhook event signaling sends (OpenVidu's names; the default of
@@ -218,6 +219,8 @@ pub struct SignalingSettings {
     pub cluster_node_url: Option<String>,
     /// A node that has not refreshed its heartbeat this long is dead to the others.
     pub cluster_node_ttl_ms: u64,
+    /// Prefix of the cluster's keys in Redis: several clusters can share one Redis.
+    pub cluster_name: String,
 }
 
 /// Without the secrets (OPENVIDU_SECRET, engine URIs' user-info, the local engines' secret), so
@@ -298,6 +301,7 @@ impl Default for SignalingSettings {
             redis_url: None,
             cluster_node_url: None,
             cluster_node_ttl_ms: 5_000,
+            cluster_name: "rtcpool".into(),
         }
     }
 }
@@ -324,6 +328,13 @@ impl SignalingSettings {
         } else {
             self.openvidu_webhook_events.iter().cloned().collect()
         }
+    }
+
+    /// `(redis_url, cluster_name)` when this node is part of a cluster.
+    pub fn redis(&self) -> Option<(&str, &str)> {
+        self.redis_url
+            .as_deref()
+            .map(|u| (u, self.cluster_name.as_str()))
     }
 
     /// `redis_url` without its password (for logs and `GET /config`).
@@ -641,6 +652,18 @@ impl Validate for SignalingSettings {
                     "an http:// or https:// URL",
                 ));
             }
+        }
+        let name_ok = (1..=64).contains(&self.cluster_name.len())
+            && self
+                .cluster_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(ConfigError::invalid(
+                "CLUSTER_NAME",
+                &self.cluster_name,
+                "1–64 of [A-Za-z0-9_-]",
+            ));
         }
         if !(1_000..=60_000).contains(&self.cluster_node_ttl_ms) {
             return Err(ConfigError::invalid(

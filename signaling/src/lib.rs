@@ -58,7 +58,7 @@ pub async fn run(
     let cluster = cluster::Cluster::new(
         ids::instance_id(),
         node_url,
-        settings.redis_url.as_deref(),
+        settings.redis(),
         Duration::from_millis(settings.cluster_node_ttl_ms),
     )
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -114,13 +114,8 @@ pub fn app_for_tests(
     let (pool, lost) = new_pool(&settings, &engines, &inner);
     let (node, url) = (ids::instance_id(), settings.node_url());
     let ttl = Duration::from_millis(settings.cluster_node_ttl_ms);
-    let cluster = cluster::Cluster::new(
-        node.clone(),
-        url.clone(),
-        settings.redis_url.as_deref(),
-        ttl,
-    )
-    .unwrap_or_else(|_| cluster::Cluster::single(node, url));
+    let cluster = cluster::Cluster::new(node.clone(), url.clone(), settings.redis(), ttl)
+        .unwrap_or_else(|_| cluster::Cluster::single(node, url));
     let app = App::new(settings, pool, lost, inner, cluster);
     let router = server::router(app.clone());
     (app, router)

@@ -206,6 +206,7 @@ impl Cluster {
             ("REDIS_URL", url.as_str()),
             ("KMS_WEIGHTS", weights.as_str()),
             ("CLUSTER_NODE_TTL_MS", "2000"),
+            ("CLUSTER_NAME", "rtcpool"),
         ];
         env.extend_from_slice(extra);
         let mut started = Vec::new();

@@ -279,6 +279,24 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Set by `scripts/test`'s second pass: every signaling the tests start is then one node on this
+/// Redis (each under its own cluster name, so tests running side by side share nothing).
+pub const TEST_REDIS_ENV: &str = "RTCPOOL_TEST_REDIS_URL";
+
+/// `(REDIS_URL, CLUSTER_NAME)` for a signaling a test starts, when the suite runs on Redis.
+pub fn test_redis() -> Option<(String, String)> {
+    let url = std::env::var(TEST_REDIS_ENV).ok()?;
+    Some((url, format!("test-{}", uuid::Uuid::new_v4().simple())))
+}
+
+/// Makes `settings` one node on the suite's Redis, when it runs on one.
+pub fn on_test_redis(settings: &mut rtcpool_config::SignalingSettings) {
+    if let Some((url, name)) = test_redis() {
+        settings.redis_url = Some(url);
+        settings.cluster_name = name;
+    }
+}
+
 /// Signaling in this process, in front of `n` in-process engines.
 pub struct LocalSignaling {
     pub addr: SocketAddr,
@@ -313,6 +331,7 @@ impl LocalSignaling {
             static_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../static"),
             ..Default::default()
         };
+        on_test_redis(&mut settings);
         tweak(&mut settings);
         let stop = CancellationToken::new();
         let task = tokio::spawn(signaling::run(
@@ -428,7 +447,11 @@ impl SignalingProcess {
         let port = free_port()?;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let log = std::env::temp_dir().join(format!("rtcpool-signaling-{port}.log"));
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some((url, name)) = test_redis() {
+            cmd.env("REDIS_URL", url).env("CLUSTER_NAME", name);
+        }
+        let child = cmd
             .env("SERVER_PORT", port.to_string())
             .env("OPENVIDU_SECRET", SECRET)
             .env("KMS_URIS", serde_json::to_string(uris)?)

@@ -9,11 +9,13 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 fn settings() -> SignalingSettings {
-    SignalingSettings {
+    let mut s = SignalingSettings {
         openvidu_secret: "S3CRET".into(),
         kms_uris: Some(vec!["ws://127.0.0.1:9/kurento".into()]),
         ..Default::default()
-    }
+    };
+    rtcpool_tests::harness::on_test_redis(&mut s);
+    s
 }
 
 struct Api {

@@ -65,11 +65,11 @@ impl Cluster {
     pub fn new(
         node: String,
         url: String,
-        redis_url: Option<&str>,
+        redis: Option<(&str, &str)>,
         node_ttl: Duration,
     ) -> Result<Self, Unavailable> {
-        let store = match redis_url {
-            Some(u) => Some(Arc::new(Store::open(u, node_ttl)?)),
+        let store = match redis {
+            Some((u, name)) => Some(Arc::new(Store::open(u, name, node_ttl)?)),
             None => None,
         };
         Ok(Self::with_store(node, url, store, node_ttl))

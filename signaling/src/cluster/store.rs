@@ -1,6 +1,7 @@
 //! What the nodes of a cluster share in Redis, and nothing else: which nodes are alive and how
-//! to reach them, which node owns each session, which session a participant's private rpc id
-//! belongs to, and the cluster-wide round-robin state. Keys (all under `rtcpool:`):
+//! to reach them, which node owns each session and its last snapshot, which session a
+//! participant's private rpc id belongs to, and the cluster-wide round-robin state. Keys (all
+//! under `{cluster_name}:`, `rtcpool:` by default):
 //!
 //! | key | type | value | lifetime |
 //! |---|---|---|---|
@@ -20,7 +21,6 @@ use redis::{AsyncCommands, Script};
 use std::collections::HashMap;
 use std::time::Duration;
 
-const PREFIX: &str = "rtcpool:";
 const RPC_TTL_SECS: u64 = 24 * 3600;
 
 /// Redis could not be reached (or answered an error) within its time limit.
@@ -57,6 +57,8 @@ pub struct Beat {
 
 pub struct Store {
     conn: ConnectionManager,
+    /// The cluster's name and a colon: several clusters can share one Redis.
+    prefix: String,
     node_ttl: Duration,
     claim: Script,
     owner: Script,
@@ -65,16 +67,10 @@ pub struct Store {
     swrr: Script,
 }
 
-fn key(parts: &[&str]) -> String {
-    let mut k = String::from(PREFIX);
-    k.push_str(&parts.join(":"));
-    k
-}
-
 impl Store {
     /// Connects lazily: the node starts even when Redis is not up yet, and every call reconnects
     /// when it went away.
-    pub fn open(url: &str, node_ttl: Duration) -> Result<Self, Unavailable> {
+    pub fn open(url: &str, name: &str, node_ttl: Duration) -> Result<Self, Unavailable> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
@@ -84,6 +80,7 @@ impl Store {
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(Self {
             conn,
+            prefix: format!("{name}:"),
             node_ttl,
             // A session id is ours if nobody has it or its owner is dead; the owners' lists of
             // sessions follow. KEYS: session, ARGV: node, node key prefix, session id.
@@ -131,6 +128,13 @@ impl Store {
         })
     }
 
+    /// `{cluster name}:{parts joined by ':'}`.
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.prefix.clone();
+        k.push_str(&parts.join(":"));
+        k
+    }
+
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
@@ -139,7 +143,7 @@ impl Store {
     /// when the node was not registered (its first beat, or Redis lost it: restarted, or the
     /// node was silent too long), so what it owns must be written again.
     pub async fn heartbeat(&self, id: &str, url: &str, b: Beat) -> Result<bool, Unavailable> {
-        let node = key(&["node", id]);
+        let node = self.key(&["node", id]);
         let ttl = u64::try_from(self.node_ttl.as_millis()).unwrap_or(u64::MAX);
         let (existed,): (bool,) = redis::pipe()
             .atomic()
@@ -157,7 +161,7 @@ impl Store {
             .ignore()
             .pexpire(&node, i64::try_from(ttl).unwrap_or(i64::MAX))
             .ignore()
-            .sadd(key(&["nodes"]), id)
+            .sadd(self.key(&["nodes"]), id)
             .ignore()
             .query_async(&mut self.conn())
             .await?;
@@ -179,7 +183,7 @@ impl Store {
         }
         let mut pipe = redis::pipe();
         for (rpc, session) in rpcs {
-            pipe.set_ex(key(&["rpc", rpc]), session, RPC_TTL_SECS)
+            pipe.set_ex(self.key(&["rpc", rpc]), session, RPC_TTL_SECS)
                 .ignore();
         }
         pipe.query_async::<()>(&mut self.conn()).await?;
@@ -189,9 +193,9 @@ impl Store {
     /// Leaves the cluster at once (a clean stop).
     pub async fn leave(&self, id: &str) -> Result<(), Unavailable> {
         redis::pipe()
-            .del(key(&["node", id]))
+            .del(self.key(&["node", id]))
             .ignore()
-            .srem(key(&["nodes"]), id)
+            .srem(self.key(&["nodes"]), id)
             .ignore()
             .query_async::<()>(&mut self.conn())
             .await?;
@@ -200,17 +204,17 @@ impl Store {
 
     /// Dead at once, its sessions left listed for the others to adopt.
     pub async fn retire(&self, id: &str) -> Result<(), Unavailable> {
-        let _: () = self.conn().del(key(&["node", id])).await?;
+        let _: () = self.conn().del(self.key(&["node", id])).await?;
         Ok(())
     }
 
     /// The live nodes, and the ids of dead ones still listed (their sessions wait for adoption).
     pub async fn nodes(&self) -> Result<(Vec<NodeInfo>, Vec<String>), Unavailable> {
         let mut c = self.conn();
-        let ids: Vec<String> = c.smembers(key(&["nodes"])).await?;
+        let ids: Vec<String> = c.smembers(self.key(&["nodes"])).await?;
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.hgetall(key(&["node", id]));
+            pipe.hgetall(self.key(&["node", id]));
         }
         let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
         let (mut live, mut dead) = (Vec::new(), Vec::new());
@@ -237,15 +241,18 @@ impl Store {
     pub async fn sessions_of(&self, node: &str) -> Result<Vec<String>, Unavailable> {
         Ok(self
             .conn()
-            .smembers(key(&["node", node, "sessions"]))
+            .smembers(self.key(&["node", node, "sessions"]))
             .await?)
     }
 
     /// A dead node all of whose sessions were adopted leaves the list.
     pub async fn forget_node(&self, node: &str) -> Result<(), Unavailable> {
-        let left: u64 = self.conn().scard(key(&["node", node, "sessions"])).await?;
+        let left: u64 = self
+            .conn()
+            .scard(self.key(&["node", node, "sessions"]))
+            .await?;
         if left == 0 {
-            let _: () = self.conn().srem(key(&["nodes"]), node).await?;
+            let _: () = self.conn().srem(self.key(&["nodes"]), node).await?;
         }
         Ok(())
     }
@@ -260,7 +267,7 @@ impl Store {
     ) -> Result<bool, Unavailable> {
         let dead: i64 = self
             .bury
-            .key(key(&["node", node]))
+            .key(self.key(&["node", node]))
             .arg(now_ms)
             .arg(max_age_ms)
             .invoke_async(&mut self.conn())
@@ -272,23 +279,23 @@ impl Store {
     pub async fn put_snapshots(&self, snaps: &[(String, String)]) -> Result<(), Unavailable> {
         let mut pipe = redis::pipe();
         for (session, json) in snaps {
-            pipe.set(key(&["snap", session]), json).ignore();
+            pipe.set(self.key(&["snap", session]), json).ignore();
         }
         pipe.query_async::<()>(&mut self.conn()).await?;
         Ok(())
     }
 
     pub async fn snapshot(&self, session: &str) -> Result<Option<String>, Unavailable> {
-        Ok(self.conn().get(key(&["snap", session])).await?)
+        Ok(self.conn().get(self.key(&["snap", session])).await?)
     }
 
     /// Takes `session` for `node`: false when a live node owns it already.
     pub async fn claim_session(&self, session: &str, node: &str) -> Result<bool, Unavailable> {
         let taken: i64 = self
             .claim
-            .key(key(&["session", session]))
+            .key(self.key(&["session", session]))
             .arg(node)
-            .arg(key(&["node", ""]))
+            .arg(self.key(&["node", ""]))
             .arg(session)
             .invoke_async(&mut self.conn())
             .await?;
@@ -299,8 +306,8 @@ impl Store {
     pub async fn owner(&self, session: &str) -> Result<Option<(String, String)>, Unavailable> {
         let found: Option<(String, String)> = self
             .owner
-            .key(key(&["session", session]))
-            .arg(key(&["node", ""]))
+            .key(self.key(&["session", session]))
+            .arg(self.key(&["node", ""]))
             .invoke_async(&mut self.conn())
             .await?;
         Ok(found)
@@ -310,10 +317,10 @@ impl Store {
     pub async fn release_session(&self, session: &str, node: &str) -> Result<(), Unavailable> {
         let _: i64 = self
             .release
-            .key(key(&["session", session]))
-            .key(key(&["snap", session]))
+            .key(self.key(&["session", session]))
+            .key(self.key(&["snap", session]))
             .arg(node)
-            .arg(key(&["node", ""]))
+            .arg(self.key(&["node", ""]))
             .arg(session)
             .invoke_async(&mut self.conn())
             .await?;
@@ -324,18 +331,18 @@ impl Store {
     pub async fn bind_rpc(&self, rpc: &str, session: &str) -> Result<(), Unavailable> {
         let _: () = self
             .conn()
-            .set_ex(key(&["rpc", rpc]), session, RPC_TTL_SECS)
+            .set_ex(self.key(&["rpc", rpc]), session, RPC_TTL_SECS)
             .await?;
         Ok(())
     }
 
     pub async fn unbind_rpc(&self, rpc: &str) -> Result<(), Unavailable> {
-        let _: () = self.conn().del(key(&["rpc", rpc])).await?;
+        let _: () = self.conn().del(self.key(&["rpc", rpc])).await?;
         Ok(())
     }
 
     pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Unavailable> {
-        Ok(self.conn().get(key(&["rpc", rpc])).await?)
+        Ok(self.conn().get(self.key(&["rpc", rpc])).await?)
     }
 
     /// One cluster-wide smooth weighted round-robin step over `(engine, weight)`: the winner.
@@ -346,7 +353,7 @@ impl Store {
         if candidates.is_empty() {
             return Ok(None);
         }
-        let mut inv = self.swrr.key(key(&["swrr"]));
+        let mut inv = self.swrr.key(self.key(&["swrr"]));
         for (engine, weight) in candidates {
             inv.arg(engine).arg(weight.max(&1));
         }

@@ -30,6 +30,7 @@ pub async fn all(State(app): State<Arc<App>>) -> Response {
         "OPENVIDU_CDR_PATH": s.openvidu_cdr_path,
         "REDIS_URL": s.redis_url_shown(),
         "CLUSTER_NODE_URL": s.node_url(),
+        "CLUSTER_NAME": s.cluster_name,
         "OPENVIDU_STREAMS_VIDEO_MAX_RECV_BANDWIDTH": s.openvidu_streams_video_max_recv_bandwidth,
         "OPENVIDU_STREAMS_VIDEO_MIN_RECV_BANDWIDTH": s.openvidu_streams_video_min_recv_bandwidth,
         "OPENVIDU_STREAMS_VIDEO_MAX_SEND_BANDWIDTH": s.openvidu_streams_video_max_send_bandwidth,

@@ -271,6 +271,26 @@ async fn the_nodes_share_one_weighted_round_robin() -> anyhow::Result<()> {
     let mut counts: Vec<u32> = per_engine.values().copied().collect();
     counts.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!(counts.len(), 3, "{per_engine:?}");
+    // Every node reports the whole cluster's sessions on each engine, with their owners.
+    for node in [0, 1, 2] {
+        let (_, list) = c
+            .http(node, "GET", "/openvidu/api/media-nodes?sessions=true", None)
+            .await?;
+        let mut owners = std::collections::BTreeSet::new();
+        for e in list["content"].as_array().into_iter().flatten() {
+            let id = e["id"].as_str().unwrap_or_default();
+            let n = per_engine.get(id).copied().unwrap_or(0);
+            assert_eq!(e["sessionCount"], json!(n), "node {node}: {e}");
+            let sessions = e["sessions"].as_array().cloned().unwrap_or_default();
+            assert_eq!(sessions.len(), n as usize, "node {node}");
+            owners.extend(
+                sessions
+                    .iter()
+                    .filter_map(|s| s["ownerNode"].as_str().map(str::to_string)),
+            );
+        }
+        assert_eq!(owners.len(), 3, "node {node}: sessions of all three nodes");
+    }
     for (got, want) in counts.iter().zip([30u32, 20, 10]) {
         assert!(got.abs_diff(want) <= 1, "{per_engine:?}");
     }
@@ -361,7 +381,15 @@ async fn a_redis_outage_fails_clearly_and_the_cluster_comes_back() -> anyhow::Re
     a.join(&ta, "a").await?;
     let (pub_a, stream_a) = a.publish().await?;
     let send_a = pub_a.start_sending(25, 2000, 50);
+    // A participant relayed through node 1 before the outage.
+    let tr = c.token(0, "through", "PUBLISHER").await?;
+    let mut r = Bot::open_url(&c.ws(1)).await?;
+    r.start_pinging();
+    r.join(&tr, "relayed").await?;
+    let sub_r = r.subscribe(&stream_a).await?;
+    assert!(media_flows(&sub_r).await);
     let port = c.redis.port;
+    let outage = tokio::time::Instant::now();
     c.redis.kill();
     // What needs the cluster answers at once with a clear error…
     let started = tokio::time::Instant::now();
@@ -386,7 +414,23 @@ async fn a_redis_outage_fails_clearly_and_the_cluster_comes_back() -> anyhow::Re
     b.join(&tb, "b").await?;
     let sub_b = b.subscribe(&stream_a).await?;
     assert!(media_flows(&sub_b).await, "no media during the outage");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The relayed participant hears of the join and keeps its media, and signals still cross.
+    let bob = b.connection_id.clone();
+    r.wait_for("participantJoined", |p| p["id"] == json!(bob))
+        .await?;
+    let hello = json!({"to": [], "data": "in the dark", "type": "signal:x"});
+    r.call("sendMessage", json!({"message": hello.to_string()}))
+        .await?;
+    b.wait_for("sendMessage", |p| p["data"] == "in the dark")
+        .await?;
+    // Ten seconds without Redis.
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(outage.elapsed())).await;
+    let before = sub_r.stats.video();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        sub_r.stats.video() > before,
+        "the relayed participant's media stopped"
+    );
     // Redis is back (empty): the nodes register again, with the session that lived through.
     c.redis = RedisServer::start_on(port).await?;
     c.wait_formed(2).await?;

@@ -94,6 +94,11 @@ impl App {
     pub async fn route_session(self: &Arc<Self>, session_id: &str) -> Result<Route, Unavailable> {
         for _ in 0..3 {
             match self.cluster.route_session(session_id).await? {
+                Route::Orphaned { .. } if !self.cluster.settled() => {
+                    // Redis just came back (or this node just started): its owner may only not
+                    // have registered again yet.
+                    self.cluster.settle().await;
+                }
                 Route::Orphaned { .. } => {
                     if self.adopt(session_id).await? {
                         return Ok(Route::Local);
@@ -149,6 +154,9 @@ impl App {
 /// Adopts the sessions of nodes that died (their TTL ran out), whether or not any of their
 /// participants comes back. Run after each heartbeat.
 pub async fn sweep(app: &Arc<App>) {
+    if !app.cluster.settled() {
+        return;
+    }
     for node in app.cluster.dead_nodes() {
         let Ok(sessions) = app.cluster.sessions_of(&node).await else {
             return;

@@ -4,7 +4,8 @@
 //!   body) that another node owns is forwarded to that node and its answer returned as is;
 //! - `GET /sessions` merges every live node's sessions;
 //! - a change to the engine pool (`POST`/`PATCH`/`DELETE /media-nodes…`) that succeeded here is
-//!   made on every other live node too.
+//!   made on every other live node too, and reading it (`GET /media-nodes…`) adds up what every
+//!   node has placed on each engine (sessions, picks, failures).
 //!
 //! A forwarded call carries [`HOP`], so it is answered where it lands and never forwarded again;
 //! the header grants nothing (the caller's own credentials are passed on and checked there).
@@ -32,6 +33,8 @@ enum Scope {
     AllSessions,
     /// A change to the engine pool.
     PoolChange,
+    /// Reading the engine pool (per-node figures are added up).
+    PoolRead,
     /// Anything else: answered here.
     Here,
 }
@@ -47,6 +50,7 @@ fn scope(method: &Method, path: &str, body: Option<&Bytes>) -> Scope {
             .and_then(|v| v.get("session").and_then(Value::as_str).map(str::to_string))
             .map_or(Scope::Here, Scope::Session),
         ["media-nodes", ..] if method != Method::GET => Scope::PoolChange,
+        ["media-nodes"] | ["media-nodes", _] => Scope::PoolRead,
         _ => Scope::Here,
     }
 }
@@ -139,7 +143,12 @@ pub async fn middleware(State(app): State<Arc<App>>, req: Request, next: Next) -
         Scope::AllSessions => {
             let headers = req.headers().clone();
             let local = next.run(req).await;
-            merge_lists(&app, local, &path, &headers).await
+            merge(&app, local, &path, &headers, add_sessions).await
+        }
+        Scope::PoolRead => {
+            let headers = req.headers().clone();
+            let local = next.run(req).await;
+            merge(&app, local, &path, &headers, add_engine_figures).await
         }
         Scope::PoolChange => {
             let headers = req.headers().clone();
@@ -229,12 +238,14 @@ async fn call(
     Ok((status, out_headers, bytes).into_response())
 }
 
-/// `GET /sessions`: this node's list plus every other live node's.
-async fn merge_lists(
+/// A GET answered here, combined with the same GET on every other live node by `add(ours,
+/// theirs)`.
+async fn merge(
     app: &App,
     local: Response,
     path: &axum::http::Uri,
     headers: &HeaderMap,
+    add: fn(&mut Value, &Value),
 ) -> Response {
     if !local.status().is_success() {
         return local;
@@ -243,7 +254,7 @@ async fn merge_lists(
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    let Ok(mut list) = serde_json::from_slice::<Value>(&bytes) else {
+    let Ok(mut ours) = serde_json::from_slice::<Value>(&bytes) else {
         return (parts, bytes).into_response();
     };
     let calls = app.cluster.others().into_iter().map(|n| {
@@ -255,17 +266,44 @@ async fn merge_lists(
         let b = axum::body::to_bytes(r.into_body(), usize::MAX)
             .await
             .unwrap_or_default();
-        let Ok(theirs) = serde_json::from_slice::<Value>(&b) else {
-            continue;
-        };
-        let more = theirs["content"].as_array().cloned().unwrap_or_default();
-        if let Some(content) = list["content"].as_array_mut() {
-            content.extend(more);
+        if let Ok(theirs) = serde_json::from_slice::<Value>(&b) {
+            add(&mut ours, &theirs);
         }
     }
-    let n = list["content"].as_array().map_or(0, Vec::len);
-    list["numberOfElements"] = Value::from(n);
-    (parts.status, axum::Json(list)).into_response()
+    (parts.status, axum::Json(ours)).into_response()
+}
+
+/// `GET /sessions`: every node's sessions in one list.
+fn add_sessions(ours: &mut Value, theirs: &Value) {
+    let more = theirs["content"].as_array().cloned().unwrap_or_default();
+    if let Some(content) = ours["content"].as_array_mut() {
+        content.extend(more);
+        let n = content.len();
+        ours["numberOfElements"] = Value::from(n);
+    }
+}
+
+/// `GET /media-nodes[/{id}]`: an engine's sessions, picks and failures over every node (its
+/// health figures are the engine's own, the same from any node).
+fn add_engine_figures(ours: &mut Value, theirs: &Value) {
+    fn one(o: &mut Value, t: &Value) {
+        for k in ["sessionCount", "picks", "failures"] {
+            let sum = o[k].as_u64().unwrap_or(0) + t[k].as_u64().unwrap_or(0);
+            o[k] = Value::from(sum);
+        }
+        if let (Some(list), Some(more)) = (o["sessions"].as_array_mut(), t["sessions"].as_array()) {
+            list.extend(more.iter().cloned());
+        }
+    }
+    if let Some(engines) = ours["content"].as_array_mut() {
+        for t in theirs["content"].as_array().into_iter().flatten() {
+            if let Some(o) = engines.iter_mut().find(|o| o["id"] == t["id"]) {
+                one(o, t);
+            }
+        }
+    } else if ours["id"] == theirs["id"] {
+        one(ours, theirs);
+    }
 }
 
 #[cfg(test)]
@@ -278,6 +316,7 @@ mod tests {
             Scope::Session(id) => format!("session {id}"),
             Scope::AllSessions => "all".into(),
             Scope::PoolChange => "pool".into(),
+            Scope::PoolRead => "pool read".into(),
             Scope::Here => "here".into(),
         }
     }

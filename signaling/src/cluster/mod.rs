@@ -55,6 +55,8 @@ pub struct Cluster {
     node_ttl: Duration,
     /// The last call to Redis succeeded.
     reachable: AtomicBool,
+    /// Since when every call to Redis succeeded (None: the last one failed).
+    reachable_since: Mutex<Option<std::time::Instant>>,
     /// Handed its sessions over (a clean stop): no more heartbeats.
     retired: AtomicBool,
     /// For node-to-node REST calls.
@@ -101,6 +103,7 @@ impl Cluster {
             dead: Mutex::new(Vec::new()),
             node_ttl,
             reachable: AtomicBool::new(true),
+            reachable_since: Mutex::new(None),
             retired: AtomicBool::new(false),
             http,
         }
@@ -118,13 +121,37 @@ impl Cluster {
 
     fn note<T>(&self, r: Result<T, Unavailable>) -> Result<T, Unavailable> {
         if let Err(e) = &r {
+            *self.reachable_since.lock() = None;
             if self.reachable.swap(false, Ordering::Relaxed) {
                 tracing::warn!(%e, "cluster store unreachable");
             }
-        } else if !self.reachable.swap(true, Ordering::Relaxed) {
-            tracing::info!("cluster store reachable again");
+        } else {
+            self.reachable_since
+                .lock()
+                .get_or_insert_with(std::time::Instant::now);
+            if !self.reachable.swap(true, Ordering::Relaxed) {
+                tracing::info!("cluster store reachable again");
+            }
         }
         r
+    }
+
+    /// Whether Redis has answered long enough (a node TTL and a beat) for every live node to
+    /// have registered again: before that a node missing from Redis may only be one that has
+    /// not beaten since Redis came back, and adopting its sessions would give them two owners.
+    pub fn settled(&self) -> bool {
+        let needed = self.node_ttl + self.node_ttl / 5;
+        self.reachable_since
+            .lock()
+            .is_some_and(|t| t.elapsed() >= needed)
+    }
+
+    /// Waits (at most two node TTLs) until [`Self::settled`].
+    pub async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + 2 * self.node_ttl;
+        while !self.settled() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn route_to(&self, owner: Option<(String, String)>) -> Route {

@@ -52,7 +52,14 @@ pub fn node_json(app: &App, e: &Engine, with_sessions: bool) -> Value {
             .sessions
             .iter()
             .filter_map(|id| reg.sessions.get(id))
-            .map(|x| x.rest_json(false))
+            .map(|x| {
+                let mut j = x.rest_json(false);
+                if app.cluster.enabled() {
+                    // rtcpool's addition: which signaling node owns the session.
+                    j["ownerNode"] = json!(app.instance);
+                }
+                j
+            })
             .collect();
         v["sessions"] = json!(sessions);
     }

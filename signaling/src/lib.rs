@@ -40,7 +40,6 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let inner = CancellationToken::new();
-    let (pool, lost) = new_pool(&settings, &engines, &inner);
     let tls = match (&settings.certificate_path, &settings.private_key_path) {
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),
         _ => None,
@@ -62,6 +61,7 @@ pub async fn run(
         Duration::from_millis(settings.cluster_node_ttl_ms),
     )
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let (pool, lost) = new_pool(&settings, &engines, &inner, cluster.health_share());
     let app = App::new(settings, pool, lost, inner.clone(), cluster);
     let service = server::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let drained = CancellationToken::new();
@@ -111,11 +111,11 @@ pub fn app_for_tests(
     engines: pool::EngineList,
 ) -> (Arc<App>, axum::Router) {
     let inner = CancellationToken::new();
-    let (pool, lost) = new_pool(&settings, &engines, &inner);
     let (node, url) = (ids::instance_id(), settings.node_url());
     let ttl = Duration::from_millis(settings.cluster_node_ttl_ms);
     let cluster = cluster::Cluster::new(node.clone(), url.clone(), settings.redis(), ttl)
         .unwrap_or_else(|_| cluster::Cluster::single(node, url));
+    let (pool, lost) = new_pool(&settings, &engines, &inner, cluster.health_share());
     let app = App::new(settings, pool, lost, inner, cluster);
     let router = server::router(app.clone());
     (app, router)
@@ -125,6 +125,7 @@ fn new_pool(
     settings: &SignalingSettings,
     engines: &pool::EngineList,
     cancel: &CancellationToken,
+    health_share: Option<Arc<dyn pool::health::HealthShare>>,
 ) -> (
     Arc<pool::EnginePool>,
     tokio::sync::mpsc::Receiver<pool::PoolEvent>,
@@ -135,5 +136,6 @@ fn new_pool(
         strategy,
         pool::PoolConfig::from_settings(settings),
         cancel.child_token(),
+        health_share,
     )
 }

@@ -174,6 +174,22 @@ pub fn render(app: &App) -> String {
             app.metrics.ws_open.load(Ordering::Relaxed) as f64,
         )],
     );
+    let readings = crate::pool::health::readings();
+    family(
+        "rtcpool_engine_health_readings_total",
+        "counter",
+        "engine health readings this node took itself (own) or took from the node whose turn it was (shared)",
+        vec![
+            (
+                "{source=\"own\"}".to_string(),
+                readings.own.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "{source=\"shared\"}".to_string(),
+                readings.shared.load(Ordering::Relaxed) as f64,
+            ),
+        ],
+    );
     if app.cluster.enabled() {
         let nodes = app.cluster.nodes();
         let per_node = |f: &dyn Fn(&crate::cluster::NodeInfo) -> f64| -> Vec<(String, f64)> {

@@ -688,3 +688,28 @@ fn dechunk(s: &str) -> String {
     }
     out
 }
+
+/// A GET with the REST credentials whose body is text (`/metrics`); the body as is.
+pub async fn http_text(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("OPENVIDUAPP:{SECRET}"));
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Basic {auth}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, raw) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok(
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(raw)
+        } else {
+            raw.to_string()
+        },
+    )
+}

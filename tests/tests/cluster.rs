@@ -755,3 +755,45 @@ async fn a_stopping_node_hands_its_sessions_over() -> anyhow::Result<()> {
     send_a.cancel();
     Ok(())
 }
+
+/// `rtcpool_engine_health_readings_total{source}` of a node.
+async fn readings(c: &Cluster, node: usize) -> anyhow::Result<(f64, f64)> {
+    let body = rtcpool_tests::harness::http_text(c.addr(node), "/metrics").await?;
+    let value = |source: &str| {
+        body.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "rtcpool_engine_health_readings_total{{source=\"{source}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((value("own"), value("shared")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_is_read_by_one_node_for_all() -> anyhow::Result<()> {
+    let c = Cluster::start(3, &[1]).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut before = Vec::new();
+    for n in 0..3 {
+        before.push(readings(&c, n).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (mut own, mut shared) = (0.0, 0.0);
+    for (n, (o0, s0)) in before.into_iter().enumerate() {
+        let (o1, s1) = readings(&c, n).await?;
+        own += o1 - o0;
+        shared += s1 - s0;
+    }
+    // One reading a second (the health interval) for the whole cluster, not one per node.
+    assert!(own <= 6.0 && shared >= 6.0, "own {own}, shared {shared}");
+    // Every node admits the engine on those shared readings.
+    for n in 0..3 {
+        let (_, h) = c.http(n, "GET", "/health", None).await?;
+        assert_eq!(h["engines"][0]["admitted"], true, "node {n}: {h}");
+    }
+    Ok(())
+}

@@ -360,7 +360,11 @@ mod tests {
         );
         assert_eq!(
             which(Method::GET, &format!("{api}/media-nodes"), ""),
-            "here"
+            "pool read"
+        );
+        assert_eq!(
+            which(Method::GET, &format!("{api}/media-nodes/m"), ""),
+            "pool read"
         );
         assert_eq!(which(Method::GET, &format!("{api}/config"), ""), "here");
     }

@@ -109,6 +109,15 @@ impl Cluster {
         }
     }
 
+    /// The engines' health readings shared with the other nodes (in a cluster).
+    pub fn health_share(&self) -> Option<Arc<dyn crate::pool::health::HealthShare>> {
+        let store = self.store.clone()?;
+        Some(Arc::new(SharedHealth {
+            store,
+            node: self.node.clone(),
+        }))
+    }
+
     /// Part of a cluster (Redis configured).
     pub fn enabled(&self) -> bool {
         self.store.is_some()
@@ -354,6 +363,43 @@ impl Cluster {
             Some(store) => self.note(store.retire(&self.node).await),
             None => Ok(()),
         }
+    }
+}
+
+/// Health readings shared through Redis: one node reads each engine, the others take it.
+struct SharedHealth {
+    store: Arc<Store>,
+    node: String,
+}
+
+impl crate::pool::health::HealthShare for SharedHealth {
+    fn turn<'a>(
+        &'a self,
+        engine: &'a str,
+        lease: Duration,
+    ) -> futures::future::BoxFuture<'a, crate::pool::health::Turn> {
+        use crate::pool::health::Turn;
+        Box::pin(async move {
+            match self.store.health_turn(engine, &self.node, lease).await {
+                Ok(None) | Err(_) => Turn::Read,
+                Ok(Some(json)) => Turn::Take(serde_json::from_str(&json).ok()),
+            }
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        engine: &'a str,
+        s: crate::pool::health::SharedStats,
+    ) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Ok(json) = serde_json::to_string(&s) {
+                let _ = self
+                    .store
+                    .put_health(engine, &json, Duration::from_secs(10))
+                    .await;
+            }
+        })
     }
 }
 

@@ -11,7 +11,9 @@
 //! | `snap:{id}` | string | the session as JSON (`Snapshot`): connections, tokens, publishers, subscriptions, engine object ids | written by the owner after each change; deleted with the session |
 //! | `node:{id}:sessions` | set | the sessions a node owns | emptied by the nodes adopting them when it dies |
 //! | `rpc:{rpc}` | string | session id | deleted when the participant leaves; TTL one day at most |
-//! | `swrr` | hash | engine (redacted URI) → current weight | small: one field per engine ever used |
+//! | `swrr` | hash | engine id → current weight | small: one field per engine ever used |
+//! | `health:{engine}:reader` | string | the node whose turn it is to read the engine's health | TTL 3 health intervals, renewed by that node |
+//! | `health:{engine}` | string | its last reading (JSON) | TTL 3 health intervals |
 //!
 //! Every command has a 1 s limit: a Redis that is away makes the calls that need it fail with
 //! [`Unavailable`] instead of hanging.
@@ -64,6 +66,7 @@ pub struct Store {
     owner: Script,
     release: Script,
     bury: Script,
+    turn: Script,
     swrr: Script,
 }
 
@@ -112,6 +115,17 @@ impl Store {
                 r"local hb = tonumber(redis.call('HGET', KEYS[1], 'heartbeat') or '0')
                   if hb < tonumber(ARGV[1]) - tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return 1 end
                   return 0",
+            ),
+            // Whose turn it is to read an engine's health: the caller's if nobody's or already
+            // its own (renewed); otherwise the last reading. KEYS: reader, reading; ARGV: node,
+            // lease ms.
+            turn: Script::new(
+                r"local r = redis.call('GET', KEYS[1])
+                  if not r or r == ARGV[1] then
+                    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+                    return {1, ''}
+                  end
+                  return {0, redis.call('GET', KEYS[2]) or ''}",
             ),
             // nginx's smooth weighted round robin, one step, over the engines the caller admits.
             swrr: Script::new(
@@ -343,6 +357,39 @@ impl Store {
 
     pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Unavailable> {
         Ok(self.conn().get(self.key(&["rpc", rpc])).await?)
+    }
+
+    /// Takes (or keeps) the turn to read `engine`'s health for `lease`: `Ok(None)`; or, when it
+    /// is another node's, `Ok(Some(its last reading, maybe empty))`.
+    pub async fn health_turn(
+        &self,
+        engine: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<Option<String>, Unavailable> {
+        let (mine, reading): (i64, String) = self
+            .turn
+            .key(self.key(&["health", engine, "reader"]))
+            .key(self.key(&["health", engine]))
+            .arg(node)
+            .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok((mine == 0).then_some(reading))
+    }
+
+    pub async fn put_health(
+        &self,
+        engine: &str,
+        json: &str,
+        ttl: Duration,
+    ) -> Result<(), Unavailable> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let _: () = self
+            .conn()
+            .pset_ex(self.key(&["health", engine]), json, ms)
+            .await?;
+        Ok(())
     }
 
     /// One cluster-wide smooth weighted round-robin step over `(engine, weight)`: the winner.

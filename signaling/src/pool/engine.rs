@@ -102,6 +102,8 @@ pub struct PoolLinks {
     /// Where the engines' [`PoolEvent`]s go.
     pub events: mpsc::Sender<PoolEvent>,
     pub board: Arc<Mutex<Board>>,
+    /// Health readings shared with the other nodes of a cluster.
+    pub health_share: Option<Arc<dyn super::health::HealthShare>>,
 }
 
 /// Timings of the connection to an engine.
@@ -167,6 +169,7 @@ impl Engine {
             Arc::downgrade(&e),
             t.health_interval,
             e.cancel.clone(),
+            pool.health_share.clone(),
         ));
         e
     }

@@ -64,6 +64,7 @@ impl EnginePool {
         strategy: Box<dyn Strategy>,
         config: PoolConfig,
         cancel: CancellationToken,
+        health_share: Option<Arc<dyn health::HealthShare>>,
     ) -> (Arc<Self>, mpsc::Receiver<PoolEvent>) {
         // Bounded: the engines' object-event tasks wait when signaling falls behind.
         let (events, events_rx) = mpsc::channel(1024);
@@ -74,6 +75,7 @@ impl EnginePool {
                 timings: config.timings,
                 events,
                 board: Arc::new(Mutex::new(Board::new(config.limits, strategy))),
+                health_share,
             },
             config,
             cancel,

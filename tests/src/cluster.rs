@@ -168,6 +168,9 @@ pub struct Cluster {
     pub redis: RedisServer,
     pub nodes: Vec<SignalingProcess>,
     pub engines: Vec<LocalEngine>,
+    /// What every node is started with (engine URIs, environment).
+    uris: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -213,10 +216,16 @@ impl Cluster {
         for _ in 0..nodes {
             started.push(SignalingProcess::start(&uris, &env).await?);
         }
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let me = Self {
             redis,
             nodes: started,
             engines,
+            uris,
+            env,
         };
         me.wait_formed(nodes).await?;
         Ok(me)
@@ -224,6 +233,13 @@ impl Cluster {
 
     /// Until every node sees `n` live nodes and admits every engine.
     pub async fn wait_formed(&self, n: usize) -> anyhow::Result<()> {
+        self.wait_nodes(n, true).await
+    }
+
+    /// Until every node sees `n` live nodes and is connected to (`admitted`: admits) every
+    /// engine.
+    pub async fn wait_nodes(&self, n: usize, admitted: bool) -> anyhow::Result<()> {
+        let ok = if admitted { "admitted" } else { "connected" };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         for node in &self.nodes {
             loop {
@@ -231,7 +247,7 @@ impl Cluster {
                 let nodes = h["cluster"]["nodes"].as_array().map_or(0, Vec::len);
                 let engines_ok = h["engines"]
                     .as_array()
-                    .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x["admitted"] == true));
+                    .is_some_and(|e| !e.is_empty() && e.iter().all(|x| x[ok] == true));
                 if nodes == n && engines_ok {
                     break;
                 }
@@ -243,6 +259,19 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// One more node, started like the others (it joins the running cluster).
+    pub async fn add_node(&mut self) -> anyhow::Result<usize> {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.nodes
+            .push(SignalingProcess::start(&self.uris, &env).await?);
+        self.wait_nodes(self.nodes.len(), false).await?;
+        Ok(self.nodes.len() - 1)
     }
 
     pub fn addr(&self, node: usize) -> SocketAddr {

@@ -299,7 +299,7 @@ async fn the_nodes_share_one_weighted_round_robin() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_pool_changes_reach_every_node() -> anyhow::Result<()> {
-    let c = Cluster::start(3, &[1]).await?;
+    let mut c = Cluster::start(3, &[1]).await?;
     let extra = rtcpool_tests::harness::LocalEngine::start().await?;
     let (st, added) = c
         .http(
@@ -345,6 +345,36 @@ async fn engine_pool_changes_reach_every_node() -> anyhow::Result<()> {
             .await?;
         assert_eq!(n["status"], "waiting-idle-to-terminate", "node {node}");
     }
+    // A node that starts now applies what operators changed before it: the added engine,
+    // drained, and the configured one re-weighted.
+    let configured = c.http(0, "GET", "/openvidu/api/media-nodes", None).await?.1["content"]
+        .as_array()
+        .and_then(|l| l.iter().find(|n| n["id"] != json!(id)).cloned())
+        .unwrap_or_default();
+    let configured = configured["id"].as_str().unwrap_or_default().to_string();
+    let path = format!("/openvidu/api/media-nodes/{configured}");
+    let (st, _) = c
+        .http(2, "PATCH", &path, Some(&json!({"weight": 7})))
+        .await?;
+    assert_eq!(st, 200);
+    let late = c.add_node().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let (_, a) = c
+            .http(
+                late,
+                "GET",
+                &format!("/openvidu/api/media-nodes/{id}"),
+                None,
+            )
+            .await?;
+        let (_, b) = c.http(late, "GET", &path, None).await?;
+        if a["status"] == "waiting-idle-to-terminate" && b["weight"] == 7 {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "late node: {a} {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (st, _) = c
         .http(
             2,
@@ -354,7 +384,10 @@ async fn engine_pool_changes_reach_every_node() -> anyhow::Result<()> {
         )
         .await?;
     assert!(st == 200 || st == 204, "{st}");
-    for node in [0, 1] {
+    // …and one that starts after the removal does not have it either.
+    let later = c.add_node().await?;
+    tokio::time::sleep(Duration::from_millis(500)).await; // its first beat applied the pool
+    for node in [0, 1, late, later] {
         let (st, _) = c
             .http(
                 node,
@@ -671,9 +704,31 @@ async fn a_dead_nodes_sessions_are_adopted_even_if_nobody_comes_back() -> anyhow
     a.join(&t, "a").await?;
     let (_pub_a, _stream) = a.publish().await?;
     let pending = c.token(0, "later", "PUBLISHER").await?; // a session nobody joined yet
+    c.token(0, "asked", "PUBLISHER").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.nodes[0].kill();
-    // Nobody asks for these sessions: the survivors adopt them once node 0's TTL (2 s) ran out.
+    // A REST call about one of them right away: node 1 cannot reach node 0, declares it dead
+    // once it missed its heartbeats, adopts the session and answers.
+    let asked = tokio::time::Instant::now();
+    let (st, s) = c
+        .http(
+            1,
+            "GET",
+            "/openvidu/api/sessions/asked?pendingConnections=true",
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (st, s["connections"]["numberOfElements"].clone()),
+        (200, json!(1)),
+        "{s}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    // Nobody asks for the others: the survivors adopt them once node 0's TTL (2 s) ran out.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
     loop {
         let mut held = 0;
@@ -681,12 +736,12 @@ async fn a_dead_nodes_sessions_are_adopted_even_if_nobody_comes_back() -> anyhow
             let (_, h) = c.http(node, "GET", "/health", None).await?;
             held += h["sessions"].as_u64().unwrap_or(0);
         }
-        if held == 2 {
+        if held == 3 {
             break;
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
-            "adopted {held} of 2 sessions"
+            "adopted {held} of 3 sessions"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

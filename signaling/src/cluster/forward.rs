@@ -159,14 +159,37 @@ pub async fn middleware(State(app): State<Arc<App>>, req: Request, next: Next) -
             let local = next
                 .run(Request::from_parts(parts, Body::from(body.clone())))
                 .await;
-            if local.status().is_success() {
-                for n in app.cluster.others() {
-                    let target = join(&n.url, &path);
-                    if let Err(e) =
-                        call(&app, method.clone(), &target, &headers, body.clone()).await
-                    {
-                        tracing::warn!(node = %n.id, %e, "engine pool change not applied on a node");
-                    }
+            if !local.status().is_success() {
+                return local;
+            }
+            let (parts, answer) = local.into_parts();
+            let answer = axum::body::to_bytes(answer, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let local = Response::from_parts(parts, Body::from(answer.clone()));
+            // Recorded for nodes that start later: the engine's id is in the path, or in the
+            // answer of a POST.
+            let id = match path.path().rsplit_once("/media-nodes/") {
+                Some((_, id)) => id.to_string(),
+                None => serde_json::from_slice::<Value>(&answer)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            };
+            let call_body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+            if !id.is_empty() {
+                if let Err(e) = app
+                    .cluster
+                    .record_pool_call(&id, method.as_str(), &call_body)
+                    .await
+                {
+                    tracing::warn!(engine = %id, %e, "engine pool change not recorded for later nodes");
+                }
+            }
+            for n in app.cluster.others() {
+                let target = join(&n.url, &path);
+                if let Err(e) = call(&app, method.clone(), &target, &headers, body.clone()).await {
+                    tracing::warn!(node = %n.id, %e, "engine pool change not applied on a node");
                 }
             }
             local

@@ -13,6 +13,7 @@
 
 pub mod adopt;
 pub mod forward;
+pub mod pool;
 pub mod relay;
 pub mod snapshot;
 pub mod store;
@@ -107,6 +108,38 @@ impl Cluster {
             retired: AtomicBool::new(false),
             http,
         }
+    }
+
+    /// Records a successful change to the engine pool (`method` on engine `id` with `body`), for
+    /// nodes that start later.
+    pub async fn record_pool_call(
+        &self,
+        id: &str,
+        method: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let old: pool::PoolRecord = self
+            .note(store.pool_record(id).await)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default();
+        let new = old.apply_call(method, body);
+        let json = serde_json::to_string(&new).map_err(|e| Unavailable(e.to_string()))?;
+        self.note(store.put_pool_record(id, &json).await)
+    }
+
+    /// The engine pool's runtime changes recorded so far.
+    pub async fn pool_records(&self) -> Result<Vec<(String, pool::PoolRecord)>, Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .note(store.pool_records().await)?
+            .into_iter()
+            .filter_map(|(id, j)| serde_json::from_str(&j).ok().map(|r| (id, r)))
+            .collect())
     }
 
     /// The engines' health readings shared with the other nodes (in a cluster).
@@ -406,6 +439,7 @@ impl crate::pool::health::HealthShare for SharedHealth {
 /// Keeps this node registered (every fifth of the node TTL) while the app lives; a Redis that
 /// came back finds the node registered again at the next beat.
 pub async fn run_heartbeat(app: Weak<App>, every: Duration) {
+    let mut pool_applied = false;
     loop {
         let Some(app) = app.upgrade() else { return };
         if !app.cluster.enabled() {
@@ -434,7 +468,15 @@ pub async fn run_heartbeat(app: Weak<App>, every: Duration) {
                 .collect();
             (sessions, rpcs)
         };
-        if app.cluster.beat(beat, owned).await.is_ok() && !app.cluster.dead_nodes().is_empty() {
+        let beaten = app.cluster.beat(beat, owned).await.is_ok();
+        if beaten && !pool_applied {
+            // What operators changed in the pool before this node started.
+            if let Ok(records) = app.cluster.pool_records().await {
+                pool::apply(&app, records);
+                pool_applied = true;
+            }
+        }
+        if beaten && !app.cluster.dead_nodes().is_empty() {
             adopt::sweep(&app).await;
         }
         let shutdown = app.shutdown.clone();

@@ -14,6 +14,7 @@
 //! | `swrr` | hash | engine id → current weight | small: one field per engine ever used |
 //! | `health:{engine}:reader` | string | the node whose turn it is to read the engine's health | TTL 3 health intervals, renewed by that node |
 //! | `health:{engine}` | string | its last reading (JSON) | TTL 3 health intervals |
+//! | `pool` | hash | engine id → what operators changed at runtime (JSON `PoolRecord`, URI with its secret) | one field per engine ever added, patched or removed through the API |
 //!
 //! Every command has a 1 s limit: a Redis that is away makes the calls that need it fail with
 //! [`Unavailable`] instead of hanging.
@@ -389,6 +390,21 @@ impl Store {
             .conn()
             .pset_ex(self.key(&["health", engine]), json, ms)
             .await?;
+        Ok(())
+    }
+
+    /// The engine pool's runtime changes: (engine id, JSON record).
+    pub async fn pool_records(&self) -> Result<Vec<(String, String)>, Unavailable> {
+        let all: HashMap<String, String> = self.conn().hgetall(self.key(&["pool"])).await?;
+        Ok(all.into_iter().collect())
+    }
+
+    pub async fn pool_record(&self, engine: &str) -> Result<Option<String>, Unavailable> {
+        Ok(self.conn().hget(self.key(&["pool"]), engine).await?)
+    }
+
+    pub async fn put_pool_record(&self, engine: &str, json: &str) -> Result<(), Unavailable> {
+        let _: () = self.conn().hset(self.key(&["pool"]), engine, json).await?;
         Ok(())
     }
 

@@ -60,6 +60,7 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "CLUSTER_NODE_URL",
     "CLUSTER_NODE_TTL_MS",
     "CLUSTER_NAME",
+    "POOL_LABEL_FALLBACK",
 ];
 
 /// Every webhook event signaling sends (OpenVidu's names; the default of
@@ -90,6 +91,16 @@ pub enum Strategy {
     LeastLoaded,
     /// Smooth weighted round robin with weight × (1 − load) (OWT's weight-robin).
     LoadWeighted,
+}
+
+/// Where a session asking for engine labels goes when no engine carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelFallback {
+    /// To any engine (the default).
+    Any,
+    /// Nowhere: its first join fails with the reason.
+    None,
 }
 
 /// One engine of a TOML `engines` list.
@@ -155,6 +166,9 @@ pub struct SignalingSettings {
     /// Engines as a TOML list of `{uri, weight, labels}` (instead of KMS_URIS/KMS_WEIGHTS).
     pub engines: Option<Vec<EngineEntry>>,
     pub pool_strategy: Strategy,
+    /// A session asking for labels (`mediaNodeLabels`) that no engine carries: `any` engine
+    /// takes it, or `none` does.
+    pub pool_label_fallback: LabelFallback,
     /// An engine at or above this CPU % takes no new sessions.
     pub pool_cpu_limit: f64,
     /// An engine with this many endpoints takes no new sessions.
@@ -276,6 +290,7 @@ impl Default for SignalingSettings {
             demo_tokens: false,
             engines: None,
             pool_strategy: Strategy::WeightedRoundRobin,
+            pool_label_fallback: LabelFallback::Any,
             pool_cpu_limit: 90.0,
             pool_max_endpoints: 2000,
             pool_health_interval_ms: 1000,

@@ -392,7 +392,7 @@ impl App {
     ) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), RpcError> {
         let mut tried = Vec::new();
         for _ in 0..self.pool.all().len().max(1) {
-            let engine = match self.pick_engine(&tried).await {
+            let engine = match self.pick_engine(session_id, &tried).await {
                 Ok(e) => e,
                 Err(why) => {
                     tracing::warn!(session = %session_id, %why, "no engine admitted");
@@ -436,16 +436,28 @@ impl App {
         ))
     }
 
-    /// The engine for a new session: in a cluster with weighted round robin, the next one of the
-    /// round robin all nodes share (among the engines this node admits and has not `tried`);
-    /// otherwise, or when Redis cannot be asked, this node's own strategy.
-    async fn pick_engine(&self, tried: &[String]) -> Result<Arc<crate::pool::Engine>, String> {
+    /// The engine for a new session, among those it may go to (`mediaNode`, `mediaNodeLabels`):
+    /// in a cluster with weighted round robin, the next one of the round robin all nodes share
+    /// (among the engines this node admits and has not `tried`); otherwise, or when Redis cannot
+    /// be asked, this node's own strategy.
+    async fn pick_engine(
+        &self,
+        session_id: &str,
+        tried: &[String],
+    ) -> Result<Arc<crate::pool::Engine>, String> {
+        let steer = self
+            .reg
+            .lock()
+            .sessions
+            .get(session_id)
+            .map(|s| s.props.steer())
+            .unwrap_or_default();
         let shared = self.cluster.enabled()
             && self.settings.pool_strategy == rtcpool_config::Strategy::WeightedRoundRobin;
         if shared {
             let candidates: Vec<(String, u32)> = self
                 .pool
-                .admitted_soon()
+                .admitted_soon(&steer)
                 .await
                 .into_iter()
                 .filter(|(e, _)| !tried.contains(&e.id))
@@ -462,7 +474,7 @@ impl App {
                 Err(e) => tracing::warn!(%e, "shared round robin unavailable; picking locally"),
             }
         }
-        self.pool.pick_soon().await
+        self.pool.pick_soon_steered(&steer).await
     }
 
     /// An engine was lost: every session it hosted moves to an admitted engine (participants keep

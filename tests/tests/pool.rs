@@ -281,3 +281,129 @@ async fn frozen_engine_is_detected_by_ping_timeout() -> anyhow::Result<()> {
     sig.shutdown().await;
     Ok(())
 }
+
+/// Operators steer placement: a session naming its engine (Pro's `mediaNode`) goes there, one
+/// asking for labels (`mediaNodeLabels`) goes to the engines carrying them, falling back to any
+/// engine when none does; an unknown engine is 404, one that cannot take sessions 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_steer_placement() -> anyhow::Result<()> {
+    let sig = LocalSignaling::start(2).await?;
+    let eu = rtcpool_tests::harness::LocalEngine::start().await?;
+    let (st, added) = sig
+        .http(
+            "POST",
+            "/openvidu/api/media-nodes",
+            Some(&json!({"uri": eu.url(), "labels": {"region": "eu"}})),
+        )
+        .await?;
+    assert_eq!(st, 200, "{added}");
+    let eu_id = added["id"].as_str().unwrap_or_default().to_string();
+    wait_node(&sig, &eu.url(), Duration::from_secs(5), |n| {
+        n["admitted"] == true
+    })
+    .await?;
+    let ids: Vec<String> = nodes(&sig)
+        .await?
+        .iter()
+        .filter_map(|n| n["id"].as_str().map(str::to_string))
+        .collect();
+    let first = ids
+        .iter()
+        .find(|i| **i != eu_id)
+        .cloned()
+        .unwrap_or_default();
+    let mut bots = Vec::new();
+    let join = |session: String| {
+        let sig = &sig;
+        async move {
+            let token = sig.token(&session, "PUBLISHER").await?;
+            let mut b = Bot::open(&token).await?;
+            b.join(&token, "x").await?;
+            let (_, s) = sig
+                .http("GET", &format!("/openvidu/api/sessions/{session}"), None)
+                .await?;
+            anyhow::Ok((b, s))
+        }
+    };
+    // Named: every one on the same engine (round robin would have spread them).
+    for i in 0..3 {
+        let body = json!({"customSessionId": format!("named{i}"), "mediaNode": {"id": first}});
+        let (st, s) = sig
+            .http("POST", "/openvidu/api/sessions", Some(&body))
+            .await?;
+        assert_eq!(
+            (st, s["mediaNode"]["id"].clone()),
+            (200, json!(first)),
+            "{s}"
+        );
+        let (b, s) = join(format!("named{i}")).await?;
+        assert_eq!(s["mediaNode"]["id"], json!(first));
+        bots.push(b);
+    }
+    // Labels: the engine carrying them, every time.
+    for i in 0..3 {
+        let body =
+            json!({"customSessionId": format!("eu{i}"), "mediaNodeLabels": {"region": "eu"}});
+        let (st, s) = sig
+            .http("POST", "/openvidu/api/sessions", Some(&body))
+            .await?;
+        assert_eq!(
+            (st, s["mediaNodeLabels"].clone()),
+            (200, json!({"region": "eu"})),
+            "{s}"
+        );
+        let (b, s) = join(format!("eu{i}")).await?;
+        assert_eq!(s["mediaNode"]["id"], json!(eu_id), "{s}");
+        bots.push(b);
+    }
+    // Labels nobody has: any engine (POOL_LABEL_FALLBACK=any, the default).
+    let body = json!({"customSessionId": "mars", "mediaNodeLabels": {"region": "mars"}});
+    assert_eq!(
+        sig.http("POST", "/openvidu/api/sessions", Some(&body))
+            .await?
+            .0,
+        200
+    );
+    let (b, s) = join("mars".into()).await?;
+    assert!(
+        s["mediaNode"]["id"]
+            .as_str()
+            .is_some_and(|e| ids.iter().any(|i| i == e)),
+        "{s}"
+    );
+    bots.push(b);
+    // Refusals change nothing.
+    let body = json!({"customSessionId": "ghost", "mediaNode": {"id": "media_Nowhere1"}});
+    assert_eq!(
+        sig.http("POST", "/openvidu/api/sessions", Some(&body))
+            .await?
+            .0,
+        404
+    );
+    let path = format!("/openvidu/api/media-nodes/{first}");
+    let drain = json!({"status": "waiting-idle-to-terminate"});
+    assert_eq!(sig.http("PATCH", &path, Some(&drain)).await?.0, 200);
+    let body = json!({"customSessionId": "late", "mediaNode": {"id": first}});
+    let (st, e) = sig
+        .http("POST", "/openvidu/api/sessions", Some(&body))
+        .await?;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("draining")),
+        "{e}"
+    );
+    for s in ["ghost", "late"] {
+        let (st, _) = sig
+            .http("GET", &format!("/openvidu/api/sessions/{s}"), None)
+            .await?;
+        assert_eq!(st, 404, "{s} was not created");
+    }
+    for mut b in bots {
+        let _ = b.call("leaveRoom", json!({})).await;
+    }
+    sig.shutdown().await;
+    eu.shutdown().await;
+    Ok(())
+}

@@ -15,6 +15,9 @@ pub struct SessionProps {
     pub forced_video_codec: String,
     pub allow_transcoding: bool,
     pub media_node: Option<String>,
+    /// rtcpool's addition: engines carrying all these labels (e.g. `{"region": "eu"}`).
+    #[serde(default)]
+    pub media_node_labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -81,6 +84,11 @@ impl SessionProps {
             Some(Value::String(s)) => Some(s.clone()),
             Some(v) => return Err(format!("'mediaNode' must be an object, not {v}")),
         };
+        let media_node_labels = match field(body, "mediaNodeLabels") {
+            None => Default::default(),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|_| "'mediaNodeLabels' must be an object of strings".to_string())?,
+        };
         let codec = string_in(
             body,
             "forcedVideoCodec",
@@ -98,6 +106,7 @@ impl SessionProps {
             forced_video_codec: codec,
             allow_transcoding: boolean(body, "allowTranscoding", false)?,
             media_node,
+            media_node_labels,
         })
     }
 }
@@ -114,6 +123,15 @@ impl SessionProps {
             forced_video_codec: "MEDIA_SERVER_PREFERRED".into(),
             allow_transcoding: false,
             media_node: None,
+            media_node_labels: Default::default(),
+        }
+    }
+
+    /// Where this session may be placed.
+    pub fn steer(&self) -> crate::pool::select::steer::Steer {
+        crate::pool::select::steer::Steer {
+            node: self.media_node.clone(),
+            labels: self.media_node_labels.clone(),
         }
     }
 }

@@ -85,6 +85,9 @@ impl Session {
         {
             v["mediaNode"] = json!({"id": n});
         }
+        if !self.props.media_node_labels.is_empty() {
+            v["mediaNodeLabels"] = json!(self.props.media_node_labels);
+        }
         v
     }
 }

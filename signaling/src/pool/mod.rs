@@ -22,6 +22,7 @@ use select::{Board, Strategy};
 pub struct PoolConfig {
     pub limits: Limits,
     pub timings: Timings,
+    pub label_fallback: select::steer::LabelFallback,
 }
 
 impl PoolConfig {
@@ -37,6 +38,10 @@ impl PoolConfig {
                 ping_timeout: Duration::from_millis(s.pool_ping_timeout_ms),
                 reconnect_window: Duration::from_millis(s.pool_reconnect_window_ms),
                 health_interval: Duration::from_millis(s.pool_health_interval_ms),
+            },
+            label_fallback: match s.pool_label_fallback {
+                rtcpool_config::LabelFallback::Any => select::steer::LabelFallback::Any,
+                rtcpool_config::LabelFallback::None => select::steer::LabelFallback::None,
             },
         }
     }
@@ -150,10 +155,39 @@ impl EnginePool {
             .map_err(|r| r.to_string())
     }
 
+    /// The engines `steer` allows for a session.
+    pub fn allowed(&self, steer: &select::steer::Steer) -> select::steer::Allowed {
+        if steer.is_free() {
+            return select::steer::Allowed::Any;
+        }
+        let engines = self.engines.lock();
+        let candidates: Vec<select::steer::Candidate<'_>> = engines
+            .iter()
+            .map(|e| select::steer::Candidate {
+                id: &e.id,
+                slot: e.slot,
+                labels: &e.labels,
+            })
+            .collect();
+        steer.allowed(&candidates, self.config.label_fallback)
+    }
+
     /// Picks an engine for a new session from the board (admission, then the strategy). The
     /// error says why no engine can take it.
     pub fn pick(&self) -> Result<Arc<Engine>, String> {
-        let picked = self.links.board.lock().pick();
+        self.pick_steered(&select::steer::Steer::default())
+    }
+
+    /// [`Self::pick`] among the engines `steer` allows.
+    pub fn pick_steered(&self, steer: &select::steer::Steer) -> Result<Arc<Engine>, String> {
+        let allowed = self.allowed(steer);
+        if allowed == select::steer::Allowed::Only(Vec::new()) {
+            return Err(match &steer.node {
+                Some(n) => format!("media node {n} is not in the pool"),
+                None => "no media engine carries the labels the session asks for".into(),
+            });
+        }
+        let picked = self.links.board.lock().pick_among(&allowed);
         let engines = self.engines.lock();
         if let Some(e) = picked.and_then(|slot| engines.iter().find(|e| e.slot == slot)) {
             e.count(&e.picks);
@@ -166,6 +200,7 @@ impl EnginePool {
         // list, the order `add` uses too).
         let refused: Vec<String> = engines
             .iter()
+            .filter(|e| allowed.admits(e.slot))
             .map(|e| {
                 let s = e.snapshot();
                 self.admitted(&s)
@@ -193,8 +228,17 @@ impl EnginePool {
     /// [`Self::pick`], waiting up to the warm-up period right after start-up for the engines'
     /// first connection (so a session created as soon as the REST API answers is placed).
     pub async fn pick_soon(&self) -> Result<Arc<Engine>, String> {
+        self.pick_soon_steered(&select::steer::Steer::default())
+            .await
+    }
+
+    /// [`Self::pick_soon`] among the engines `steer` allows.
+    pub async fn pick_soon_steered(
+        &self,
+        steer: &select::steer::Steer,
+    ) -> Result<Arc<Engine>, String> {
         loop {
-            match self.pick() {
+            match self.pick_steered(steer) {
                 Err(_) if self.warming_up() => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -205,11 +249,13 @@ impl EnginePool {
 
     /// The engines admitted now, with their weights (a cluster picks among them with one shared
     /// round robin), waiting out the start-up as [`Self::pick_soon`] does.
-    pub async fn admitted_soon(&self) -> Vec<(Arc<Engine>, u32)> {
+    pub async fn admitted_soon(&self, steer: &select::steer::Steer) -> Vec<(Arc<Engine>, u32)> {
+        let allowed = self.allowed(steer);
         loop {
             let admitted: Vec<(Arc<Engine>, u32)> = self
                 .all()
                 .into_iter()
+                .filter(|e| allowed.admits(e.slot))
                 .filter_map(|e| {
                     let s = e.snapshot();
                     self.admitted(&s).ok().map(|_| (e, s.weight))

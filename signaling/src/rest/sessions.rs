@@ -23,6 +23,18 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(p) => p,
         Err(msg) => return ApiError::new(StatusCode::BAD_REQUEST, msg, PATH).into_response(),
     };
+    // Pro's manual placement: the named engine must exist (404) and be able to take the session
+    // now (400, with the reason).
+    if let Some(node) = &props.media_node {
+        let Some(e) = app.pool.get(node) else {
+            return ApiError::missing(StatusCode::NOT_FOUND, "Media node", node, PATH)
+                .into_response();
+        };
+        if let Err(why) = app.pool.admitted(&e.snapshot()) {
+            let msg = format!("Media node {node} cannot take new sessions: {why}");
+            return ApiError::new(StatusCode::BAD_REQUEST, msg, PATH).into_response();
+        }
+    }
     match app.create_session(props).await {
         Ok(json) => ok_json(json),
         Err(CreateError::Exists) => StatusCode::CONFLICT.into_response(),

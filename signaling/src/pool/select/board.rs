@@ -100,6 +100,24 @@ impl Board {
         self.strategy.pick(&self.rows, now)
     }
 
+    /// Like [`Self::pick`], among the `allowed` slots only.
+    pub fn pick_among(&mut self, allowed: &super::steer::Allowed) -> Option<usize> {
+        if *allowed == super::steer::Allowed::Any {
+            return self.pick();
+        }
+        let now = self.now();
+        let rows: Vec<Row> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(slot, r)| match allowed.admits(slot) {
+                true => *r,
+                false => Row { until: 0, ..*r },
+            })
+            .collect();
+        self.strategy.pick(&rows, now)
+    }
+
     pub fn placement_failed(&mut self, slot: usize) {
         self.strategy.placement_failed(slot);
     }
@@ -161,6 +179,18 @@ mod tests {
         assert_eq!(b.pick(), None, "a retired slot stays out");
         b.set(&view(6, true, true, Some(&ok)));
         assert_eq!(b.pick(), Some(6));
+        b.set(&view(7, true, true, Some(&ok)));
+        let only_7 = super::super::steer::Allowed::Only(vec![7]);
+        assert_eq!(
+            (b.pick_among(&only_7), b.pick_among(&only_7)),
+            (Some(7), Some(7))
+        );
+        let none = super::super::steer::Allowed::Only(vec![3, 4]);
+        assert_eq!(
+            b.pick_among(&none),
+            None,
+            "the allowed ones are not admitted"
+        );
         std::thread::sleep(Duration::from_millis(250));
         assert_eq!(b.pick(), None, "its stats went stale");
     }

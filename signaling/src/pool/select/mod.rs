@@ -1,12 +1,14 @@
 //! Choosing an engine for a new session, in separate steps: *staleness* and *admission*
 //! (`admission.rs`: connected, fresh stats, under its limits, not draining) decide which engines
 //! may take it; `board.rs` keeps each engine's verdict current so a decision only compares
-//! clocks; a [`Strategy`] (one file each) ranks the admitted rows.
+//! clocks; a [`Strategy`] (one file each) ranks the admitted rows; `steer.rs` narrows them to the
+//! engines a session names or whose labels it asks for.
 
 pub mod admission;
 pub mod board;
 pub mod least_loaded;
 pub mod load_weighted;
+pub mod steer;
 pub mod swrr;
 
 use rtcpool_config::Strategy as StrategyName;

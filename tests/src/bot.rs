@@ -284,20 +284,7 @@ impl Bot {
 
     /// Sends this peer's candidates as `onIceCandidate {endpointName}`.
     fn trickle(&self, peer: &TestPeer, endpoint_name: String) {
-        let Some(mut rx) = peer.candidates.lock().take() else {
-            return;
-        };
-        let out = self.out.clone();
-        tokio::spawn(async move {
-            let mut n = 2_000_000u64 + u64::from(rand_u16());
-            while let Some(c) = rx.recv().await {
-                n += 1;
-                let f = json!({"jsonrpc":"2.0","method":"onIceCandidate","id":n,"params":{"endpointName": endpoint_name, "candidate": c.candidate, "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_mline_index}});
-                if out.send(f.to_string()).is_err() {
-                    break;
-                }
-            }
-        });
+        trickle_to(&self.out, peer, endpoint_name);
     }
 
     /// Waits for a notification `method` whose params satisfy `f`.
@@ -332,6 +319,43 @@ impl Bot {
                 return Ok(v);
             }
         }
+    }
+
+    /// `reconnectStream` of someone else's stream, in the background: the bot goes on meanwhile
+    /// (signaling holds the request until the stream's publisher is back, as openvidu-browser's
+    /// concurrent reconnections expect).
+    pub fn spawn_resubscribe(
+        &self,
+        stream_id: &str,
+    ) -> tokio::task::JoinHandle<anyhow::Result<TestPeer>> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(5_000_000);
+        let (out, pending, peers) = (self.out.clone(), self.pending.clone(), self.peers.clone());
+        let stream_id = stream_id.to_string();
+        tokio::spawn(async move {
+            let publisher = stream_id
+                .rfind("con_")
+                .map(|i| stream_id[i..].to_string())
+                .unwrap_or_default();
+            let peer = TestPeer::subscriber().await?;
+            peers.lock().insert(publisher.clone(), peer.pc.clone());
+            trickle_to(&out, &peer, publisher);
+            let offer = peer.create_offer().await?;
+            let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            pending.lock().insert(id, tx);
+            let frame = json!({"jsonrpc": "2.0", "method": "reconnectStream", "id": id, "params": {"stream": stream_id, "sdpOffer": offer}});
+            out.send(frame.to_string())?;
+            let r = tokio::time::timeout(Duration::from_secs(20), rx).await??;
+            anyhow::ensure!(r.get("error").is_none(), "reconnectStream failed: {r}");
+            peer.set_answer(r["result"]["sdpAnswer"].as_str().unwrap_or_default())
+                .await?;
+            Ok(peer)
+        })
+    }
+
+    /// Whether the socket closed (the server closed it, or it dropped).
+    pub fn is_closed(&self) -> bool {
+        self.reader.is_finished()
     }
 
     /// Whether a notification `method` has arrived (reads what is queued).
@@ -380,4 +404,22 @@ impl Drop for Bot {
 fn rand_u16() -> u16 {
     let b = *uuid::Uuid::new_v4().as_bytes();
     u16::from_le_bytes([b[0], b[1]])
+}
+
+/// Sends `peer`'s candidates on `out` as `onIceCandidate {endpointName}`.
+fn trickle_to(out: &mpsc::UnboundedSender<String>, peer: &TestPeer, endpoint_name: String) {
+    let Some(mut rx) = peer.candidates.lock().take() else {
+        return;
+    };
+    let out = out.clone();
+    tokio::spawn(async move {
+        let mut n = 2_000_000u64 + u64::from(rand_u16());
+        while let Some(c) = rx.recv().await {
+            n += 1;
+            let f = json!({"jsonrpc":"2.0","method":"onIceCandidate","id":n,"params":{"endpointName": endpoint_name, "candidate": c.candidate, "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_mline_index}});
+            if out.send(f.to_string()).is_err() {
+                break;
+            }
+        }
+    });
 }

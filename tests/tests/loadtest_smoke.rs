@@ -183,3 +183,106 @@ async fn the_tools_explain_their_flags_and_fail_in_one_line() -> anyhow::Result<
     );
     Ok(())
 }
+
+/// The load generator tells the truth about broken media: the engine carrying its room is
+/// killed mid-run; its bots do what openvidu-browser does (reconnect the socket signaling closes,
+/// `reconnectStream` the streams whose connection went down) and the report counts every stream
+/// that stopped, how long it took to come back, and none that never did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadtest_reports_streams_that_stop_and_recover() -> anyhow::Result<()> {
+    use rtcpool_tests::harness::{EngineProcess, SignalingProcess};
+    let mut engines = [
+        EngineProcess::start(&[]).await?,
+        EngineProcess::start(&[]).await?,
+    ];
+    let uris: Vec<String> = engines.iter().map(EngineProcess::url).collect();
+    let sig = SignalingProcess::start(&uris, &[]).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, h) = sig.http("GET", "/health", None).await?;
+        let ready = h["engines"]
+            .as_array()
+            .is_some_and(|e| e.len() == 2 && e.iter().all(|x| x["admitted"] == true));
+        if ready {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "engines not admitted: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = std::env::temp_dir().join(format!("rtcpool-recovery-{}.json", sig.addr.port()));
+    let run = tokio::process::Command::new(bin_path("loadtest"))
+        .args([
+            "--url",
+            &sig.addr.to_string(),
+            "--rooms",
+            "1",
+            "--participants",
+            "2",
+        ])
+        .args([
+            "--video-kbps",
+            "200",
+            "--fps",
+            "15",
+            "--ramp",
+            "10",
+            "--duration",
+            "24",
+        ])
+        .args([
+            "--prefix",
+            "recovery",
+            "--signaling-pid",
+            &sig.pid().to_string(),
+        ])
+        .arg("--engine-pids")
+        .arg(format!("{},{}", engines[0].pid(), engines[1].pid()))
+        .arg("--json")
+        .arg(&report)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Media flows, then the room's engine dies.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, s) = sig
+        .http("GET", "/openvidu/api/sessions/recovery-room-0", None)
+        .await?;
+    let engine = s["mediaNode"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (_, n) = sig
+        .http("GET", &format!("/openvidu/api/media-nodes/{engine}"), None)
+        .await?;
+    let uri = n["uri"].as_str().unwrap_or_default().to_string();
+    let victim = engines
+        .iter()
+        .position(|e| e.url() == uri)
+        .ok_or_else(|| anyhow::anyhow!("no engine at {uri}: {s}"))?;
+    engines[victim].kill();
+    let out = run.wait_with_output().await?;
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    anyhow::ensure!(
+        out.status.success(),
+        "loadtest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
+    let _ = std::fs::remove_file(&report);
+    // Both participants' streams stopped with the engine and came back on the other one.
+    let stopped = r["streams_stopped"].as_u64().unwrap_or(0);
+    assert!(stopped >= 2, "{r}");
+    assert_eq!(r["streams_recovered"], stopped, "{r}");
+    assert_eq!(r["streams_never_recovered"], 0, "{r}");
+    assert!(
+        r["stream_reconnects"].as_u64().is_some_and(|n| n >= 2),
+        "{r}"
+    );
+    assert!(
+        r["recovery_ms"]["max"]
+            .as_f64()
+            .is_some_and(|ms| ms < 20_000.0),
+        "{r}"
+    );
+    Ok(())
+}

@@ -258,7 +258,94 @@ async fn engine_sessions(c: &Config) -> anyhow::Result<Value> {
         .unwrap_or_default())
 }
 
-/// One participant from join to leave.
+/// A received stream and how its media is doing.
+struct Received {
+    stream: String,
+    /// When its (first) subscription was asked for.
+    asked: Instant,
+    peer: TestPeer,
+    /// Peers it had before a `reconnectStream` (their figures still count).
+    old: Vec<TestPeer>,
+    /// Packets seen at the last change, and when.
+    last: (u64, Instant),
+    /// Since when no packet arrived (a stall of more than [`STALL`]).
+    stalled_since: Option<Instant>,
+    last_attempt: Option<Instant>,
+    /// A `reconnectStream` in flight (signaling holds it until the publisher is back).
+    reconnecting: Option<tokio::task::JoinHandle<anyhow::Result<TestPeer>>>,
+}
+
+/// No packet for this long is a stopped stream.
+const STALL: Duration = Duration::from_secs(2);
+/// A stopped stream whose connection is down is reconnected (`reconnectStream`) at most this often.
+const RETRY: Duration = Duration::from_secs(3);
+
+impl Received {
+    fn new(stream: String, asked: Instant, peer: TestPeer) -> Self {
+        Self {
+            stream,
+            asked,
+            peer,
+            old: Vec::new(),
+            last: (0, Instant::now()),
+            stalled_since: None,
+            last_attempt: None,
+            reconnecting: None,
+        }
+    }
+
+    /// Follows the packet count; returns how long a stall lasted when it just ended.
+    fn observe(&mut self, now: Instant) -> Option<Duration> {
+        let n = self.peer.stats.audio() + self.peer.stats.video();
+        if n != self.last.0 {
+            self.last = (n, now);
+            return self.stalled_since.take().map(|t| now.duration_since(t));
+        }
+        let had_media = n > 0 || !self.old.is_empty();
+        if had_media && self.stalled_since.is_none() && now.duration_since(self.last.1) > STALL {
+            self.stalled_since = Some(self.last.1);
+        }
+        None
+    }
+
+    /// Stalled, its connection down, and not retried lately: time for `reconnectStream`.
+    fn needs_reconnection(&self, now: Instant) -> bool {
+        self.stalled_since.is_some()
+            && self.reconnecting.is_none()
+            && !*self.peer.connected.borrow()
+            && self
+                .last_attempt
+                .is_none_or(|t| now.duration_since(t) > RETRY)
+    }
+}
+
+/// What openvidu-browser does when its socket drops: a new socket to the same place and
+/// `connect {sessionId: <rpc id>, reconnect: true}`.
+async fn reopen(c: &Config, node: usize, token: &str, old: &Bot) -> anyhow::Result<Bot> {
+    let mut bot = match c.nodes.get(node) {
+        Some(addr) => Bot::open_url(&format!("ws://{addr}/openvidu")).await?,
+        None => Bot::open(token).await?,
+    };
+    bot.start_pinging();
+    let r = bot
+        .call(
+            "connect",
+            json!({"sessionId": old.rpc_session, "reconnect": true}),
+        )
+        .await?;
+    anyhow::ensure!(
+        r["value"] == "reconnection successful",
+        "reconnection refused: {r}"
+    );
+    bot.connection_id = old.connection_id.clone();
+    bot.rpc_session = old.rpc_session.clone();
+    bot.session = old.session.clone();
+    Ok(bot)
+}
+
+/// One participant from join to leave. Like openvidu-browser it reconnects its socket when it
+/// drops and a stream whose connection went down (`reconnectStream`); the report counts the
+/// streams that stopped, how long each took to come back, and those that never did.
 async fn participant(
     c: Config,
     p: Plan,
@@ -270,8 +357,9 @@ async fn participant(
         node,
         ..Participant::default()
     };
-    let mut peers: Vec<TestPeer> = Vec::new();
-    let mut subs: Vec<(Instant, TestPeer)> = Vec::new();
+    let mut published: Vec<TestPeer> = Vec::new();
+    let mut received: Vec<Received> = Vec::new();
+    let frame_bytes = (c.video_kbps as usize * 1000 / 8) / c.fps.max(1) as usize;
     let result = async {
         let mut bot = match c.nodes.get(node) {
             Some(addr) => Bot::open_url(&format!("ws://{addr}/openvidu")).await?,
@@ -282,13 +370,14 @@ async fn participant(
         let joined = bot.join(&token, "load").await?;
         out.join_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
         progress.joined.fetch_add(1, Ordering::Relaxed);
-        let mut stop_sending = None;
+        let mut sending = None;
+        let mut my_stream = None;
         if p.publish {
-            let (peer, _) = bot.publish().await?;
-            let frame_bytes = (c.video_kbps as usize * 1000 / 8) / c.fps.max(1) as usize;
-            stop_sending = Some(peer.start_sending(c.fps, frame_bytes, c.fps * 2));
+            let (peer, stream) = bot.publish().await?;
+            sending = Some(peer.start_sending(c.fps, frame_bytes, c.fps * 2));
             out.published = true;
-            peers.push(peer);
+            published.push(peer);
+            my_stream = Some(stream);
         }
         let mut pending: Vec<String> = joined["value"]
             .as_array()
@@ -298,7 +387,60 @@ async fn participant(
             .filter_map(|s| s["id"].as_str().map(str::to_string))
             .collect();
         let mut next_signal = Instant::now() + c.signal_every;
+        let mut publisher_down_since: Option<Instant> = None;
         while Instant::now() < stop {
+            if bot.is_closed() {
+                bot = reopen(&c, node, &token, &bot).await?;
+                out.socket_reconnects += 1;
+            }
+            let now = Instant::now();
+            for r in &mut received {
+                if let Some(took) = r.observe(now) {
+                    out.recoveries_ms.push(took.as_secs_f64() * 1000.0);
+                }
+            }
+            // Our own stream: its connection went down (the engine was lost) → republish.
+            if let (Some(peer), Some(stream)) = (published.last(), &my_stream) {
+                let up = *peer.connected.borrow();
+                let was_up = peer.stats.connected_at.get().is_some();
+                let retry = publisher_down_since.is_none_or(|t| now.duration_since(t) > RETRY);
+                match (up, was_up && retry) {
+                    (true, _) => publisher_down_since = None,
+                    (false, true) => {
+                        publisher_down_since = Some(now);
+                        match bot.republish(stream).await {
+                            Ok(fresh) => {
+                                if let Some(s) = sending.take() {
+                                    s.cancel();
+                                }
+                                sending = Some(fresh.start_sending(c.fps, frame_bytes, c.fps * 2));
+                                published.push(fresh);
+                                out.stream_reconnects += 1;
+                            }
+                            Err(e) => out.errors.push(format!("republish: {e}")),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for r in &mut received {
+                let finished = r.reconnecting.as_ref().is_some_and(|h| h.is_finished());
+                if let Some(h) = r.reconnecting.take_if(|_| finished) {
+                    match h.await.map_err(anyhow::Error::from).and_then(|r| r) {
+                        Ok(fresh) => {
+                            let old = std::mem::replace(&mut r.peer, fresh);
+                            r.old.push(old);
+                            r.last = (0, Instant::now());
+                            out.stream_reconnects += 1;
+                        }
+                        Err(e) => out.errors.push(format!("reconnectStream: {e}")),
+                    }
+                }
+                if r.needs_reconnection(Instant::now()) {
+                    r.last_attempt = Some(Instant::now());
+                    r.reconnecting = Some(bot.spawn_resubscribe(&r.stream));
+                }
+            }
             if !c.signal_every.is_zero() && Instant::now() >= next_signal {
                 next_signal += c.signal_every;
                 let msg =
@@ -316,7 +458,7 @@ async fn participant(
                     match bot.subscribe(&stream).await {
                         Ok(peer) => {
                             progress.subscribed.fetch_add(1, Ordering::Relaxed);
-                            subs.push((t, peer));
+                            received.push(Received::new(stream, t, peer));
                         }
                         Err(e) => out.errors.push(format!("subscribe: {e}")),
                     }
@@ -355,7 +497,7 @@ async fn participant(
                 }
             }
         }
-        if let Some(s) = stop_sending {
+        if let Some(s) = sending {
             s.cancel();
         }
         let _ = bot.call("leaveRoom", json!({})).await;
@@ -366,25 +508,35 @@ async fn participant(
         progress.errors.fetch_add(1, Ordering::Relaxed);
         out.errors.push(e.to_string());
     }
-    for (t, peer) in &subs {
+    out.never_recovered = received
+        .iter()
+        .filter(|r| r.stalled_since.is_some())
+        .count();
+    out.stopped = out.recoveries_ms.len() + out.never_recovered;
+    for r in &received {
+        let t = r.asked;
+        let first = r.old.first().unwrap_or(&r.peer);
         let ms_since_start = |at: &std::sync::OnceLock<Instant>| {
-            at.get()
-                .map(|f| f.duration_since(*t).as_secs_f64() * 1000.0)
+            at.get().map(|f| f.duration_since(t).as_secs_f64() * 1000.0)
         };
+        let all = r.old.iter().chain(std::iter::once(&r.peer));
         out.subscriptions.push(Subscription {
-            first_packet_ms: ms_since_start(&peer.stats.first_packet),
-            offer_ms: ms_since_start(&peer.stats.requested),
-            answer_ms: ms_since_start(&peer.stats.answered),
-            connected_ms: ms_since_start(&peer.stats.connected_at),
-            received: peer.stats.audio() + peer.stats.video(),
-            lost: peer.stats.lost(),
-            jitter_ms: peer.stats.jitter_ms(),
+            first_packet_ms: ms_since_start(&first.stats.first_packet),
+            offer_ms: ms_since_start(&first.stats.requested),
+            answer_ms: ms_since_start(&first.stats.answered),
+            connected_ms: ms_since_start(&first.stats.connected_at),
+            received: all.clone().map(|p| p.stats.audio() + p.stats.video()).sum(),
+            lost: all.map(|p| p.stats.lost()).sum(),
+            jitter_ms: r.peer.stats.jitter_ms(),
         });
     }
-    for (_, peer) in subs {
-        peer.close().await;
+    for r in received {
+        for peer in r.old {
+            peer.close().await;
+        }
+        r.peer.close().await;
     }
-    for peer in peers {
+    for peer in published {
         peer.close().await;
     }
     out

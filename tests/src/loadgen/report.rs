@@ -22,6 +22,15 @@ pub struct Participant {
     pub join_ms: Option<f64>,
     /// Signals from others: sent → received.
     pub signal_ms: Vec<f64>,
+    /// Received streams whose media stopped (no packet for 2 s) during the run.
+    pub stopped: usize,
+    /// How long each stopped stream took to get media again.
+    pub recoveries_ms: Vec<f64>,
+    /// Stopped streams still without media at the end.
+    pub never_recovered: usize,
+    /// Socket reconnections (`connect`) and stream reconnections (`reconnectStream`).
+    pub socket_reconnects: usize,
+    pub stream_reconnects: usize,
     pub published: bool,
     pub subscriptions: Vec<Subscription>,
     pub errors: Vec<String>,
@@ -108,6 +117,12 @@ pub fn summarize(
         "join_ms": percentiles(participants.iter().filter_map(|p| p.join_ms).collect()),
         "jitter_ms": percentiles(subs.iter().filter(|s| s.received > 0).map(|s| s.jitter_ms).collect()),
         "engine_rss_mb": engines.iter().map(|e| e.rss_mb).sum::<f64>().round(),
+        "streams_stopped": participants.iter().map(|p| p.stopped).sum::<usize>(),
+        "streams_recovered": participants.iter().map(|p| p.recoveries_ms.len()).sum::<usize>(),
+        "streams_never_recovered": participants.iter().map(|p| p.never_recovered).sum::<usize>(),
+        "recovery_ms": percentiles(participants.iter().flat_map(|p| p.recoveries_ms.iter().copied()).collect()),
+        "socket_reconnects": participants.iter().map(|p| p.socket_reconnects).sum::<usize>(),
+        "stream_reconnects": participants.iter().map(|p| p.stream_reconnects).sum::<usize>(),
         "signal_ms": percentiles(participants.iter().flat_map(|p| p.signal_ms.iter().copied()).collect()),
         "signaling_rss_mb": (!signaling.is_empty()).then(|| signaling_rss.round()),
         "signaling_cpu_cores": (!signaling.is_empty()).then(|| (signaling_cpu * 1000.0).round() / 1000.0),
@@ -168,6 +183,18 @@ pub fn table(r: &Value) -> String {
             p(&r["subscribe_connected_ms"]),
         ),
         ("joinRoom                 ", p(&r["join_ms"])),
+        (
+            "streams stopped          ",
+            format!(
+                "{} (recovered {}, never {}), recovery {}; reconnections: {} sockets, {} streams",
+                r["streams_stopped"],
+                r["streams_recovered"],
+                r["streams_never_recovered"],
+                p(&r["recovery_ms"]),
+                r["socket_reconnects"],
+                r["stream_reconnects"]
+            ),
+        ),
         ("signal sent → received   ", p(&r["signal_ms"])),
         (
             "per signaling node       ",

@@ -8,10 +8,22 @@
 //
 // Events (CustomEvent, data in `detail`): participant-joined {connectionId, name},
 // participant-left {connectionId, name, reason}, stream-added {connectionId, streamId, stream},
-// stream-removed {connectionId, reason}, signal {from, type, data}, disconnected {reason}.
+// stream-removed {connectionId, reason}, signal {from, type, data}, disconnected {reason},
+// reconnecting {}, reconnected {}.
+//
+// It recovers as openvidu-browser does: a socket that drops (or stops answering pings) is
+// reopened and the participant taken back (`connect {sessionId, reconnect: true}`, every 3 s for
+// up to two minutes); then, and whenever a stream's ICE fails (or stays disconnected for 4 s),
+// that stream is renegotiated (`reconnectStream`) on a fresh peer connection: the published
+// MediaStream and the received ones (`stream-added`'s `stream`) stay the same objects.
 
 const PING_MS = 5000;
 const REQUEST_TIMEOUT_MS = 10000;
+const RECONNECT_EVERY_MS = 3000;
+const RECONNECT_FOR_MS = 120000;
+const ICE_GRACE_MS = 4000;
+// Signaling holds a subscriber's `reconnectStream` until its publisher is back (≤ 15 s).
+const RECONNECT_STREAM_TIMEOUT_MS = 20000;
 
 export class Room extends EventTarget {
   static async join(token, { name = '', iceServers } = {}) {
@@ -26,6 +38,7 @@ export class Room extends EventTarget {
     });
     room.connectionId = r.id;
     room.sessionId = r.session;
+    room.#rpc = r.sessionId;
     room.role = r.role;
     room.#iceServers = iceServers || (r.customIceServers || []).map((s) => ({ urls: [s.url], username: s.username, credential: s.credential }));
     for (const p of r.value) {
@@ -42,6 +55,8 @@ export class Room extends EventTarget {
   /** connectionId → display name of everyone else in the room. */
   participants = new Map();
   #url; #ws; #nextId = 0; #pending = new Map(); #ping = null;
+  #rpc = null;                  // the private rpc session id (`connect` names it on reconnection)
+  #reconnecting = false; #left = false; #closed = false;
   #iceServers = [];
   #publisher = null;            // {pc, streamId, stream, queued: []}
   #subscribers = new Map();     // publisher connectionId → {pc, streamId, queued: []}
@@ -50,11 +65,9 @@ export class Room extends EventTarget {
 
   async publish(stream) {
     if (this.#publisher) throw new Error('already publishing');
-    const pc = new RTCPeerConnection({ iceServers: this.#iceServers });
-    const pub = { pc, stream, streamId: null, queued: [] };
+    const pub = { pc: null, stream, streamId: null, queued: [] };
     this.#publisher = pub;
-    for (const t of stream.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [stream] });
-    pc.onicecandidate = (e) => this.#sendCandidate(this.connectionId, e.candidate);
+    const pc = this.#publisherPc(pub);
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     const v = stream.getVideoTracks()[0];
@@ -89,8 +102,20 @@ export class Room extends EventTarget {
   }
 
   async leave() {
+    this.#left = true;
     try { await this.#call('leaveRoom', {}); } catch (_) { /* leaving anyway */ }
     this.#close('disconnect');
+  }
+
+  /** Per subscription: its current peer connection, frames it decoded, ICE state. */
+  async subscriptions() {
+    const out = [];
+    for (const [connectionId, s] of this.#subscribers) {
+      let frames = 0;
+      (await s.pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0; });
+      out.push({ connectionId, pc: s.pc, frames, ice: s.pc.iceConnectionState });
+    }
+    return out;
   }
 
   /** Inbound video frames decoded so far, over every subscription (for tests and stats). */
@@ -104,27 +129,119 @@ export class Room extends EventTarget {
 
   // ---- protocol ---------------------------------------------------------------------------
 
-  #open() {
+  #open(url = this.#url) {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.#url);
+      const ws = new WebSocket(url);
       this.#ws = ws;
       ws.onopen = () => {
         this.#call('ping', { interval: PING_MS }).catch(() => {});
-        this.#ping = setInterval(() => this.#call('ping').catch(() => this.#close('networkDisconnect')), PING_MS);
+        this.#ping = setInterval(() => this.#call('ping').catch(() => this.#lost(ws)), PING_MS);
         resolve();
       };
       ws.onerror = () => reject(new Error('cannot reach signaling'));
-      ws.onclose = () => this.#close('networkDisconnect');
+      ws.onclose = () => this.#lost(ws);
       ws.onmessage = (e) => this.#onMessage(JSON.parse(e.data));
     });
   }
 
-  #call(method, params) {
+  /** The socket `ws` dropped (or stopped answering): reconnect, unless we are leaving. */
+  #lost(ws) {
+    if (ws !== this.#ws || this.#left) return;
+    clearInterval(this.#ping);
+    ws.onclose = null;
+    ws.close();
+    this.#ws = null;
+    for (const p of this.#pending.values()) { clearTimeout(p.timer); p.reject(new Error('disconnected')); }
+    this.#pending.clear();
+    if (!this.#rpc || this.#reconnecting) return this.#close('networkDisconnect');
+    this.#reconnect();
+  }
+
+  async #reconnect() {
+    this.#reconnecting = true;
+    this.#emit('reconnecting', {});
+    const until = Date.now() + RECONNECT_FOR_MS;
+    for (let first = true; Date.now() < until && !this.#left; first = false) {
+      if (!first) await new Promise((r) => setTimeout(r, RECONNECT_EVERY_MS));
+      try {
+        await this.#open(`${this.#url}&reconnect=true`);
+      } catch (_) {
+        continue;                                   // signaling not reachable yet
+      }
+      try {
+        await this.#call('connect', { sessionId: this.#rpc, reconnect: true });
+      } catch (e) {
+        this.#reconnecting = false;
+        // 40007: our place is gone (the reconnection window passed, or the session closed).
+        return this.#close(e.code === 40007 ? 'networkDisconnect' : 'reconnectionFailed');
+      }
+      this.#reconnecting = false;
+      this.#emit('reconnected', {});
+      this.#recoverStreams();
+      return;
+    }
+    this.#reconnecting = false;
+    this.#close('networkDisconnect');
+  }
+
+  /** After a reconnection: every stream whose ICE is not up is renegotiated. */
+  #recoverStreams() {
+    const down = (pc) => !['connected', 'completed'].includes(pc.iceConnectionState);
+    if (this.#publisher && this.#publisher.streamId && down(this.#publisher.pc)) this.#reconnectPublisher();
+    for (const [id, s] of this.#subscribers) if (down(s.pc)) this.#reconnectSubscriber(id, s);
+  }
+
+  /** Renegotiates a stream whose ICE failed or stayed disconnected (engine lost, network change). */
+  #watchIce(pc, reconnect) {
+    let timer = null;
+    pc.oniceconnectionstatechange = () => {
+      clearTimeout(timer);
+      const st = pc.iceConnectionState;
+      const go = () => { if (this.#ws && this.#ws.readyState === WebSocket.OPEN && !this.#reconnecting) reconnect(); };
+      if (st === 'failed') go();
+      else if (st === 'disconnected') timer = setTimeout(go, ICE_GRACE_MS);
+    };
+  }
+
+  #publisherPc(pub) {
+    const pc = new RTCPeerConnection({ iceServers: this.#iceServers });
+    for (const t of pub.stream.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [pub.stream] });
+    pc.onicecandidate = (e) => this.#sendCandidate(this.connectionId, e.candidate);
+    this.#watchIce(pc, () => { if (this.#publisher === pub && pub.pc === pc) this.#reconnectPublisher(); });
+    pub.pc = pc;
+    pub.queued = [];
+    return pc;
+  }
+
+  async #reconnectPublisher() {
+    const pub = this.#publisher;
+    if (!pub || pub.renegotiating) return;
+    pub.renegotiating = true;
+    const old = pub.pc;
+    try {
+      const pc = this.#publisherPc(pub);
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      const r = await this.#call('reconnectStream', { stream: pub.streamId, sdpString: offer.sdp }, RECONNECT_STREAM_TIMEOUT_MS);
+      await pc.setRemoteDescription({ type: 'answer', sdp: r.sdpAnswer });
+      for (const c of pub.queued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+      old.close();
+      pub.renegotiating = false;
+    } catch (_) {
+      pub.renegotiating = false;
+      pub.pc.close();
+      // Tried again while we still publish and the socket is up (after a reconnection, the
+      // reconnection itself retries).
+      setTimeout(() => { if (this.#publisher === pub && this.#ws) this.#reconnectPublisher(); }, RECONNECT_EVERY_MS);
+    }
+  }
+
+  #call(method, params, timeoutMs = REQUEST_TIMEOUT_MS) {
     const id = this.#nextId++;
     const msg = { jsonrpc: '2.0', method, id };
     if (params !== undefined) msg.params = params;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.#pending.delete(id); reject(new Error(`${method} timed out`)); }, REQUEST_TIMEOUT_MS);
+      const timer = setTimeout(() => { this.#pending.delete(id); reject(new Error(`${method} timed out`)); }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       if (!this.#ws || this.#ws.readyState !== WebSocket.OPEN) { clearTimeout(timer); this.#pending.delete(id); return reject(new Error('not connected')); }
       this.#ws.send(JSON.stringify(msg));
@@ -161,18 +278,52 @@ export class Room extends EventTarget {
     }
   }
 
-  async #subscribe(connectionId, streamId) {
-    if (this.#subscribers.has(connectionId)) return;
+  /** A receiving peer connection for `sub`; its tracks replace the old ones in `sub.stream`. */
+  #subscriberPc(connectionId, sub) {
     const pc = new RTCPeerConnection({ iceServers: this.#iceServers });
-    const sub = { pc, streamId, queued: [], stream: new MediaStream() };
-    this.#subscribers.set(connectionId, sub);
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.ontrack = (e) => {
+      for (const t of sub.stream.getTracks()) if (t.kind === e.track.kind) sub.stream.removeTrack(t);
       sub.stream.addTrack(e.track);
-      if (sub.stream.getTracks().length === 1) this.#emit('stream-added', { connectionId, streamId, stream: sub.stream });
+      if (!sub.announced) {
+        sub.announced = true;
+        this.#emit('stream-added', { connectionId, streamId: sub.streamId, stream: sub.stream });
+      }
     };
     pc.onicecandidate = (e) => this.#sendCandidate(connectionId, e.candidate);
+    this.#watchIce(pc, () => { if (this.#subscribers.get(connectionId) === sub && sub.pc === pc) this.#reconnectSubscriber(connectionId, sub); });
+    sub.pc = pc;
+    sub.queued = [];
+    return pc;
+  }
+
+  async #reconnectSubscriber(connectionId, sub) {
+    if (sub.renegotiating) return;
+    sub.renegotiating = true;
+    const old = sub.pc;
+    try {
+      const pc = this.#subscriberPc(connectionId, sub);
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      const r = await this.#call('reconnectStream', { stream: sub.streamId, sdpOffer: offer.sdp }, RECONNECT_STREAM_TIMEOUT_MS);
+      await pc.setRemoteDescription({ type: 'answer', sdp: r.sdpAnswer });
+      for (const c of sub.queued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+      old.close();
+      sub.renegotiating = false;
+    } catch (_) {
+      sub.renegotiating = false;
+      sub.pc.close();
+      // Tried again while the stream is still there (signaling answers once its publisher is back).
+      setTimeout(() => { if (this.#subscribers.get(connectionId) === sub && this.#ws) this.#reconnectSubscriber(connectionId, sub); }, RECONNECT_EVERY_MS);
+    }
+  }
+
+  async #subscribe(connectionId, streamId) {
+    if (this.#subscribers.has(connectionId)) return;
+    const sub = { pc: null, streamId, queued: [], stream: new MediaStream(), announced: false };
+    this.#subscribers.set(connectionId, sub);
+    const pc = this.#subscriberPc(connectionId, sub);
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     try {
@@ -207,7 +358,8 @@ export class Room extends EventTarget {
   }
 
   #close(reason) {
-    if (!this.#ws) return;
+    if (this.#closed) return;
+    this.#closed = true;
     const ws = this.#ws;
     this.#ws = null;
     clearInterval(this.#ping);
@@ -215,8 +367,7 @@ export class Room extends EventTarget {
     this.#pending.clear();
     for (const id of [...this.#subscribers.keys()]) this.#dropSubscriber(id, reason);
     if (this.#publisher) { this.#publisher.pc.close(); this.#publisher = null; }
-    ws.onclose = null;
-    ws.close();
+    if (ws) { ws.onclose = null; ws.close(); }
     this.#emit('disconnected', { reason });
   }
 

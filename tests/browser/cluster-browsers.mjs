@@ -18,7 +18,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const LB = 'http://127.0.0.1:8080';
 const NODES = [4443, 4444, 4445].map((p) => `http://127.0.0.1:${p}`);
 const PIDS = (process.env.SIGNALING_PIDS || '').split(',').map(Number);
-const files = { '/': [path.join(here, 'ov-page.html'), 'text/html'], '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'] };
+// PAGE=ov-page.html: the unchanged openvidu-browser bundle; PAGE=ours-page.html: static/rtcpool.js.
+const PAGE = process.env.PAGE || 'ov-page.html';
+const files = {
+  '/': [path.join(here, PAGE), 'text/html'],
+  '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
+  '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'],
+};
 const { server, origin } = await serve(files);
 const health = async (n) => (await fetch(`${n}/health`, { headers: AUTH })).json();
 
@@ -37,6 +43,7 @@ try {
     if (!c.token.startsWith('ws://127.0.0.1:8080')) throw new Error(`token not through the load balancer: ${c.token}`);
     const p = await (await browser.newContext()).newPage();
     await p.goto(origin);
+    await p.waitForFunction(() => window.joinRoom);
     await p.evaluate(([t, n]) => window.joinRoom(t, n), [c.token, name]);
     pages.push(p);
   }

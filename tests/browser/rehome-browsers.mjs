@@ -1,6 +1,6 @@
-// Re-homing with real browsers: two openvidu-browser 2.32.2 participants on one engine; the
-// engine is killed (SIGKILL); the unchanged client reconnects its streams (reconnectStream) and
-// both decode each other again on the other engine. Prints the time from kill to media flowing
+// Re-homing with real browsers: two participants (PAGE: the unchanged openvidu-browser 2.32.2, or
+// rtcpool's own static/rtcpool.js) on one engine; the engine is killed (SIGKILL); the client
+// reconnects its streams (reconnectStream) and both decode each other again on the other engine. Prints the time from kill to media flowing
 // again for both. Runs inside a lo-only namespace (engines are signaling's local ones).
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -15,7 +15,13 @@ const { OpenVidu } = require('openvidu-node-client');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
 const AUTH = 'Basic ' + Buffer.from('OPENVIDUAPP:MY_SECRET').toString('base64');
-const files = { '/': [path.join(here, 'ov-page.html'), 'text/html'], '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'] };
+// PAGE=ov-page.html: the unchanged openvidu-browser bundle; PAGE=ours-page.html: static/rtcpool.js.
+const PAGE = process.env.PAGE || 'ov-page.html';
+const files = {
+  '/': [path.join(here, PAGE), 'text/html'],
+  '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
+  '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'],
+};
 const { server, origin } = await serve(files);
 
 async function api(p) { return (await fetch(`${SIGNALING}/openvidu/api/${p}`, { headers: { authorization: AUTH } })).json(); }
@@ -43,6 +49,7 @@ try {
     const c = await session.createConnection({});
     const p = await (await browser.newContext()).newPage();
     await p.goto(origin);
+    await p.waitForFunction(() => window.joinRoom);
     await p.evaluate(([t, n]) => window.joinRoom(t, n), [c.token, name]);
     pages.push(p);
   }

@@ -68,12 +68,29 @@ fn browser_rehome_after_engine_kill() -> anyhow::Result<()> {
     run("rehome-browsers.mjs", None)
 }
 
+/// The same with rtcpool's own `static/rtcpool.js`: it reconnects its socket and its streams by
+/// itself, as openvidu-browser does.
+#[test]
+fn browser_own_client_recovers_after_engine_kill() -> anyhow::Result<()> {
+    run("rehome-browsers.mjs", Some("ours-page.html"))
+}
+
 /// Three openvidu-browser participants through nginx in front of three signaling nodes on Redis;
 /// the node owning their session is killed (SIGKILL): every socket is back within 5 s, no decoded
 /// video froze for more than 1 s, nothing was renegotiated, and the session is still usable.
 /// Prints the times.
 #[test]
 fn browser_signaling_node_killed_under_a_call() -> anyhow::Result<()> {
+    run_cluster(None)
+}
+
+/// The same with rtcpool's own `static/rtcpool.js`.
+#[test]
+fn browser_own_client_survives_a_signaling_node_kill() -> anyhow::Result<()> {
+    run_cluster(Some("ours-page.html"))
+}
+
+fn run_cluster(page: Option<&str>) -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("browser");
     anyhow::ensure!(
@@ -85,12 +102,15 @@ fn browser_signaling_node_killed_under_a_call() -> anyhow::Result<()> {
         signaling.exists() && engine.exists(),
         "binaries not built: cargo build --bins"
     );
-    let out = Command::new(dir.join("netns-cluster.sh"))
-        .arg(&signaling)
+    let mut cmd = Command::new(dir.join("netns-cluster.sh"));
+    cmd.arg(&signaling)
         .arg(&engine)
         .arg(dir.join("cluster-browsers.mjs"))
-        .arg(root.join(".."))
-        .output()?;
+        .arg(root.join(".."));
+    if let Some(p) = page {
+        cmd.env("PAGE", p);
+    }
+    let out = cmd.output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
     anyhow::ensure!(

@@ -4,6 +4,7 @@
 pub mod core;
 pub mod engine;
 pub mod media;
+pub mod metrics;
 pub mod ops;
 pub mod rpc;
 pub mod server;

@@ -1,7 +1,8 @@
 //! The WebSocket transport: `/kurento` (query string ignored), one JSON-RPC object per text
 //! frame, requests of one socket handled in order, responses and events written by one writer
 //! task per socket through a queue bounded in bytes. `/health` reports object and media counts
-//! for operators and tests. With a secret configured, both answer 401 to anyone without it.
+//! for operators and tests, `/metrics` the same for Prometheus (`metrics.rs`). With a secret
+//! configured, all three answer 401 to anyone without it.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
@@ -27,6 +28,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/kurento", get(upgrade))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             engine.clone(),
             require_secret,
@@ -76,6 +78,14 @@ async fn upgrade(State(engine): State<Arc<Engine>>, ws: WebSocketUpgrade) -> imp
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| serve(engine, socket))
+}
+
+async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(&engine),
+    )
+        .into_response()
 }
 
 async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {

@@ -1,227 +1,353 @@
-//! Prometheus text exposition at `/metrics`: per engine (connected, admitted, load, sessions,
-//! endpoints, picks, failures, ping RTT) and for signaling (sessions, participants, joins,
-//! errors, WebSocket connections), and in a cluster per node (sessions, participants, last
+//! `/metrics` with the `prometheus-client` crate (OpenMetrics text; names, types, help and label
+//! escaping done by the library): per engine (connected, admitted, load, memory, sessions,
+//! endpoints, ping RTT, weight, picks, failures), for signaling (sessions, participants, joins,
+//! errors, WebSocket connections, webhook outcomes, health readings), latency histograms (browser
+//! requests by method — `joinRoom` is the join latency, `receiveVideoFrom` the subscribe latency
+//! —, engine round trips by engine), and in a cluster per node (sessions, participants, last
 //! heartbeat) and whether Redis answers.
+//!
+//! Gauges and counters are read from the live state at each scrape; the histograms live for the
+//! process ([`latencies`]).
 
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use crate::app::App;
+use crate::rpc::wire::method;
+
+type Labels = Vec<(String, String)>;
+type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Latency histograms observed where the work is done.
+pub struct Latencies {
+    /// Browser requests by method.
+    rpc: Histograms,
+    /// Engine round trips (the health ping) by engine.
+    engine: Histograms,
+}
+
+fn seconds() -> Histogram {
+    // 0.25 ms … ~8 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+/// The process's latency histograms.
+pub fn latencies() -> &'static Latencies {
+    static L: OnceLock<Latencies> = OnceLock::new();
+    L.get_or_init(|| Latencies {
+        rpc: Family::new_with_constructor(seconds),
+        engine: Family::new_with_constructor(seconds),
+    })
+}
+
+/// Methods of the browser protocol by name (anything else is counted as `other`, so a client
+/// cannot grow the label set).
+const METHODS: &[&str] = &[
+    method::PING,
+    method::CONNECT,
+    method::JOIN_ROOM,
+    method::LEAVE_ROOM,
+    method::PUBLISH_VIDEO,
+    method::UNPUBLISH_VIDEO,
+    method::RECEIVE_VIDEO_FROM,
+    method::UNSUBSCRIBE_FROM_VIDEO,
+    method::ON_ICE_CANDIDATE,
+    method::SEND_MESSAGE,
+    method::STREAM_PROPERTY_CHANGED,
+    method::FORCE_DISCONNECT,
+    method::FORCE_UNPUBLISH,
+    method::RECONNECT_STREAM,
+    method::VIDEO_DATA,
+    method::ECHO,
+];
+
+impl Latencies {
+    /// A browser request `name` took `secs`.
+    pub fn rpc(&self, name: &str, secs: f64) {
+        let m = METHODS
+            .iter()
+            .find(|m| **m == name)
+            .copied()
+            .unwrap_or("other");
+        self.rpc
+            .get_or_create(&vec![("method".to_string(), m.to_string())])
+            .observe(secs);
+    }
+
+    /// A round trip to `engine` took `secs`.
+    pub fn engine(&self, engine: &str, secs: f64) {
+        self.engine
+            .get_or_create(&vec![("engine".to_string(), engine.to_string())])
+            .observe(secs);
+    }
+}
+
+fn gauges(reg: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, f64)>) {
+    let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    for (l, v) in rows {
+        f.get_or_create(&l).set(v);
+    }
+    reg.register(name, help, f);
+}
+
+/// `name` without `_total` (the library adds it).
+fn counters(reg: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, u64)>) {
+    let f = Family::<Labels, Counter>::default();
+    for (l, v) in rows {
+        f.get_or_create(&l).inc_by(v);
+    }
+    reg.register(name, help, f);
+}
+
+fn none() -> Labels {
+    Vec::new()
+}
+
+fn label(k: &str, v: &str) -> Labels {
+    vec![(k.to_string(), v.to_string())]
+}
 
 pub fn render(app: &App) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(out, "{name}{labels} {v}");
-        }
-    };
-    let engines: Vec<_> = app.pool.all();
-    let per = |f: &dyn Fn(&crate::pool::Engine, &crate::pool::EngineSnapshot) -> f64| -> Vec<(String, f64)> {
+    let mut reg = Registry::default();
+    let engines: Vec<_> = app
+        .pool
+        .all()
+        .into_iter()
+        .map(|e| {
+            let s = e.snapshot();
+            (e, s)
+        })
+        .collect();
+    let per = |f: &dyn Fn(&crate::pool::Engine, &crate::pool::EngineSnapshot) -> f64| {
         engines
             .iter()
-            .map(|e| {
-                let s = e.snapshot();
-                (format!("{{engine=\"{}\",uri=\"{}\"}}", s.id, s.uri), f(e, &s))
+            .map(|(e, s)| {
+                let l = vec![
+                    ("engine".to_string(), s.id.clone()),
+                    ("uri".to_string(), s.uri.clone()),
+                ];
+                (l, f(e, s))
             })
-            .collect()
+            .collect::<Vec<_>>()
     };
-    family(
+    let stat = |s: &crate::pool::EngineSnapshot,
+                f: &dyn Fn(&crate::pool::select::admission::Stats) -> f64| {
+        s.stats.as_ref().map(f).unwrap_or(0.0)
+    };
+    let flag = |b: bool| f64::from(u8::from(b));
+    gauges(
+        &mut reg,
         "rtcpool_engine_connected",
-        "gauge",
         "1 when signaling holds a live connection to the engine",
-        per(&|_, s| f64::from(u8::from(s.connected))),
+        per(&|_, s| flag(s.connected)),
     );
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_engine_admitted",
-        "gauge",
         "1 when the engine may take new sessions",
-        per(&|_, s| f64::from(u8::from(app.pool.admitted(s).is_ok()))),
+        per(&|_, s| flag(app.pool.admitted(s).is_ok())),
     );
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_engine_load_percent",
-        "gauge",
         "engine process CPU, percent of all its cores",
-        per(&|_, s| s.stats.as_ref().map(|x| x.cpu_pct).unwrap_or(0.0)),
+        per(&|_, s| stat(s, &|x| x.cpu_pct)),
     );
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_engine_memory_bytes",
-        "gauge",
         "engine resident memory",
-        per(&|_, s| {
-            s.stats
-                .as_ref()
-                .map(|x| x.memory_kib as f64 * 1024.0)
-                .unwrap_or(0.0)
-        }),
+        per(&|_, s| stat(s, &|x| x.memory_kib as f64 * 1024.0)),
     );
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_engine_sessions",
-        "gauge",
-        "sessions placed on the engine",
+        "sessions placed on the engine (by this node)",
         per(&|_, s| s.sessions.len() as f64),
     );
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_engine_endpoints",
-        "gauge",
         "media elements on the engine",
-        per(&|_, s| s.stats.as_ref().map(|x| x.endpoints as f64).unwrap_or(0.0)),
+        per(&|_, s| stat(s, &|x| x.endpoints as f64)),
     );
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_engine_ping_rtt_seconds",
-        "gauge",
         "round trip of the last health ping",
-        per(&|_, s| s.stats.as_ref().map(|x| x.rtt_ms / 1000.0).unwrap_or(0.0)),
+        per(&|_, s| stat(s, &|x| x.rtt_ms / 1000.0)),
     );
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_engine_weight",
-        "gauge",
         "configured selection weight",
         per(&|_, s| f64::from(s.weight)),
     );
-    family(
-        "rtcpool_engine_picks_total",
-        "counter",
+    let count = |rows: Vec<(Labels, f64)>| rows.into_iter().map(|(l, v)| (l, v as u64)).collect();
+    counters(
+        &mut reg,
+        "rtcpool_engine_picks",
         "times the engine was selected for a new session",
-        per(&|e, _| e.picks.load(Ordering::Relaxed) as f64),
+        count(per(&|e, _| e.picks.load(Ordering::Relaxed) as f64)),
     );
-    family(
-        "rtcpool_engine_failures_total",
-        "counter",
+    counters(
+        &mut reg,
+        "rtcpool_engine_failures",
         "placements that failed on the engine",
-        per(&|e, _| e.failures.load(Ordering::Relaxed) as f64),
+        count(per(&|e, _| e.failures.load(Ordering::Relaxed) as f64)),
     );
     let (sessions, participants) = {
-        let reg = app.reg.lock();
-        (reg.sessions.len(), reg.roster.len())
+        let r = app.reg.lock();
+        (r.sessions.len(), r.roster.len())
     };
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_sessions",
-        "gauge",
-        "sessions (created or active)",
-        vec![(String::new(), sessions as f64)],
+        "sessions (created or active) this node owns",
+        vec![(none(), sessions as f64)],
     );
-    family(
+    gauges(
+        &mut reg,
         "rtcpool_participants",
-        "gauge",
-        "joined participants",
-        vec![(String::new(), participants as f64)],
+        "joined participants of this node's sessions",
+        vec![(none(), participants as f64)],
     );
-    family(
-        "rtcpool_joins_total",
-        "counter",
+    let m = &app.metrics;
+    counters(
+        &mut reg,
+        "rtcpool_joins",
         "successful joinRoom calls",
-        vec![(
-            String::new(),
-            app.metrics.joins.load(Ordering::Relaxed) as f64,
-        )],
+        vec![(none(), m.joins.load(Ordering::Relaxed))],
     );
-    family(
-        "rtcpool_rpc_errors_total",
-        "counter",
+    counters(
+        &mut reg,
+        "rtcpool_rpc_errors",
         "browser requests answered with an error",
-        vec![(
-            String::new(),
-            app.metrics.rpc_errors.load(Ordering::Relaxed) as f64,
-        )],
+        vec![(none(), m.rpc_errors.load(Ordering::Relaxed))],
     );
-    family(
-        "rtcpool_ws_connections_total",
-        "counter",
+    counters(
+        &mut reg,
+        "rtcpool_ws_connections",
         "browser WebSocket connections accepted",
-        vec![(
-            String::new(),
-            app.metrics.ws_connections.load(Ordering::Relaxed) as f64,
-        )],
+        vec![(none(), m.ws_connections.load(Ordering::Relaxed))],
+    );
+    gauges(
+        &mut reg,
+        "rtcpool_ws_connections_open",
+        "browser WebSocket connections open now",
+        vec![(none(), m.ws_open.load(Ordering::Relaxed) as f64)],
     );
     let w = &app.webhook.stats;
-    family(
-        "rtcpool_webhook_events_total",
-        "counter",
+    let outcomes = [
+        ("sent", &w.sent),
+        ("failed", &w.failed),
+        ("dropped", &w.dropped),
+    ]
+    .iter()
+    .map(|(r, n)| (label("result", r), n.load(Ordering::Relaxed)))
+    .collect();
+    counters(
+        &mut reg,
+        "rtcpool_webhook_events",
         "webhook events by outcome (sent, failed after 3 attempts, dropped with a full queue)",
-        [
-            ("sent", &w.sent),
-            ("failed", &w.failed),
-            ("dropped", &w.dropped),
-        ]
-        .iter()
-        .map(|(r, n)| {
-            (
-                format!("{{result=\"{r}\"}}"),
-                n.load(Ordering::Relaxed) as f64,
-            )
-        })
-        .collect(),
+        outcomes,
     );
-    family(
-        "rtcpool_cdr_lines_lost_total",
-        "counter",
-        "CDR lines not written (queue full or a write error)",
-        vec![(String::new(), w.cdr_failed.load(Ordering::Relaxed) as f64)],
-    );
-    family(
-        "rtcpool_webhook_retries_total",
-        "counter",
+    counters(
+        &mut reg,
+        "rtcpool_webhook_retries",
         "webhook delivery attempts beyond the first",
-        vec![(String::new(), w.retries.load(Ordering::Relaxed) as f64)],
+        vec![(none(), w.retries.load(Ordering::Relaxed))],
     );
-    family(
-        "rtcpool_ws_connections_open",
-        "gauge",
-        "browser WebSocket connections open now",
-        vec![(
-            String::new(),
-            app.metrics.ws_open.load(Ordering::Relaxed) as f64,
-        )],
+    counters(
+        &mut reg,
+        "rtcpool_cdr_lines_lost",
+        "CDR lines not written (queue full or a write error)",
+        vec![(none(), w.cdr_failed.load(Ordering::Relaxed))],
     );
-    let readings = crate::pool::health::readings();
-    family(
-        "rtcpool_engine_health_readings_total",
-        "counter",
-        "engine health readings this node took itself (own) or took from the node whose turn it was (shared)",
-        vec![
-            (
-                "{source=\"own\"}".to_string(),
-                readings.own.load(Ordering::Relaxed) as f64,
-            ),
-            (
-                "{source=\"shared\"}".to_string(),
-                readings.shared.load(Ordering::Relaxed) as f64,
-            ),
-        ],
+    let h = crate::pool::health::readings();
+    let readings = vec![
+        (label("source", "own"), h.own.load(Ordering::Relaxed)),
+        (label("source", "shared"), h.shared.load(Ordering::Relaxed)),
+    ];
+    counters(&mut reg, "rtcpool_engine_health_readings", "engine health readings this node took itself (own) or took from the node whose turn it was (shared)", readings);
+    let l = latencies();
+    reg.register("rtcpool_rpc_duration_seconds", "browser requests by method, from arrival to answer (joinRoom: join latency; receiveVideoFrom: subscribe latency)", l.rpc.clone());
+    reg.register(
+        "rtcpool_engine_rpc_duration_seconds",
+        "round trips to each engine (its health ping)",
+        l.engine.clone(),
     );
     if app.cluster.enabled() {
         let nodes = app.cluster.nodes();
-        let per_node = |f: &dyn Fn(&crate::cluster::NodeInfo) -> f64| -> Vec<(String, f64)> {
+        let per_node = |f: &dyn Fn(&crate::cluster::NodeInfo) -> f64| {
             nodes
                 .iter()
-                .map(|n| (format!("{{node=\"{}\",url=\"{}\"}}", n.id, n.url), f(n)))
-                .collect()
+                .map(|n| {
+                    let l = vec![
+                        ("node".to_string(), n.id.clone()),
+                        ("url".to_string(), n.url.clone()),
+                    ];
+                    (l, f(n))
+                })
+                .collect::<Vec<_>>()
         };
-        family(
+        gauges(
+            &mut reg,
             "rtcpool_cluster_store_up",
-            "gauge",
             "1 when this node's last call to the cluster store (Redis) succeeded",
-            vec![(String::new(), f64::from(u8::from(app.cluster.reachable())))],
+            vec![(none(), flag(app.cluster.reachable()))],
         );
-        family(
+        gauges(
+            &mut reg,
             "rtcpool_cluster_node_sessions",
-            "gauge",
             "sessions each live signaling node owns (as of its last heartbeat)",
             per_node(&|n| n.sessions as f64),
         );
-        family(
+        gauges(
+            &mut reg,
             "rtcpool_cluster_node_participants",
-            "gauge",
             "participants joined on each live signaling node (as of its last heartbeat)",
             per_node(&|n| n.participants as f64),
         );
-        family(
+        gauges(
+            &mut reg,
             "rtcpool_cluster_node_heartbeat_ms",
-            "gauge",
             "each live node's last heartbeat, Unix milliseconds",
             per_node(&|n| n.heartbeat as f64),
         );
     }
+    let mut out = String::new();
+    if encode(&mut out, &reg).is_err() {
+        out.clear();
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let l = latencies();
+        l.rpc("joinRoom", 0.001);
+        l.rpc("x".repeat(300).as_str(), 0.001);
+        l.rpc("another-made-up-method", 0.001);
+        let mut reg = Registry::default();
+        reg.register("t", "t", l.rpc.clone());
+        let mut out = String::new();
+        assert!(encode(&mut out, &reg).is_ok());
+        assert!(out.contains("method=\"joinRoom\""), "{out}");
+        assert!(out.contains("method=\"other\""), "{out}");
+        assert!(!out.contains("another-made-up-method"), "{out}");
+    }
 }

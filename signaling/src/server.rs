@@ -72,7 +72,7 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
         crate::metrics::render(&app),
     )

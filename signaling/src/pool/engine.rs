@@ -434,6 +434,7 @@ impl Engine {
         .ok()
         .flatten();
         if let Some(stats) = quick {
+            crate::metrics::latencies().engine(&self.id, stats.rtt_ms / 1000.0);
             self.update(|s| s.stats = Some(stats));
         }
         self.connected(client.clone());

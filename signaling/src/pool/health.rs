@@ -109,6 +109,9 @@ pub async fn sample(
                         s = tokio::time::timeout(interval * 4, read(&client, interval * 3 / 4, endpoints)) => s.ok().flatten(),
                     };
                     readings().own.fetch_add(1, Ordering::Relaxed);
+                    if let Some(s) = &s {
+                        crate::metrics::latencies().engine(&id, s.rtt_ms / 1000.0);
+                    }
                     if let (Some(sh), Some(s)) = (&share, &s) {
                         let shared = SharedStats {
                             taken_ms: now_ms(),

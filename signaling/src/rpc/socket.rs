@@ -29,6 +29,7 @@ async fn handle(
     name: &str,
     params: &Map<String, Value>,
 ) {
+    let started = std::time::Instant::now();
     let result = {
         let mut ctx = Ctx {
             app,
@@ -39,6 +40,7 @@ async fn handle(
         };
         dispatch(&mut ctx, name, params).await
     };
+    crate::metrics::latencies().rpc(name, started.elapsed().as_secs_f64());
     if result.is_err() {
         app.metrics.rpc_errors.fetch_add(1, Ordering::Relaxed);
     }

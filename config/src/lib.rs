@@ -16,6 +16,7 @@ mod engine;
 mod json_or_native;
 pub mod listen;
 mod load;
+pub mod metrics;
 pub mod process;
 pub mod secret;
 mod signaling;

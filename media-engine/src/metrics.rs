@@ -3,36 +3,15 @@
 //! requests, SRTP profiles) and per media worker its connections, datagrams, sends, CPU and
 //! refusals. Read from the live counters at each scrape.
 
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use rtcpool_config::metrics::{counters, gauges, text, Labels};
 
 use crate::engine::Engine;
 use crate::media::COUNTERS;
 
-type Labels = Vec<(String, String)>;
-
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-fn gauges(reg: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, f64)>) {
-    let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    for (l, v) in rows {
-        f.get_or_create(&l).set(v);
-    }
-    reg.register(name, help, f);
-}
-
-/// `name` without `_total` (the library adds it).
-fn counters(reg: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, u64)>) {
-    let f = Family::<Labels, Counter>::default();
-    for (l, v) in rows {
-        f.get_or_create(&l).inc_by(v);
-    }
-    reg.register(name, help, f);
-}
+pub use rtcpool_config::metrics::CONTENT_TYPE;
 
 pub fn render(engine: &Engine) -> String {
     let mut reg = Registry::default();
@@ -206,9 +185,5 @@ pub fn render(engine: &Engine) -> String {
             v
         },
     );
-    let mut out = String::new();
-    if encode(&mut out, &reg).is_err() {
-        out.clear();
-    }
-    out
+    text(&reg)
 }

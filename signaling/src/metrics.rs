@@ -9,23 +9,21 @@
 //! Gauges and counters are read from the live state at each scrape; the histograms live for the
 //! process ([`latencies`]).
 
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use rtcpool_config::metrics::{counters, gauges, label, text, Labels};
 use std::sync::OnceLock;
 
 use crate::app::App;
 use crate::rpc::wire::method;
 
-type Labels = Vec<(String, String)>;
 type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 
 /// The content type of the exposition.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub use rtcpool_config::metrics::CONTENT_TYPE;
 
 /// Latency histograms observed where the work is done.
 pub struct Latencies {
@@ -91,29 +89,8 @@ impl Latencies {
     }
 }
 
-fn gauges(reg: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, f64)>) {
-    let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    for (l, v) in rows {
-        f.get_or_create(&l).set(v);
-    }
-    reg.register(name, help, f);
-}
-
-/// `name` without `_total` (the library adds it).
-fn counters(reg: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, u64)>) {
-    let f = Family::<Labels, Counter>::default();
-    for (l, v) in rows {
-        f.get_or_create(&l).inc_by(v);
-    }
-    reg.register(name, help, f);
-}
-
 fn none() -> Labels {
     Vec::new()
-}
-
-fn label(k: &str, v: &str) -> Labels {
-    vec![(k.to_string(), v.to_string())]
 }
 
 pub fn render(app: &App) -> String {
@@ -325,11 +302,7 @@ pub fn render(app: &App) -> String {
             per_node(&|n| n.heartbeat as f64),
         );
     }
-    let mut out = String::new();
-    if encode(&mut out, &reg).is_err() {
-        out.clear();
-    }
-    out
+    text(&reg)
 }
 
 #[cfg(test)]
@@ -344,8 +317,7 @@ mod tests {
         l.rpc("another-made-up-method", 0.001);
         let mut reg = Registry::default();
         reg.register("t", "t", l.rpc.clone());
-        let mut out = String::new();
-        assert!(encode(&mut out, &reg).is_ok());
+        let out = text(&reg);
         assert!(out.contains("method=\"joinRoom\""), "{out}");
         assert!(out.contains("method=\"other\""), "{out}");
         assert!(!out.contains("another-made-up-method"), "{out}");

@@ -6,26 +6,16 @@
 // that no stream was renegotiated, and that the session is fully usable afterwards. Prints the
 // times.
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { AUTH, CHROMIUM, FLAGS, serve, sleep, until, finish } from './common.mjs';
+import { AUTH, CHROMIUM, FLAGS, serve, sleep, until, finish, pageFiles } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
 const { OpenVidu } = require('openvidu-node-client');
-const here = path.dirname(fileURLToPath(import.meta.url));
 const LB = 'http://127.0.0.1:8080';
 const NODES = [4443, 4444, 4445].map((p) => `http://127.0.0.1:${p}`);
 const PIDS = (process.env.SIGNALING_PIDS || '').split(',').map(Number);
-// PAGE=ov-page.html: the unchanged openvidu-browser bundle; PAGE=ours-page.html: static/rtcpool.js.
-const PAGE = process.env.PAGE || 'ov-page.html';
-const files = {
-  '/': [path.join(here, PAGE), 'text/html'],
-  '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
-  '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'],
-};
-const { server, origin } = await serve(files);
+const { server, origin } = await serve(pageFiles());
 const health = async (n) => (await fetch(`${n}/health`, { headers: AUTH })).json();
 
 for (const n of NODES) {

@@ -2,6 +2,8 @@
 // loopback candidates), a tiny static server for the test pages, and waiting helpers.
 import http from 'node:http';
 import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const FLAGS = [
@@ -23,6 +25,18 @@ export async function serve(files) {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { server, origin: `http://127.0.0.1:${server.address().port}/` };
+}
+
+/** The participant page (PAGE: ov-page.html, the unchanged openvidu-browser bundle, by default;
+ *  ours-page.html, rtcpool's static/rtcpool.js) and the scripts it loads, for `serve`. */
+export function pageFiles() {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const page = process.env.PAGE || 'ov-page.html';
+  return {
+    '/': [path.join(here, page), 'text/html'],
+    '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
+    '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'],
+  };
 }
 
 /** Polls `f` until it returns something truthy (or throws after `ms`). */

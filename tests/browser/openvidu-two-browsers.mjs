@@ -4,25 +4,17 @@
 // streamDestroyed + connectionDestroyed; afterwards the engines hold no pipelines.
 // Tokens come from the unchanged openvidu-node-client 2.32.2. Runs inside a lo-only namespace.
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri, AUTH } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri, AUTH, pageFiles } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
 const { OpenVidu } = require('openvidu-node-client');
 const kurento = require('kurento-client');
-const here = path.dirname(fileURLToPath(import.meta.url));
 const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
 const SECRET = process.env.OPENVIDU_SECRET || 'MY_SECRET';
 const PAGE = process.env.PAGE || 'ov-page.html';
-const files = {
-  '/': [path.join(here, PAGE), 'text/html'],
-  '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
-  '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'],
-};
-const { server, origin } = await serve(files);
+const { server, origin } = await serve(pageFiles());
 
 await waitReady(SIGNALING);
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });

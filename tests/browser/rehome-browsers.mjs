@@ -4,25 +4,15 @@
 // again for both. Runs inside a lo-only namespace (engines are signaling's local ones).
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until, finish } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish, pageFiles } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
 const { OpenVidu } = require('openvidu-node-client');
-const here = path.dirname(fileURLToPath(import.meta.url));
 const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
 const AUTH = 'Basic ' + Buffer.from('OPENVIDUAPP:MY_SECRET').toString('base64');
-// PAGE=ov-page.html: the unchanged openvidu-browser bundle; PAGE=ours-page.html: static/rtcpool.js.
-const PAGE = process.env.PAGE || 'ov-page.html';
-const files = {
-  '/': [path.join(here, PAGE), 'text/html'],
-  '/openvidu-browser.js': [path.join(here, 'node_modules/openvidu-browser/static/js/openvidu-browser-2.32.2.js'), 'text/javascript'],
-  '/rtcpool.js': [path.join(here, '../../static/rtcpool.js'), 'text/javascript'],
-};
-const { server, origin } = await serve(files);
+const { server, origin } = await serve(pageFiles());
 
 async function api(p) { return (await fetch(`${SIGNALING}/openvidu/api/${p}`, { headers: { authorization: AUTH } })).json(); }
 

@@ -301,6 +301,30 @@ impl Cluster {
         .await
     }
 
+    /// Repeats a REST call on `node` until it answers `want` (or fails after `within`).
+    pub async fn wait_status(
+        &self,
+        node: usize,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        want: u16,
+        within: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (st, v) = self.http(node, method, path, body).await?;
+            if st == want {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{method} {path} on node {node}: {st} {v}, not {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A connection token for `session` (created on `node` when missing), made on `node`.
     pub async fn token(&self, node: usize, session: &str, role: &str) -> anyhow::Result<String> {
         crate::harness::token_at(self.addr(node), session, role).await

@@ -713,3 +713,15 @@ pub async fn http_text(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
         },
     )
 }
+
+/// Whether `peer` receives media (20 video and 10 audio packets) within 10 s.
+pub async fn media_flows(peer: &TestPeer) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while peer.stats.video() < 20 || peer.stats.audio() < 10 {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
+}

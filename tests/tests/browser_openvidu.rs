@@ -10,7 +10,8 @@ use rtcpool_tests::harness::bin_path;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn run(driver: &str, page: Option<&str>) -> anyhow::Result<()> {
+/// The browser tests' folder and the two binaries, or what to run to get them.
+fn prerequisites() -> anyhow::Result<(PathBuf, PathBuf, PathBuf, PathBuf)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("browser");
     anyhow::ensure!(
@@ -21,17 +22,16 @@ fn run(driver: &str, page: Option<&str>) -> anyhow::Result<()> {
         PathBuf::from("/usr/bin/chromium").exists(),
         "run scripts/test (installs Debian's chromium)"
     );
-    let signaling = bin_path("signaling");
+    let (signaling, engine) = (bin_path("signaling"), bin_path("media-engine"));
     anyhow::ensure!(
-        signaling.exists() && bin_path("media-engine").exists(),
+        signaling.exists() && engine.exists(),
         "binaries not built: cargo build --bins"
     );
-    let mut cmd = Command::new(dir.join("netns-signaling.sh"));
-    cmd.arg(&signaling)
-        .arg(dir.join(driver))
-        .arg(root.join("../static"));
-    cmd.env("RTCPOOL_LOG", "warn")
-        .env("RTCPOOL_ENGINE_LOG", "warn,rtc=error");
+    Ok((root, dir, signaling, engine))
+}
+
+/// Runs a driver script; it passes when it exits 0 and prints PASS.
+fn passes(mut cmd: Command, driver: &str, page: Option<&str>) -> anyhow::Result<()> {
     if let Some(p) = page {
         cmd.env("PAGE", p);
     }
@@ -44,6 +44,17 @@ fn run(driver: &str, page: Option<&str>) -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
+}
+
+fn run(driver: &str, page: Option<&str>) -> anyhow::Result<()> {
+    let (root, dir, signaling, _) = prerequisites()?;
+    let mut cmd = Command::new(dir.join("netns-signaling.sh"));
+    cmd.arg(&signaling)
+        .arg(dir.join(driver))
+        .arg(root.join("../static"));
+    cmd.env("RTCPOOL_LOG", "warn")
+        .env("RTCPOOL_ENGINE_LOG", "warn,rtc=error");
+    passes(cmd, driver, page)
 }
 
 #[test]
@@ -91,32 +102,11 @@ fn browser_own_client_survives_a_signaling_node_kill() -> anyhow::Result<()> {
 }
 
 fn run_cluster(page: Option<&str>) -> anyhow::Result<()> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("browser");
-    anyhow::ensure!(
-        dir.join("node_modules/openvidu-browser").is_dir(),
-        "run scripts/test (installs tests/browser/node_modules)"
-    );
-    let (signaling, engine) = (bin_path("signaling"), bin_path("media-engine"));
-    anyhow::ensure!(
-        signaling.exists() && engine.exists(),
-        "binaries not built: cargo build --bins"
-    );
+    let (root, dir, signaling, engine) = prerequisites()?;
     let mut cmd = Command::new(dir.join("netns-cluster.sh"));
     cmd.arg(&signaling)
         .arg(&engine)
         .arg(dir.join("cluster-browsers.mjs"))
         .arg(root.join(".."));
-    if let Some(p) = page {
-        cmd.env("PAGE", p);
-    }
-    let out = cmd.output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    anyhow::ensure!(
-        out.status.success() && stdout.contains("PASS"),
-        "cluster-browsers.mjs failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    passes(cmd, "cluster-browsers.mjs", page)
 }

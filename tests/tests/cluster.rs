@@ -7,20 +7,10 @@
 
 use rtcpool_tests::bot::Bot;
 use rtcpool_tests::cluster::{Cluster, Nginx, RedisServer};
+use rtcpool_tests::harness::media_flows;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-async fn media_flows(peer: &rtcpool_tests::peer::TestPeer) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while peer.stats.video() < 20 || peer.stats.audio() < 10 {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    true
-}
 
 fn ids(list: &Value) -> Vec<String> {
     let mut v: Vec<String> = list["content"]
@@ -123,17 +113,16 @@ async fn rest_answers_the_same_on_every_node() -> anyhow::Result<()> {
             404
         );
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    loop {
-        let (st, _) = c
-            .http(1, "POST", "/openvidu/api/sessions", Some(&create("one")))
-            .await?;
-        if st == 200 {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "id not freed: {st}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let one = create("one");
+    c.wait_status(
+        1,
+        "POST",
+        "/openvidu/api/sessions",
+        Some(&one),
+        200,
+        Duration::from_secs(2),
+    )
+    .await?;
     // Credentials are checked by the node called, before anything is forwarded.
     let (st, _) = rtcpool_tests::harness::http_request(
         c.addr(1),
@@ -206,17 +195,15 @@ async fn participants_on_different_nodes_share_a_session() -> anyhow::Result<()>
     send_a.cancel();
     a.call("leaveRoom", json!({})).await?;
     // The last one left: the session is gone on every node.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (st, _) = c
-            .http(1, "GET", "/openvidu/api/sessions/room", None)
-            .await?;
-        if st == 404 {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "session not closed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.wait_status(
+        1,
+        "GET",
+        "/openvidu/api/sessions/room",
+        None,
+        404,
+        Duration::from_secs(5),
+    )
+    .await?;
     Ok(())
 }
 
@@ -467,20 +454,15 @@ async fn a_redis_outage_fails_clearly_and_the_cluster_comes_back() -> anyhow::Re
     // Redis is back (empty): the nodes register again, with the session that lived through.
     c.redis = RedisServer::start_on(port).await?;
     c.wait_formed(2).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (st, _) = c
-            .http(1, "GET", "/openvidu/api/sessions/through", None)
-            .await?;
-        if st == 200 {
-            break;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "session not registered again: {st}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    c.wait_status(
+        1,
+        "GET",
+        "/openvidu/api/sessions/through",
+        None,
+        200,
+        Duration::from_secs(5),
+    )
+    .await?;
     let tc = c.token(1, "through", "PUBLISHER").await?;
     let mut d = Bot::open_url(&c.ws(1)).await?;
     d.join(&tc, "d").await?;
@@ -755,20 +737,15 @@ async fn a_dead_nodes_sessions_are_adopted_even_if_nobody_comes_back() -> anyhow
     b.join(&pending, "b").await?;
     // The participant who never came back is evicted after the reconnection window (10 s) and
     // its session then closes, releasing the pipeline.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (st, _) = c
-            .http(1, "GET", "/openvidu/api/sessions/alone", None)
-            .await?;
-        if st == 404 {
-            break;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the abandoned session did not close"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    c.wait_status(
+        1,
+        "GET",
+        "/openvidu/api/sessions/alone",
+        None,
+        404,
+        Duration::from_secs(15),
+    )
+    .await?;
     Ok(())
 }
 

@@ -53,6 +53,16 @@ impl<S> Roster<S> {
         connection_id: &str,
         socket: Attached<S>,
     ) -> Result<(), RosterError> {
+        self.insert(rpc, session_id, connection_id, Some(socket))
+    }
+
+    fn insert(
+        &mut self,
+        rpc: &str,
+        session_id: &str,
+        connection_id: &str,
+        socket: Option<Attached<S>>,
+    ) -> Result<(), RosterError> {
         if self.members.contains_key(rpc) {
             return Err(RosterError::AlreadyJoined);
         }
@@ -61,7 +71,7 @@ impl<S> Roster<S> {
             Member {
                 session_id: session_id.to_string(),
                 connection_id: connection_id.to_string(),
-                socket: Some(socket),
+                socket,
             },
         );
         Ok(())
@@ -76,17 +86,7 @@ impl<S> Roster<S> {
         connection_id: &str,
         now: Instant,
     ) -> Result<(), RosterError> {
-        if self.members.contains_key(rpc) {
-            return Err(RosterError::AlreadyJoined);
-        }
-        self.members.insert(
-            rpc.to_string(),
-            Member {
-                session_id: session_id.to_string(),
-                connection_id: connection_id.to_string(),
-                socket: None,
-            },
-        );
+        self.insert(rpc, session_id, connection_id, None)?;
         self.lapses.schedule(rpc.to_string(), now + self.window);
         Ok(())
     }

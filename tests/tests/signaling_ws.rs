@@ -4,20 +4,9 @@
 //! object is released afterwards.
 
 use rtcpool_tests::bot::Bot;
-use rtcpool_tests::harness::LocalSignaling;
+use rtcpool_tests::harness::{media_flows, LocalSignaling};
 use serde_json::json;
 use std::time::Duration;
-
-async fn media_flows(peer: &rtcpool_tests::peer::TestPeer) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while peer.stats.video() < 20 || peer.stats.audio() < 10 {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    true
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_bots_publish_subscribe_signal_and_leave() -> anyhow::Result<()> {

@@ -213,28 +213,37 @@ export class Room extends EventTarget {
     return pc;
   }
 
-  async #reconnectPublisher() {
+  #reconnectPublisher() {
     const pub = this.#publisher;
-    if (!pub || pub.renegotiating) return;
-    pub.renegotiating = true;
-    const old = pub.pc;
+    if (!pub) return;
+    this.#renegotiate(pub, () => this.#publisherPc(pub), (sdp) => ({ stream: pub.streamId, sdpString: sdp }),
+      () => this.#publisher === pub, () => this.#reconnectPublisher());
+  }
+
+  /** `reconnectStream` of `target` (a publication or a subscription) on a fresh peer connection
+   *  from `makePc`; the old one is closed once the new one has its answer. A failure (signaling
+   *  holds a subscriber's request until its publisher is back, ≤ 15 s) is retried every 3 s while
+   *  `current()` and the socket is up. */
+  async #renegotiate(target, makePc, params, current, again) {
+    if (target.renegotiating) return;
+    target.renegotiating = true;
+    const old = target.pc;
     try {
-      const pc = this.#publisherPc(pub);
+      const pc = makePc();
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
-      const r = await this.#call('reconnectStream', { stream: pub.streamId, sdpString: offer.sdp }, RECONNECT_STREAM_TIMEOUT_MS);
+      const r = await this.#call('reconnectStream', params(offer.sdp), RECONNECT_STREAM_TIMEOUT_MS);
       await pc.setRemoteDescription({ type: 'answer', sdp: r.sdpAnswer });
-      for (const c of pub.queued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+      for (const c of target.queued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
       old.close();
-      pub.renegotiating = false;
+      target.renegotiating = false;
     } catch (_) {
-      pub.renegotiating = false;
-      pub.pc.close();
-      // Tried again while we still publish and the socket is up (after a reconnection, the
-      // reconnection itself retries).
-      setTimeout(() => { if (this.#publisher === pub && this.#ws) this.#reconnectPublisher(); }, RECONNECT_EVERY_MS);
+      target.renegotiating = false;
+      target.pc.close();
+      setTimeout(() => { if (current() && this.#ws) again(); }, RECONNECT_EVERY_MS);
     }
   }
+
 
   #call(method, params, timeoutMs = REQUEST_TIMEOUT_MS) {
     const id = this.#nextId++;
@@ -298,26 +307,11 @@ export class Room extends EventTarget {
     return pc;
   }
 
-  async #reconnectSubscriber(connectionId, sub) {
-    if (sub.renegotiating) return;
-    sub.renegotiating = true;
-    const old = sub.pc;
-    try {
-      const pc = this.#subscriberPc(connectionId, sub);
-      const offer = await pc.createOffer();
-      await pc.setLocalDescription(offer);
-      const r = await this.#call('reconnectStream', { stream: sub.streamId, sdpOffer: offer.sdp }, RECONNECT_STREAM_TIMEOUT_MS);
-      await pc.setRemoteDescription({ type: 'answer', sdp: r.sdpAnswer });
-      for (const c of sub.queued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
-      old.close();
-      sub.renegotiating = false;
-    } catch (_) {
-      sub.renegotiating = false;
-      sub.pc.close();
-      // Tried again while the stream is still there (signaling answers once its publisher is back).
-      setTimeout(() => { if (this.#subscribers.get(connectionId) === sub && this.#ws) this.#reconnectSubscriber(connectionId, sub); }, RECONNECT_EVERY_MS);
-    }
+  #reconnectSubscriber(connectionId, sub) {
+    this.#renegotiate(sub, () => this.#subscriberPc(connectionId, sub), (sdp) => ({ stream: sub.streamId, sdpOffer: sdp }),
+      () => this.#subscribers.get(connectionId) === sub, () => this.#reconnectSubscriber(connectionId, sub));
   }
+
 
   async #subscribe(connectionId, streamId) {
     if (this.#subscribers.has(connectionId)) return;

@@ -360,6 +360,11 @@ impl SignalingSettings {
     /// How the other nodes reach this one: `cluster_node_url`, or this node's address and port
     /// (127.0.0.1 when it listens on every address).
     pub fn node_url(&self) -> String {
+        self.node_url_on(self.server_port)
+    }
+
+    /// [`Self::node_url`] for a node listening on `port` (the port actually bound).
+    pub fn node_url_on(&self, port: u16) -> String {
         if let Some(u) = &self.cluster_node_url {
             return u.trim_end_matches('/').to_string();
         }
@@ -369,7 +374,7 @@ impl SignalingSettings {
             IpAddr::V6(a) => format!("[{a}]"),
             a => a.to_string(),
         };
-        format!("{scheme}://{host}:{}", self.server_port)
+        format!("{scheme}://{host}:{port}")
     }
 
     pub fn tls(&self) -> bool {

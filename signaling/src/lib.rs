@@ -45,15 +45,8 @@ pub async fn run(
         _ => None,
     };
     let header_timeout = Duration::from_secs(settings.http_header_timeout_secs);
-    let node_url = match &settings.cluster_node_url {
-        Some(_) => settings.node_url(),
-        // The port actually bound (the settings may say 0).
-        None => {
-            let mut s = settings.clone();
-            s.server_port = listener.local_addr()?.port();
-            s.node_url()
-        }
-    };
+    // The port actually bound (the settings may say 0).
+    let node_url = settings.node_url_on(listener.local_addr()?.port());
     let cluster = cluster::Cluster::new(
         ids::instance_id(),
         node_url,

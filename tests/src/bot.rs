@@ -15,6 +15,9 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit};
 
 use crate::peer::TestPeer;
 
+/// Unread notifications a bot keeps at most.
+pub const MAX_QUEUED_NOTIFICATIONS: usize = 65_536;
+
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
 type Peers = Arc<Mutex<HashMap<String, Arc<dyn PeerConnection>>>>;
 
@@ -23,7 +26,9 @@ pub struct Bot {
     pending: Pending,
     peers: Peers,
     next_id: u64,
-    notifications: mpsc::UnboundedReceiver<Value>,
+    notifications: mpsc::Receiver<Value>,
+    /// Notifications dropped because [`MAX_QUEUED_NOTIFICATIONS`] were waiting unread.
+    pub dropped_notifications: Arc<std::sync::atomic::AtomicU64>,
     /// Notifications seen so far (by `wait_for`).
     pub seen: Vec<Value>,
     pub connection_id: String,
@@ -57,7 +62,11 @@ impl Bot {
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
-        let (note_tx, notifications) = mpsc::unbounded_channel();
+        // Bounded: a bot that stops reading its notifications (or a server flooding it) costs at
+        // most this many; the rest are counted and dropped, while responses keep flowing.
+        let (note_tx, notifications) = mpsc::channel(MAX_QUEUED_NOTIFICATIONS);
+        let dropped_notifications = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let dropped = dropped_notifications.clone();
         let pending: Pending = Arc::default();
         let peers: Peers = Arc::default();
         tokio::spawn(async move {
@@ -97,7 +106,9 @@ impl Bot {
                             });
                         }
                     }
-                    let _ = note_tx.send(v);
+                    if let Err(mpsc::error::TrySendError::Full(_)) = note_tx.try_send(v) {
+                        dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 } else if let Some(id) = v["id"].as_u64() {
                     if let Some(tx) = p.lock().remove(&id) {
                         let _ = tx.send(v);
@@ -111,6 +122,7 @@ impl Bot {
             peers,
             next_id: 0,
             notifications,
+            dropped_notifications,
             seen: Vec::new(),
             connection_id: String::new(),
             rpc_session: String::new(),

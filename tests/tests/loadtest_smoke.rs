@@ -83,15 +83,7 @@ async fn loadtest_twenty_second_smoke() -> anyhow::Result<()> {
     }
     let _ = signaling.kill();
     let _ = signaling.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    anyhow::ensure!(
-        out.status.success(),
-        "loadtest failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
-    let _ = std::fs::remove_file(&report);
+    let r = report_of(&out, &report)?;
     assert_eq!(r["joined"], 6, "{r}");
     assert_eq!(
         (
@@ -261,14 +253,7 @@ async fn loadtest_reports_streams_that_stop_and_recover() -> anyhow::Result<()> 
         .ok_or_else(|| anyhow::anyhow!("no engine at {uri}: {s}"))?;
     engines[victim].kill();
     let out = run.wait_with_output().await?;
-    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
-    anyhow::ensure!(
-        out.status.success(),
-        "loadtest failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
-    let _ = std::fs::remove_file(&report);
+    let r = report_of(&out, &report)?;
     // Both participants' streams stopped with the engine and came back on the other one.
     let stopped = r["streams_stopped"].as_u64().unwrap_or(0);
     assert!(stopped >= 2, "{r}");
@@ -285,4 +270,20 @@ async fn loadtest_reports_streams_that_stop_and_recover() -> anyhow::Result<()> 
         "{r}"
     );
     Ok(())
+}
+
+/// The JSON report of a finished `loadtest` run (its table printed; the file removed).
+fn report_of(
+    out: &std::process::Output,
+    path: &std::path::Path,
+) -> anyhow::Result<serde_json::Value> {
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    anyhow::ensure!(
+        out.status.success(),
+        "loadtest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let _ = std::fs::remove_file(path);
+    Ok(r)
 }

@@ -91,7 +91,7 @@ impl App {
     /// Where `session_id` is served; a session whose owner is dead is adopted here first. Waits
     /// for an adoption in progress on this node (a reconnecting participant relayed here while
     /// this node is still taking its session over).
-    pub async fn route_session(self: &Arc<Self>, session_id: &str) -> Result<Route, Unavailable> {
+    pub async fn route_or_adopt(self: &Arc<Self>, session_id: &str) -> Result<Route, Unavailable> {
         for _ in 0..3 {
             match self.cluster.route_session(session_id).await? {
                 Route::Orphaned { .. } if !self.cluster.settled() => {
@@ -123,13 +123,13 @@ impl App {
     ) -> Result<Route, Unavailable> {
         for _ in 0..30 {
             if self.cluster.bury(node).await? {
-                return self.route_session(session_id).await;
+                return self.route_or_adopt(session_id).await;
             }
             // Alive by its heartbeat: it may be restarting its socket; wait for a beat.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             match self.cluster.route_session(session_id).await? {
                 Route::Remote { node: n, .. } if n == node => continue,
-                _ => return self.route_session(session_id).await,
+                _ => return self.route_or_adopt(session_id).await,
             }
         }
         self.cluster.route_session(session_id).await

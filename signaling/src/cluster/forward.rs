@@ -87,7 +87,7 @@ pub async fn middleware(State(app): State<Arc<App>>, req: Request, next: Next) -
             if app.reg.lock().sessions.contains_key(&id) {
                 return next.run(req).await;
             }
-            let route = app.route_session(&id).await;
+            let route = app.route_or_adopt(&id).await;
             let (node, url) = match route {
                 Ok(Route::Remote { node, url }) => (node, url),
                 Ok(_) => return next.run(req).await,

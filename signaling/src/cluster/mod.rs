@@ -54,9 +54,7 @@ pub struct Cluster {
     dead: Mutex<Vec<String>>,
     /// How long a node lives without a heartbeat.
     node_ttl: Duration,
-    /// The last call to Redis succeeded.
-    reachable: AtomicBool,
-    /// Since when every call to Redis succeeded (None: the last one failed).
+    /// Since when every call to Redis succeeded (None: the last one failed, or none was made).
     reachable_since: Mutex<Option<std::time::Instant>>,
     /// Handed its sessions over (a clean stop): no more heartbeats.
     retired: AtomicBool,
@@ -103,7 +101,6 @@ impl Cluster {
             nodes: Mutex::new(Vec::new()),
             dead: Mutex::new(Vec::new()),
             node_ttl,
-            reachable: AtomicBool::new(true),
             reachable_since: Mutex::new(None),
             retired: AtomicBool::new(false),
             http,
@@ -158,23 +155,23 @@ impl Cluster {
 
     /// Whether Redis answered the last call (always true for one node).
     pub fn reachable(&self) -> bool {
-        self.reachable.load(Ordering::Relaxed)
+        self.store.is_none() || self.reachable_since.lock().is_some()
     }
 
     fn note<T>(&self, r: Result<T, Unavailable>) -> Result<T, Unavailable> {
-        if let Err(e) = &r {
-            *self.reachable_since.lock() = None;
-            if self.reachable.swap(false, Ordering::Relaxed) {
+        let mut since = self.reachable_since.lock();
+        match (&r, since.is_some()) {
+            (Err(e), true) => {
+                *since = None;
                 tracing::warn!(%e, "cluster store unreachable");
             }
-        } else {
-            self.reachable_since
-                .lock()
-                .get_or_insert_with(std::time::Instant::now);
-            if !self.reachable.swap(true, Ordering::Relaxed) {
-                tracing::info!("cluster store reachable again");
+            (Ok(_), false) => {
+                *since = Some(std::time::Instant::now());
+                tracing::info!("cluster store reachable");
             }
+            _ => {}
         }
+        drop(since);
         r
     }
 

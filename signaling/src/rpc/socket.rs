@@ -207,7 +207,7 @@ where
             Err(e) => return Err(unavailable(e)),
         },
     };
-    let mut route = app.route_session(&session).await.map_err(unavailable)?;
+    let mut route = app.route_or_adopt(&session).await.map_err(unavailable)?;
     for _ in 0..2 {
         let Route::Remote { node, url } = route else {
             return Ok(None);

@@ -25,6 +25,6 @@ pub use engine::EngineSettings;
 pub use figment::providers::Env;
 pub use load::{load, load_with, ConfigError, Validate};
 pub use signaling::{
-    check_uri, EngineEntry, IceServer, LabelFallback, SignalingSettings, Strategy,
+    check_uri, EngineEntry, IceServer, LabelFallback, SessionSpan, SignalingSettings, Strategy,
     SIGNALING_ENV_KEYS, WEBHOOK_EVENTS,
 };

@@ -61,6 +61,7 @@ pub const SIGNALING_ENV_KEYS: &[&str] = &[
     "CLUSTER_NODE_TTL_MS",
     "CLUSTER_NAME",
     "POOL_LABEL_FALLBACK",
+    "POOL_SESSION_SPAN",
 ];
 
 /// Every webhook event signaling sends (OpenVidu's names; the default of
@@ -101,6 +102,17 @@ pub enum LabelFallback {
     Any,
     /// Nowhere: its first join fails with the reason.
     None,
+}
+
+/// Whether a session may grow past its engine: subscribers the session's engine cannot take
+/// are placed on another engine, fed through a relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionSpan {
+    /// Every endpoint of a session on its one engine (the behaviour before relays).
+    Never,
+    /// Subscribers go to another engine when the session's engine is not admitted (the default).
+    WhenFull,
 }
 
 /// One engine of a TOML `engines` list.
@@ -169,6 +181,9 @@ pub struct SignalingSettings {
     /// A session asking for labels (`mediaNodeLabels`) that no engine carries: `any` engine
     /// takes it, or `none` does.
     pub pool_label_fallback: LabelFallback,
+    /// `when-full`: a subscriber the session's engine cannot take goes to another engine, fed
+    /// through a relay; `never`: every endpoint stays on the session's engine.
+    pub pool_session_span: SessionSpan,
     /// An engine at or above this CPU % takes no new sessions.
     pub pool_cpu_limit: f64,
     /// An engine with this many endpoints takes no new sessions.
@@ -291,6 +306,7 @@ impl Default for SignalingSettings {
             engines: None,
             pool_strategy: Strategy::WeightedRoundRobin,
             pool_label_fallback: LabelFallback::Any,
+            pool_session_span: SessionSpan::WhenFull,
             pool_cpu_limit: 90.0,
             pool_max_endpoints: 2000,
             pool_health_interval_ms: 1000,

@@ -17,7 +17,7 @@ use crate::core::{Attached, Hold, Holds, Notice, Roster};
 use crate::ids;
 use crate::media::{Bandwidth, Released, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Publisher, Session, SessionProps};
-use crate::pool::{EnginePool, PoolEvent, Status};
+use crate::pool::{EnginePool, PoolEvent};
 use crate::rpc::wire::{Code, Notification, RpcError};
 use crate::webhook::{events, Webhook};
 
@@ -81,7 +81,7 @@ pub struct Metrics {
     pub ws_open: AtomicU64,
 }
 
-type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;
+pub(crate) type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;
 
 pub struct App {
     /// This process's identity, tagged on every pipeline it creates (`ownership.rs`); its node
@@ -106,6 +106,9 @@ pub struct App {
     pub(crate) dirty: Arc<crate::cluster::snapshot::Dirty>,
     /// Adoptions of dead nodes' sessions run one at a time (`cluster/adopt.rs`).
     pub(crate) adopting: tokio::sync::Mutex<()>,
+    /// Each session's relays as its media keeps them (`media/relay.rs`), for the REST API and
+    /// metrics.
+    pub(crate) relay_views: Mutex<HashMap<String, Arc<Mutex<Vec<crate::media::RelayView>>>>>,
 }
 
 /// Why `POST /sessions` made nothing.
@@ -145,6 +148,7 @@ impl App {
             timers_changed: Arc::new(Notify::new()),
             dirty: Arc::default(),
             adopting: tokio::sync::Mutex::new(()),
+            relay_views: Mutex::new(HashMap::new()),
         });
         tokio::spawn(crate::cluster::snapshot::run(Arc::downgrade(&app)));
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
@@ -273,6 +277,15 @@ impl App {
 
     // ---- media -------------------------------------------------------------------------
 
+    /// Every session's media slot (for the rare walks over all sessions' media).
+    pub(crate) fn media_slots(&self) -> Vec<(String, MediaSlot)> {
+        self.media
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     pub fn media_slot(&self, session_id: &str) -> MediaSlot {
         self.media
             .lock()
@@ -296,7 +309,7 @@ impl App {
             .and_then(take);
         self.changed(session_id);
         if let Some(gone) = gone {
-            gone.release().await;
+            self.release(session_id, gone).await;
         }
     }
 
@@ -327,7 +340,7 @@ impl App {
     }
 
     /// Before a pipeline of ours is released (or abandoned with its engine).
-    fn unclaim(&self, pipeline: &str) {
+    pub(crate) fn unclaim(&self, pipeline: &str) {
         self.pipelines.lock().remove(pipeline);
     }
 
@@ -375,12 +388,11 @@ impl App {
                 format!("Session {session_id} was closed"),
             ));
         }
-        *media = Some(SessionMedia::new(
-            session_id.to_string(),
-            engine,
-            client,
-            pipeline,
-        ));
+        let m = SessionMedia::new(session_id.to_string(), engine, client, pipeline);
+        self.relay_views
+            .lock()
+            .insert(session_id.to_string(), m.view.clone());
+        *media = Some(m);
         self.changed(session_id);
         Ok(())
     }
@@ -402,27 +414,8 @@ impl App {
                     ));
                 }
             };
-            let created = match engine.client() {
-                Some(c) => c
-                    .create_pipeline()
-                    .await
-                    .map(|p| (c, p))
-                    .map_err(|e| e.to_string()),
-                None => Err("not connected".into()),
-            };
-            match created {
-                Ok((client, pipeline)) => {
-                    self.claim(pipeline.id(), session_id);
-                    engine.session_added(session_id);
-                    // Off the join path: until the tags land, the claim above marks it ours.
-                    let (p, me, s) = (
-                        pipeline.clone(),
-                        self.instance.clone(),
-                        session_id.to_string(),
-                    );
-                    tokio::spawn(async move { crate::ownership::tag(&p, &me, &s).await });
-                    return Ok((engine.id.clone(), client, pipeline));
-                }
+            match self.open_pipeline(&engine, session_id).await {
+                Ok((client, pipeline)) => return Ok((engine.id.clone(), client, pipeline)),
                 Err(e) => {
                     tracing::warn!(engine = %engine.id, %e, "placement failed");
                     self.pool.placement_failed(&engine);
@@ -434,6 +427,49 @@ impl App {
             Code::RoomCannotBeCreated,
             format!("Session {session_id} could not be placed on any media node"),
         ))
+    }
+
+    /// A new pipeline for `session_id` on `engine`, claimed and tagged as ours.
+    async fn open_pipeline(
+        &self,
+        engine: &crate::pool::Engine,
+        session_id: &str,
+    ) -> Result<(kms_client::KurentoClient, kms_client::MediaPipeline), String> {
+        let client = engine.client().ok_or("not connected")?;
+        let pipeline = client.create_pipeline().await.map_err(|e| e.to_string())?;
+        self.claim(pipeline.id(), session_id);
+        engine.session_added(session_id);
+        // Off the join path: until the tags land, the claim above marks it ours.
+        let (p, me, s) = (
+            pipeline.clone(),
+            self.instance.clone(),
+            session_id.to_string(),
+        );
+        tokio::spawn(async move { crate::ownership::tag(&p, &me, &s).await });
+        Ok((client, pipeline))
+    }
+
+    /// A re-homed session that no engine admits goes to one it already spans (connected, not
+    /// draining), over its endpoint limit: that engine carries part of the session already, and
+    /// the session's far objects there are released by the move.
+    async fn place_on_spanned(
+        &self,
+        session_id: &str,
+        spanned: &[String],
+    ) -> Option<(String, kms_client::KurentoClient, kms_client::MediaPipeline)> {
+        for id in spanned {
+            let Some(engine) = self.pool.get(id) else {
+                continue;
+            };
+            let s = engine.snapshot();
+            if !s.connected || s.status != crate::pool::Status::Running {
+                continue;
+            }
+            if let Ok((client, pipeline)) = self.open_pipeline(&engine, session_id).await {
+                return Some((engine.id.clone(), client, pipeline));
+            }
+        }
+        None
     }
 
     /// The engine for a new session, among those it may go to (`mediaNode`, `mediaNodeLabels`):
@@ -488,7 +524,7 @@ impl App {
     /// participants whose media is not back by then; openvidu-browser then reconnects the socket
     /// and every broken stream at once) and `pool_stale_stream_ms` (publishers that never came
     /// back stop being advertised). Run by `run_timers`.
-    fn schedule_holds(&self, session_id: &str, old_engine: &str) {
+    pub(crate) fn schedule_holds(&self, session_id: &str, old_engine: &str) {
         let dropped_at = self
             .pool
             .get(old_engine)
@@ -568,6 +604,7 @@ impl App {
             self.rehome_session(&session_id, reason, old_alive, |m| m.engine_id == engine_id)
                 .await;
         }
+        self.drop_far_engine(engine_id, old_alive).await;
     }
 
     /// Moves one session to a new pipeline on an admitted engine (perhaps the same one), if
@@ -590,15 +627,23 @@ impl App {
             return;
         };
         let old_engine = m.engine_id.clone();
-        match self.place(session_id).await {
+        let placed = match self.place(session_id).await {
+            Err(e) => match self.place_on_spanned(session_id, &m.far_engines()).await {
+                Some(p) => Ok(p),
+                None => Err(e),
+            },
+            ok => ok,
+        };
+        match placed {
             Ok((new_engine, client, pipeline)) => {
                 tracing::info!(session = %session_id, from = %old_engine, to = %new_engine, "session re-homed");
                 let old = m.pipeline.clone();
-                m.rehome(new_engine.clone(), client, pipeline);
+                let (_, far) = m.rehome(new_engine.clone(), client, pipeline);
                 self.unclaim(old.id());
                 if let Some(e) = self.pool.get(&old_engine) {
                     e.session_removed(session_id);
                 }
+
                 if release_old {
                     // Drained on purpose: the old engine still holds the session's objects.
                     let _ = tokio::time::timeout(Duration::from_secs(2), old.release()).await;
@@ -608,6 +653,10 @@ impl App {
                 }
                 self.changed(session_id);
                 self.schedule_holds(session_id, &old_engine);
+                drop(media);
+                // The far sites go; relays are rebuilt from the new engine as subscribers come
+                // back.
+                self.release(session_id, far).await;
             }
             Err(e) => {
                 tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");
@@ -698,18 +747,17 @@ impl App {
     }
 
     async fn release_media(&self, session_id: &str, engine: Option<String>) {
+        self.relay_views.lock().remove(session_id);
         if let Some(slot) = self.take_media_slot(session_id) {
-            if let Some(m) = slot.lock().await.take() {
+            if let Some(mut m) = slot.lock().await.take() {
                 self.unclaim(m.pipeline.id());
+                let far = m.take_far();
+                self.release(session_id, far).await;
                 m.release_all().await;
             }
         }
-        if let Some(e) = engine.and_then(|id| self.pool.get(&id)) {
-            if e.session_removed(session_id) {
-                tracing::info!(engine = %e.id, "drained engine is idle; removing it from the pool");
-                self.pool.remove(&e.id);
-                self.hook_node_status(&e.snapshot(), Status::Draining.as_str(), "terminated");
-            }
+        if let Some(engine) = engine {
+            self.engine_left(&engine, session_id);
         }
     }
 

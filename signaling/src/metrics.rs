@@ -198,6 +198,33 @@ pub fn render(app: &App) -> String {
         "joined participants of this node's sessions",
         vec![(none(), participants as f64)],
     );
+    // Relays by the engine they feed (a session spanning engines: `media/relay.rs`).
+    let mut relays: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for view in app.relay_views.lock().values() {
+        for r in view.lock().iter() {
+            let e = relays.entry(r.to_media_node_id.clone()).or_default();
+            e.0 += 1.0;
+            e.1 += r.subscribers as f64;
+        }
+    }
+    gauges(
+        &mut reg,
+        "rtcpool_relays",
+        "relays of this node's sessions feeding the engine (one per publication carried there)",
+        relays
+            .iter()
+            .map(|(e, (n, _))| (label("engine", e), *n))
+            .collect(),
+    );
+    gauges(
+        &mut reg,
+        "rtcpool_relay_subscribers",
+        "subscriptions fed through relays, by the engine they are on",
+        relays
+            .iter()
+            .map(|(e, (_, n))| (label("engine", e), *n))
+            .collect(),
+    );
     let m = &app.metrics;
     counters(
         &mut reg,

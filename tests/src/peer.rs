@@ -44,7 +44,13 @@ pub struct Stats {
     pub connected_at: std::sync::OnceLock<std::time::Instant>,
     /// RFC 3550 interarrival jitter of the video stream, in milliseconds (f64 bits).
     pub video_jitter_ms: AtomicU64,
+    /// Send → receive of stamped video packets (first of each frame), in µs: the latest
+    /// [`DELAY_SAMPLES`] (`synth::stamp`; sender and receiver in one process).
+    pub delays_us: parking_lot::Mutex<std::collections::VecDeque<u32>>,
 }
+
+/// How many send → receive delays a receiving peer keeps.
+pub const DELAY_SAMPLES: usize = 2048;
 
 impl Stats {
     pub fn audio(&self) -> u64 {
@@ -325,15 +331,21 @@ impl TestPeer {
                 a.header.payload_type = 111;
                 let _ = audio.write_rtp(a).await;
                 if i % video_every == 0 {
-                    for mut p in synth::vp8_frame(
+                    for (k, mut p) in synth::vp8_frame(
                         n,
                         frame_bytes,
                         n % keyframe_every.max(1) == 0,
                         &mut vseq,
                         n * 3000,
-                    ) {
+                    )
+                    .into_iter()
+                    .enumerate()
+                    {
                         p.header.ssrc = vssrc;
                         p.header.payload_type = 96;
+                        if k == 0 {
+                            synth::stamp(&mut p, synth::clock_us());
+                        }
                         let _ = video.write_rtp(p).await;
                     }
                     n += 1;
@@ -404,6 +416,14 @@ async fn count(t: Arc<dyn TrackRemote>, stats: Arc<Stats>, cancel: CancellationT
             stats
                 .video_bytes
                 .fetch_add(p.payload.len() as u64, Ordering::Relaxed);
+            if let Some(sent) = synth::sent_us(&p.payload) {
+                let took = synth::clock_us().saturating_sub(sent);
+                let mut d = stats.delays_us.lock();
+                if d.len() >= DELAY_SAMPLES {
+                    d.pop_front();
+                }
+                d.push_back(u32::try_from(took).unwrap_or(u32::MAX));
+            }
             if let Some((t0, ts0)) = prev {
                 let arrival = now.duration_since(t0).as_secs_f64() * 90_000.0;
                 let sent = f64::from(p.header.timestamp.wrapping_sub(ts0) as i32);

@@ -4,7 +4,9 @@
 //!   each decodes the other, a signal arrives, one leaves and the other gets
 //!   streamDestroyed/connectionDestroyed, and the engines end with no pipelines;
 //! * the same scenario with rtcpool's own `static/rtcpool.js`;
-//! * the unchanged openvidu-node-client 2.32.2 driving the REST API against a live participant.
+//! * the unchanged openvidu-node-client 2.32.2 driving the REST API against a live participant;
+//! * a session spanning both engines: one publisher, a viewer on each engine (one fed through a
+//!   relay), both decoding.
 
 use rtcpool_tests::harness::bin_path;
 use std::path::PathBuf;
@@ -47,6 +49,10 @@ fn passes(mut cmd: Command, driver: &str, page: Option<&str>) -> anyhow::Result<
 }
 
 fn run(driver: &str, page: Option<&str>) -> anyhow::Result<()> {
+    run_with(driver, page, &[])
+}
+
+fn run_with(driver: &str, page: Option<&str>, env: &[(&str, &str)]) -> anyhow::Result<()> {
     let (root, dir, signaling, _) = prerequisites()?;
     let mut cmd = Command::new(dir.join("netns-signaling.sh"));
     cmd.arg(&signaling)
@@ -54,6 +60,7 @@ fn run(driver: &str, page: Option<&str>) -> anyhow::Result<()> {
         .arg(root.join("../static"));
     cmd.env("RTCPOOL_LOG", "warn")
         .env("RTCPOOL_ENGINE_LOG", "warn,rtc=error");
+    cmd.envs(env.iter().copied());
     passes(cmd, driver, page)
 }
 
@@ -109,4 +116,18 @@ fn run_cluster(page: Option<&str>) -> anyhow::Result<()> {
         .arg(dir.join("cluster-browsers.mjs"))
         .arg(root.join(".."));
     passes(cmd, "cluster-browsers.mjs", page)
+}
+
+/// One openvidu-browser publisher and two viewers; the session's engine takes only one viewer
+/// (`POOL_MAX_ENDPOINTS=3`), the other is fed through a relay from the other engine: both decode.
+#[test]
+fn browser_viewers_on_two_engines_through_a_relay() -> anyhow::Result<()> {
+    run_with(
+        "relay-browsers.mjs",
+        Some("ov-page.html"),
+        &[
+            ("POOL_MAX_ENDPOINTS", "3"),
+            ("POOL_HEALTH_INTERVAL_MS", "300"),
+        ],
+    )
 }

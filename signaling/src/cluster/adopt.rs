@@ -59,6 +59,9 @@ impl App {
         };
         let with_media = media.is_some();
         if let Some(m) = media {
+            self.relay_views
+                .lock()
+                .insert(session_id.to_string(), m.view.clone());
             *self.media_slot(session_id).lock().await = Some(m);
         }
         self.timers_changed.notify_one();

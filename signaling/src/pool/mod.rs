@@ -268,6 +268,40 @@ impl EnginePool {
         }
     }
 
+    /// Whether `e` takes `extra` more endpoints now: admitted (connected, fresh health data,
+    /// under its CPU limit, not draining) and its live element count plus `extra` within
+    /// `POOL_MAX_ENDPOINTS` (the count kept from the engine's events, not the last sample, so a
+    /// burst of subscriptions sees the endpoints made a moment ago).
+    pub fn takes_endpoints(&self, e: &Engine, extra: u64) -> bool {
+        let mut s = e.snapshot();
+        let Some(stats) = s.stats.as_mut() else {
+            return false;
+        };
+        // Admission refuses at `endpoints >= limit`: one more than what is there is fine.
+        stats.endpoints = (e.element_count() + extra).saturating_sub(1);
+        self.admitted(&s).is_ok()
+    }
+
+    /// One of the engines in `slots`, as the strategy picks among them (the first one when the
+    /// strategy's view of them is older than the caller's).
+    pub fn pick_slot_among(&self, slots: Vec<usize>) -> Option<Arc<Engine>> {
+        let first = slots.first().copied();
+        let picked = self
+            .links
+            .board
+            .lock()
+            .pick_among(&select::steer::Allowed::Only(slots))
+            .or(first)?;
+        let e = self
+            .engines
+            .lock()
+            .iter()
+            .find(|e| e.slot == picked)
+            .cloned()?;
+        e.count(&e.picks);
+        Some(e)
+    }
+
     pub fn placement_failed(&self, e: &Engine) {
         e.count(&e.failures);
         self.links.board.lock().placement_failed(e.slot);

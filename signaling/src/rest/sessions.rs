@@ -53,7 +53,7 @@ pub async fn list(
     let content: Vec<Value> = reg
         .sessions
         .values()
-        .map(|s| s.rest_json(pending))
+        .map(|s| with_span(&app, s, s.rest_json(pending)))
         .collect();
     ok_json(list_json(content))
 }
@@ -65,7 +65,7 @@ pub async fn get(
 ) -> Response {
     let pending = flag(&q, "pendingConnections", false);
     match app.reg.lock().sessions.get(&id) {
-        Some(s) => ok_json(s.rest_json(pending)),
+        Some(s) => ok_json(with_span(&app, s, s.rest_json(pending))),
         None => ApiError::missing(
             StatusCode::NOT_FOUND,
             "Session",
@@ -88,4 +88,28 @@ pub async fn close(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respo
         )
         .into_response()
     }
+}
+
+/// Where the session's media is (OpenVidu Pro's `mediaNodeId`) and, when it spans engines, every
+/// engine it uses (`mediaNodeIds`, its own first) and its relays.
+fn with_span(app: &App, s: &crate::model::Session, mut v: Value) -> Value {
+    let Some(engine) = &s.engine else {
+        return v;
+    };
+    let relays = app
+        .relay_views
+        .lock()
+        .get(&s.id)
+        .map(|r| r.lock().clone())
+        .unwrap_or_default();
+    let mut nodes = vec![engine.clone()];
+    for r in &relays {
+        if !nodes.contains(&r.to_media_node_id) {
+            nodes.push(r.to_media_node_id.clone());
+        }
+    }
+    v["mediaNodeId"] = Value::from(engine.clone());
+    v["mediaNodeIds"] = serde_json::json!(nodes);
+    v["relays"] = serde_json::json!(relays);
+    v
 }

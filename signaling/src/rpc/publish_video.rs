@@ -104,7 +104,7 @@ pub(super) async fn publish_on_engine(
     let (old, held, endpoint) = match committed {
         Ok(c) => c,
         Err(gone) => {
-            gone.release().await;
+            ctx.app.release(&me.session_id, gone).await;
             return Err(RpcError::new(
                 Code::RoomClosed,
                 "The session's media moved or the stream ended while publishing",

@@ -51,12 +51,14 @@ pub async fn subscribe(
     let deadline = tokio::time::Instant::now() + PUBLISHER_WAIT;
     let plan = loop {
         let ready = {
-            let guard = slot.lock().await;
-            let Some(sm) = guard.as_ref() else {
+            let mut guard = slot.lock().await;
+            let Some(sm) = guard.as_mut() else {
                 return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
             };
             if sm.publisher_state(&publisher) != PublisherState::Stale {
-                break sm.plan_subscription(Arc::downgrade(ctx.app), me, &publisher)?;
+                // Its own engine, or another one fed through a relay when that one is full.
+                let far = ctx.app.subscriber_site(sm, &publisher);
+                break sm.plan_subscription(Arc::downgrade(ctx.app), me, &publisher, far)?;
             }
             sm.ready.clone()
         };
@@ -72,7 +74,15 @@ pub async fn subscribe(
     };
     // The engine work runs without the session's lock: other participants' subscriptions and
     // candidates go on meanwhile.
-    let (negotiated, answer) = plan.negotiate(offer, ctx.app.bandwidth()).await?;
+    let (negotiated, answer) = match plan.negotiate(offer, ctx.app.bandwidth()).await {
+        Ok(n) => n,
+        Err((e, failed)) => {
+            ctx.app
+                .release_detached(session_id, |sm| Some(sm.abort_subscription(&failed)))
+                .await;
+            return Err(e);
+        }
+    };
     let committed = match slot.lock().await.as_mut() {
         Some(sm) => sm.commit_subscription(negotiated),
         None => Err(Released::from(negotiated)),
@@ -80,16 +90,14 @@ pub async fn subscribe(
     let (old, held, endpoint) = match committed {
         Ok(c) => c,
         Err(gone) => {
-            gone.release().await;
+            ctx.app.release(session_id, gone).await;
             return Err(RpcError::new(
                 Code::UserNotStreaming,
                 format!("Stream {stream_id} moved or ended while subscribing"),
             ));
         }
     };
-    if let Some(old) = old {
-        old.release().await;
-    }
+    ctx.app.release(session_id, old).await;
     // The subscriber may have left while its endpoint was being made (its objects were released
     // before this one joined them): then this one goes too.
     if !ctx.app.still_joined(session_id, me) {

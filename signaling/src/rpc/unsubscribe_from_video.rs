@@ -26,7 +26,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
         ));
     };
     ctx.app.changed(&me.session_id);
-    gone.release().await;
+    ctx.app.release(&me.session_id, gone).await;
     let hooks = {
         let mut reg = ctx.app.reg.lock();
         let Some(s) = reg.sessions.get_mut(&me.session_id) else {

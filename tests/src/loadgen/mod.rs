@@ -162,6 +162,7 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
     let bots_before = procstat::sample(me);
     let t0 = Instant::now();
     let engine_sessions = engine_sessions(&c).await.unwrap_or(Value::Null);
+    let spans = spans(&c, &sessions).await.unwrap_or_default();
     tokio::time::sleep_until(stop.into()).await;
     let window = t0.elapsed().as_secs_f64().max(0.001);
     let loadgen_cpu = bots_before
@@ -208,6 +209,7 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
         &results,
         &engines,
         engine_sessions,
+        &spans,
         &sig,
         &nodes,
         loadgen_cpu,
@@ -242,6 +244,21 @@ async fn processes(c: &Config) -> anyhow::Result<Vec<(String, u32)>> {
         .unwrap_or_else(procstat::signaling_pids);
     for (i, pid) in pids.into_iter().enumerate() {
         out.push((format!("signaling-{i}"), pid));
+    }
+    Ok(out)
+}
+
+/// The engines each session spans and its relays (with the connections they feed), read at the
+/// start of the measurement window.
+async fn spans(c: &Config, sessions: &[String]) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for s in sessions {
+        let (st, v) = rest(c, "GET", &format!("/openvidu/api/sessions/{s}"), None).await?;
+        if st == 200 {
+            out.push(
+                json!({"session": s, "mediaNodeIds": v["mediaNodeIds"], "relays": v["relays"]}),
+            );
+        }
     }
     Ok(out)
 }
@@ -368,6 +385,7 @@ async fn participant(
         bot.start_pinging();
         let t = Instant::now();
         let joined = bot.join(&token, "load").await?;
+        out.connection = bot.connection_id.clone();
         out.join_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
         progress.joined.fetch_add(1, Ordering::Relaxed);
         let mut sending = None;
@@ -526,7 +544,17 @@ async fn participant(
             answer_ms: ms_since_start(&first.stats.answered),
             connected_ms: ms_since_start(&first.stats.connected_at),
             received: all.clone().map(|p| p.stats.audio() + p.stats.video()).sum(),
-            lost: all.map(|p| p.stats.lost()).sum(),
+            lost: all.clone().map(|p| p.stats.lost()).sum(),
+            delays_ms: all
+                .flat_map(|p| {
+                    p.stats
+                        .delays_us
+                        .lock()
+                        .iter()
+                        .map(|d| f64::from(*d) / 1000.0)
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
             jitter_ms: r.peer.stats.jitter_ms(),
         });
     }

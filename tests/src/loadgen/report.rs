@@ -13,12 +13,15 @@ pub struct Subscription {
     pub received: u64,
     pub lost: u64,
     pub jitter_ms: f64,
+    /// Send → receive of stamped video packets (the latest ones).
+    pub delays_ms: Vec<f64>,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct Participant {
     /// The index of the signaling node its socket went to.
     pub node: usize,
+    pub connection: String,
     pub join_ms: Option<f64>,
     /// Signals from others: sent → received.
     pub signal_ms: Vec<f64>,
@@ -66,6 +69,7 @@ pub fn summarize(
     participants: &[Participant],
     engines: &[Process],
     engine_sessions: Value,
+    spans: &[Value],
     signaling: &[Process],
     nodes: &[String],
     loadgen_cpu: Option<f64>,
@@ -96,6 +100,34 @@ pub fn summarize(
     let streams = publishers + subs.len();
     let engine_cpu: f64 = engines.iter().map(|e| e.cpu_cores).sum();
     let errors: Vec<&String> = participants.iter().flat_map(|p| p.errors.iter()).collect();
+    // Subscribers fed through a relay (another engine than their session's) against the rest.
+    let relayed: std::collections::HashSet<&str> = spans
+        .iter()
+        .flat_map(|s| s["relays"].as_array().into_iter().flatten())
+        .flat_map(|r| r["connections"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    let spanning: Vec<Value> = spans
+        .iter()
+        .filter(|s| s["mediaNodeIds"].as_array().is_some_and(|a| a.len() > 1))
+        .map(|s| {
+            let relays: Vec<Value> = s["relays"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| json!({"to": r["toMediaNodeId"], "subscribers": r["subscribers"]}))
+                .collect();
+            json!({"session": s["session"], "mediaNodeIds": s["mediaNodeIds"], "relays": relays})
+        })
+        .collect();
+    let delays = |far: Option<bool>| -> Vec<f64> {
+        participants
+            .iter()
+            .filter(|p| far.is_none_or(|f| relayed.contains(p.connection.as_str()) == f))
+            .flat_map(|p| p.subscriptions.iter())
+            .flat_map(|s| s.delays_ms.iter().copied())
+            .collect()
+    };
     let json = json!({
         "scenario": scenario,
         "participants": participants.len(),
@@ -131,6 +163,11 @@ pub fn summarize(
         "loadgen_cpu_cores": loadgen_cpu.map(|c| (c * 1000.0).round() / 1000.0),
         "engines": engines.iter().map(|e| json!({"name": e.name, "pid": e.pid, "cpu_cores": (e.cpu_cores * 1000.0).round() / 1000.0, "rss_mb": e.rss_mb.round()})).collect::<Vec<_>>(),
         "engine_sessions": engine_sessions,
+        "media_delay_ms": percentiles(delays(None)),
+        "media_delay_origin_ms": percentiles(delays(Some(false))),
+        "media_delay_relayed_ms": percentiles(delays(Some(true))),
+        "relayed_subscribers": relayed.len(),
+        "sessions_spanning": spanning,
         "errors": errors.len(),
         "first_errors": errors.iter().take(5).collect::<Vec<_>>(),
     });
@@ -218,6 +255,20 @@ pub fn table(r: &Value) -> String {
             r["signaling_processes"].to_string(),
         ),
         ("video jitter             ", p(&r["jitter_ms"])),
+        ("send → receive (video)   ", p(&r["media_delay_ms"])),
+        (
+            "  origin / relayed       ",
+            format!(
+                "{} / {} ({} relayed subscribers)",
+                p(&r["media_delay_origin_ms"]),
+                p(&r["media_delay_relayed_ms"]),
+                r["relayed_subscribers"]
+            ),
+        ),
+        (
+            "sessions spanning engines",
+            r["sessions_spanning"].to_string(),
+        ),
         (
             "engine RSS               ",
             format!("{} MB", r["engine_rss_mb"]),

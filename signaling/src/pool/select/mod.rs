@@ -2,12 +2,14 @@
 //! (`admission.rs`: connected, fresh stats, under its limits, not draining) decide which engines
 //! may take it; `board.rs` keeps each engine's verdict current so a decision only compares
 //! clocks; a [`Strategy`] (one file each) ranks the admitted rows; `steer.rs` narrows them to the
-//! engines a session names or whose labels it asks for.
+//! engines a session names or whose labels it asks for; `span.rs` decides where a subscriber goes
+//! when its session's engine is full.
 
 pub mod admission;
 pub mod board;
 pub mod least_loaded;
 pub mod load_weighted;
+pub mod span;
 pub mod steer;
 pub mod swrr;
 

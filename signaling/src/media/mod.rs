@@ -1,7 +1,11 @@
 //! A session's media on its engine: one MediaPipeline; per publisher a WebRtcEndpoint feeding a
 //! PassThrough; per subscription a WebRtcEndpoint fed from that PassThrough. ICE candidates are
 //! relayed both ways with OpenVidu's endpoint naming; candidates that arrive before their
-//! endpoint exists are held.
+//! endpoint exists are held. A subscription the session's engine cannot take may go to another
+//! engine, fed through a relay of its publisher (`relay.rs`).
+
+pub mod relay;
+mod span;
 
 use kms_client::wire::IceCandidate;
 use kms_client::{KurentoClient, MediaPipeline, PassThrough, Subscription, WebRtcEndpoint};
@@ -13,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::rpc::wire::{Code, Notification, RpcError};
+use relay::{FarSite, GoneSite, RelayCell, RelayEntry};
 
 pub struct SessionMedia {
     pub session_id: String,
@@ -38,6 +43,28 @@ pub struct SessionMedia {
     generation: u64,
     /// Publishers whose (re)publication is being negotiated.
     publishing: std::collections::HashSet<String>,
+    /// The engines other than its own that the session spans, by engine id.
+    far: HashMap<String, FarSite>,
+    /// Subscriptions being made, by the engine they go to (counted against its endpoint limit
+    /// before their endpoints exist).
+    in_flight: HashMap<String, usize>,
+    /// The session's relays as the REST API and metrics show them (kept current by every
+    /// change, read without the session's lock).
+    pub view: Arc<parking_lot::Mutex<Vec<RelayView>>>,
+}
+
+/// One relay as shown to operators.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayView {
+    pub stream_id: String,
+    pub publisher: String,
+    pub from_media_node_id: String,
+    pub to_media_node_id: String,
+    pub subscribers: usize,
+    /// The subscribers' connection ids.
+    pub connections: Vec<String>,
+    pub ready: bool,
 }
 
 /// Where a publisher's media stands.
@@ -59,6 +86,8 @@ struct PublisherMedia {
 pub struct SubscriberMedia {
     endpoint: WebRtcEndpoint,
     relay: JoinHandle<()>,
+    /// The far engine it is on (None: the session's own).
+    site: Option<String>,
 }
 
 /// A session's media as engine object ids: what a node adopting the session needs.
@@ -117,6 +146,9 @@ impl SessionMedia {
             unsettled: Default::default(),
             generation: 0,
             publishing: Default::default(),
+            far: HashMap::new(),
+            in_flight: HashMap::new(),
+            view: Default::default(),
         }
     }
 
@@ -133,6 +165,9 @@ impl SessionMedia {
         let mut subscribers: Vec<_> = self
             .subscribers
             .iter()
+            // Far subscriptions are not carried over: their relays are not in the snapshot, so
+            // those subscribers reconnect their streams on the adopting node.
+            .filter(|(_, m)| m.site.is_none())
             .map(|((s, p), m)| (s.clone(), p.clone(), m.endpoint.id().to_string()))
             .collect();
         subscribers.sort();
@@ -184,21 +219,29 @@ impl SessionMedia {
             let relay =
                 hold_relaying(&app, session_id, subscriber, publisher, &name, &endpoint).await;
             let key = (subscriber.clone(), publisher.clone());
-            m.subscribers
-                .insert(key, SubscriberMedia { endpoint, relay });
+            let site = None;
+            m.subscribers.insert(
+                key,
+                SubscriberMedia {
+                    endpoint,
+                    relay,
+                    site,
+                },
+            );
         }
         Ok(m)
     }
 
     /// The session moves to a new engine: the old engine's objects are gone with it, so every
     /// handle is dropped; publishers wait for their `reconnectStream`, and subscribers simply
-    /// subscribe again (their `reconnectStream`). Returns the old engine id.
+    /// subscribe again (their `reconnectStream`); relays are rebuilt from the new engine as they
+    /// are needed. Returns the old engine id, and the far sites to release.
     pub fn rehome(
         &mut self,
         engine_id: String,
         client: KurentoClient,
         pipeline: MediaPipeline,
-    ) -> String {
+    ) -> (String, Released) {
         for (owner, p) in self.publishers.drain() {
             p.relay.abort();
             self.unsettled.insert(owner.clone());
@@ -211,10 +254,138 @@ impl SessionMedia {
         self.pending_ice.clear();
         self.recent_ice.clear();
         self.publishing.clear();
+        self.in_flight.clear();
+        let far = self.take_far();
         self.client = client;
         self.pipeline = pipeline;
         self.generation += 1;
-        std::mem::replace(&mut self.engine_id, engine_id)
+        (std::mem::replace(&mut self.engine_id, engine_id), far)
+    }
+
+    /// Every far site out of the session (its engines still answer: their pipelines go).
+    pub fn take_far(&mut self) -> Released {
+        let mut gone = Released::default();
+        for (_, site) in self.far.drain() {
+            let (site, relays) = site.gone(true);
+            gone.relays.extend(relays.into_iter().map(|r| (r, false)));
+            gone.sites.push(site);
+        }
+        self.refresh_view();
+        gone
+    }
+
+    /// A far engine was lost: its subscribers' endpoints are gone with it (they reconnect their
+    /// streams and are placed again), and its relays' origin ends are released.
+    pub fn drop_site(&mut self, engine_id: &str, alive: bool) -> Option<Released> {
+        let site = self.far.remove(engine_id)?;
+        let mut gone = Released::default();
+        let keys: Vec<(String, String)> = self
+            .subscribers
+            .iter()
+            .filter(|(_, m)| m.site.as_deref() == Some(engine_id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            if let Some(s) = self.subscribers.remove(&k) {
+                s.relay.abort();
+                if alive {
+                    gone.endpoints.push(s.endpoint);
+                }
+                self.unsettled.insert(k.0);
+            }
+        }
+        let (site, relays) = site.gone(alive);
+        gone.relays.extend(relays.into_iter().map(|r| (r, false)));
+        gone.sites.push(site);
+        self.refresh_view();
+        Some(gone)
+    }
+
+    /// The engines other than its own the session spans.
+    pub fn far_engines(&self) -> Vec<String> {
+        self.far.keys().cloned().collect()
+    }
+
+    /// Whether the session has a pipeline on `engine_id` other than its own.
+    pub fn spans(&self, engine_id: &str) -> bool {
+        self.far.contains_key(engine_id)
+    }
+
+    /// What placing a subscription to `publisher` on a far engine depends on: per far engine the
+    /// session spans, whether it already relays that publisher.
+    pub fn far_sites(&self, publisher: &str) -> Vec<(String, bool)> {
+        self.far
+            .iter()
+            .map(|(id, s)| (id.clone(), s.relays.contains_key(publisher)))
+            .collect()
+    }
+
+    /// Subscriptions being made on `engine_id`.
+    pub fn in_flight(&self, engine_id: &str) -> u64 {
+        self.in_flight.get(engine_id).copied().unwrap_or(0) as u64
+    }
+
+    /// Relays no subscription uses or is being made through (and far sites left with none),
+    /// taken out of the session.
+    fn take_unused(&mut self, gone: &mut Released) {
+        let subscribers = &self.subscribers;
+        let used = |engine: &str, publisher: &str| {
+            subscribers
+                .iter()
+                .any(|((_, p), m)| p == publisher && m.site.as_deref() == Some(engine))
+        };
+        let mut empty = Vec::new();
+        for (engine, site) in self.far.iter_mut() {
+            let unused: Vec<String> = site
+                .relays
+                .iter()
+                .filter(|(p, e)| e.pending == 0 && !used(engine, p))
+                .map(|(p, _)| p.clone())
+                .collect();
+            for p in unused {
+                if let Some(e) = site.relays.remove(&p) {
+                    gone.relays.push((e.cell, true));
+                }
+            }
+            if site.relays.is_empty() {
+                empty.push(engine.clone());
+            }
+        }
+        for engine in empty {
+            if let Some(site) = self.far.remove(&engine) {
+                let (site, _) = site.gone(true);
+                gone.sites.push(site);
+            }
+        }
+        self.refresh_view();
+    }
+
+    fn refresh_view(&self) {
+        let mut v: Vec<RelayView> = Vec::new();
+        for (engine, site) in &self.far {
+            for (publisher, e) in &site.relays {
+                let mut connections: Vec<String> = self
+                    .subscribers
+                    .iter()
+                    .filter(|((_, p), m)| p == publisher && m.site.as_deref() == Some(engine))
+                    .map(|((s, _), _)| s.clone())
+                    .collect();
+                connections.sort();
+                v.push(RelayView {
+                    stream_id: e.stream_id.clone(),
+                    publisher: publisher.clone(),
+                    from_media_node_id: self.engine_id.clone(),
+                    to_media_node_id: engine.clone(),
+                    subscribers: connections.len(),
+                    connections,
+                    ready: e.cell.built().is_some(),
+                });
+            }
+        }
+        v.sort_by(|a, b| {
+            (&a.stream_id, &a.to_media_node_id).cmp(&(&b.stream_id, &b.to_media_node_id))
+        });
+        *self.view.lock() = v;
     }
 
     /// Whether `object` (the pipeline, or an endpoint or PassThrough) is part of this session's
@@ -226,6 +397,10 @@ impl SessionMedia {
                 .values()
                 .any(|p| p.endpoint.id() == object || p.hub.id() == object)
             || self.subscribers.values().any(|s| s.endpoint.id() == object)
+            || self.far.values().any(|site| {
+                site.pipeline_id() == Some(object)
+                    || site.relays.values().any(|r| r.cell.uses(object))
+            })
     }
 
     /// Publishers still waiting for their `reconnectStream` after a re-homing.
@@ -359,12 +534,15 @@ impl SessionMedia {
     }
 
     /// `receiveVideoFrom` (client offer), step 1 (under the session's lock): what a subscription
-    /// to `publisher` needs, taken so the engine work can run without the lock.
+    /// to `publisher` needs, taken so the engine work can run without the lock. `far`: the
+    /// engine it goes to when not the session's own (see `pool::select::span`), fed through a
+    /// relay of the publisher made there on first demand.
     pub fn plan_subscription(
-        &self,
+        &mut self,
         app: Weak<App>,
         subscriber: &str,
         publisher: &str,
+        far: Option<(String, KurentoClient)>,
     ) -> Result<SubscriptionPlan, RpcError> {
         let Some(p) = self.publishers.get(publisher) else {
             return Err(RpcError::new(
@@ -372,6 +550,33 @@ impl SessionMedia {
                 format!("Connection {publisher} is not publishing"),
             ));
         };
+        let (hub, stream_id) = (p.hub.clone(), p.stream_id.clone());
+        let engine = far
+            .as_ref()
+            .map_or_else(|| self.engine_id.clone(), |(e, _)| e.clone());
+        let far = far.map(|(engine, client)| {
+            let site = self
+                .far
+                .entry(engine.clone())
+                .or_insert_with(|| FarSite::new(engine, client));
+            let entry = site
+                .relays
+                .entry(publisher.to_string())
+                .or_insert_with(|| RelayEntry {
+                    cell: Arc::new(RelayCell::default()),
+                    stream_id: stream_id.clone(),
+                    pending: 0,
+                });
+            entry.pending += 1;
+            FarPlan {
+                site: site.shared.clone(),
+                cell: entry.cell.clone(),
+            }
+        });
+        *self.in_flight.entry(engine.clone()).or_default() += 1;
+        if far.is_some() {
+            self.refresh_view();
+        }
         Ok(SubscriptionPlan {
             at: EndpointSite {
                 app,
@@ -380,33 +585,91 @@ impl SessionMedia {
             },
             subscriber: subscriber.to_string(),
             publisher: publisher.to_string(),
-            hub: p.hub.clone(),
-            name: format!("{subscriber}_{}", p.stream_id),
+            name: format!("{subscriber}_{stream_id}"),
+            relay_name: format!("relay_{stream_id}_{engine}"),
+            hub,
+            engine,
+            far,
             generation: self.generation,
         })
     }
 
+    /// A planned subscription ended (made or not): it no longer counts against its engine or
+    /// holds its relay. False when the session moved since it was planned.
+    fn settle(&mut self, engine: &str, publisher: &str, far: bool, generation: u64) -> bool {
+        if generation != self.generation {
+            return false;
+        }
+        if let Some(n) = self.in_flight.get_mut(engine) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(engine);
+            }
+        }
+        if far {
+            if let Some(e) = self
+                .far
+                .get_mut(engine)
+                .and_then(|s| s.relays.get_mut(publisher))
+            {
+                e.pending = e.pending.saturating_sub(1);
+            }
+        }
+        true
+    }
+
+    /// A subscription whose engine work failed: what it held that nobody else uses.
+    pub fn abort_subscription(&mut self, failed: &SubscriptionFailed) -> Released {
+        let mut gone = Released::default();
+        if self.settle(
+            &failed.engine,
+            &failed.publisher,
+            failed.far,
+            failed.generation,
+        ) {
+            self.take_unused(&mut gone);
+        }
+        gone
+    }
+
     /// Step 3 (under the lock again): the negotiated endpoint becomes the subscription, replacing
-    /// an older one (make before break), unless the session moved or the publisher went meanwhile.
-    /// Returns what is to be done without the lock: the replaced subscription to release and the
-    /// candidates that arrived for the new endpoint while it was being made.
+    /// an older one (make before break), unless the session moved, the publisher went or the
+    /// relay it goes through was dropped meanwhile. Returns what is to be done without the lock:
+    /// what to release (the replaced subscription, a relay it alone used) and the candidates that
+    /// arrived for the new endpoint while it was being made.
     pub fn commit_subscription(
         &mut self,
         s: NegotiatedSubscription,
-    ) -> Result<(Option<SubscriberMedia>, Vec<IceCandidate>, WebRtcEndpoint), Released> {
-        let current = self
-            .publishers
-            .get(&s.publisher)
-            .is_some_and(|p| p.hub.id() == s.hub_id);
-        if s.generation != self.generation || !current {
-            return Err(Released::from(s));
+    ) -> Result<(Released, Vec<IceCandidate>, WebRtcEndpoint), Released> {
+        let far = s.media.site.is_some();
+        let current = self.settle(&s.engine, &s.publisher, far, s.generation)
+            && self
+                .publishers
+                .get(&s.publisher)
+                .is_some_and(|p| p.hub.id() == s.hub_id)
+            && (!far
+                || self
+                    .far
+                    .get(&s.engine)
+                    .and_then(|site| site.relays.get(&s.publisher))
+                    .is_some_and(|e| e.cell.built().is_some()));
+        if !current {
+            let mut gone = Released::from(s);
+            if far {
+                self.take_unused(&mut gone);
+            }
+            return Err(gone);
         }
         self.unsettled.remove(&s.subscriber);
         let key = (s.subscriber, s.publisher);
         let held = self.take_held_ice(&key);
         let endpoint = s.media.endpoint.clone();
-        let old = self.subscribers.insert(key, s.media);
-        Ok((old, held, endpoint))
+        let mut gone = Released::default();
+        if let Some(old) = self.subscribers.insert(key, s.media) {
+            gone.subscriber(old);
+        }
+        self.take_unused(&mut gone);
+        Ok((gone, held, endpoint))
     }
 
     /// Candidates for the endpoint `key` names that arrived before it existed (and, for a
@@ -481,6 +744,7 @@ impl SessionMedia {
             .retain(|(o, s), _| o != publisher && s != publisher);
         self.recent_ice
             .retain(|(o, s), _| o != publisher && s != publisher);
+        self.take_unused(&mut gone);
         gone
     }
 
@@ -491,6 +755,7 @@ impl SessionMedia {
             .remove(&(subscriber.to_string(), publisher.to_string()))?;
         let mut gone = Released::default();
         gone.subscriber(s);
+        self.take_unused(&mut gone);
         Some(gone)
     }
 
@@ -511,6 +776,7 @@ impl SessionMedia {
         }
         self.pending_ice.retain(|(o, _), _| o != connection);
         self.recent_ice.retain(|(o, _), _| o != connection);
+        self.take_unused(&mut gone);
         gone
     }
 
@@ -743,11 +1009,30 @@ impl PublicationPlan {
 
 /// A subscription being made: everything its engine work needs, without the session's lock.
 pub struct SubscriptionPlan {
+    /// The session's own engine (where the publisher is).
     at: EndpointSite,
     subscriber: String,
     publisher: String,
     hub: PassThrough,
     name: String,
+    relay_name: String,
+    /// The engine the endpoint goes to.
+    engine: String,
+    /// When that is not the session's own: the far site and the relay it goes through.
+    far: Option<FarPlan>,
+    generation: u64,
+}
+
+struct FarPlan {
+    site: Arc<relay::FarEngine>,
+    cell: Arc<RelayCell>,
+}
+
+/// What `abort_subscription` needs to know about a subscription that failed.
+pub struct SubscriptionFailed {
+    publisher: String,
+    engine: String,
+    far: bool,
     generation: u64,
 }
 
@@ -756,6 +1041,7 @@ pub struct NegotiatedSubscription {
     subscriber: String,
     publisher: String,
     hub_id: String,
+    engine: String,
     generation: u64,
     media: SubscriberMedia,
 }
@@ -770,6 +1056,7 @@ impl From<NegotiatedPublication> for Released {
             } else {
                 Vec::new()
             },
+            ..Default::default()
         }
     }
 }
@@ -783,14 +1070,28 @@ impl From<NegotiatedSubscription> for Released {
 }
 
 impl SubscriptionPlan {
-    /// Step 2 (no lock): the endpoint, its answer, candidates trickling, fed from the publisher.
+    /// Step 2 (no lock): the endpoint, its answer, candidates trickling, fed from the publisher
+    /// (on a far engine: from the relay, made first if it is not there yet).
     pub async fn negotiate(
         self,
         offer: &str,
         bw: Bandwidth,
-    ) -> Result<(NegotiatedSubscription, String), RpcError> {
-        let (endpoint, answer, relay) = self
-            .at
+    ) -> Result<(NegotiatedSubscription, String), (RpcError, SubscriptionFailed)> {
+        let failed = || SubscriptionFailed {
+            publisher: self.publisher.clone(),
+            engine: self.engine.clone(),
+            far: self.far.is_some(),
+            generation: self.generation,
+        };
+        let (site, source) = match &self.far {
+            None => (None, self.hub.clone()),
+            Some(far) => match self.reach(far).await {
+                Ok((site, source)) => (Some(site), source),
+                Err(e) => return Err((e, failed())),
+            },
+        };
+        let at = site.as_ref().unwrap_or(&self.at);
+        let (endpoint, answer, relay) = at
             .open(
                 &self.subscriber,
                 &self.publisher,
@@ -799,31 +1100,63 @@ impl SubscriptionPlan {
                 bw,
                 None,
             )
-            .await?;
-        if let Err(e) = self.hub.connect(endpoint.id(), None).await {
+            .await
+            .map_err(|e| (e, failed()))?;
+        if let Err(e) = source.connect(endpoint.id(), None).await {
             relay.abort();
             let _ = endpoint.release().await;
-            return Err(media_err(e));
+            return Err((media_err(e), failed()));
         }
+        let site = self.far.as_ref().map(|_| self.engine.clone());
         Ok((
             NegotiatedSubscription {
                 subscriber: self.subscriber,
                 publisher: self.publisher,
                 hub_id: self.hub.id().to_string(),
+                engine: self.engine,
                 generation: self.generation,
-                media: SubscriberMedia { endpoint, relay },
+                media: SubscriberMedia {
+                    endpoint,
+                    relay,
+                    site,
+                },
             },
             answer,
         ))
     }
+
+    /// The far engine's pipeline and the relay's PassThrough there, made if needed.
+    async fn reach(&self, far: &FarPlan) -> Result<(EndpointSite, PassThrough), RpcError> {
+        let pipeline = far
+            .site
+            .pipeline(&self.at.app, &self.at.session_id)
+            .await
+            .map_err(media_err)?;
+        let relay = far
+            .cell
+            .get(&self.at.pipeline, &self.hub, &pipeline, &self.relay_name)
+            .await
+            .map_err(media_err)?;
+        let site = EndpointSite {
+            app: self.at.app.clone(),
+            session_id: self.at.session_id.clone(),
+            pipeline,
+        };
+        Ok((site, relay.hub.clone()))
+    }
 }
 
 /// Engine objects taken out of a session, to release without its lock: subscriber endpoints
-/// first, then publisher endpoints, then PassThroughs.
+/// first, then publisher endpoints, then PassThroughs, then relays and far pipelines (the
+/// caller, `App::release`, first unclaims the pipelines).
 #[derive(Default)]
 pub struct Released {
     endpoints: Vec<WebRtcEndpoint>,
     hubs: Vec<PassThrough>,
+    /// Relays no longer used; `true`: their far ends are released too (false: they go with
+    /// their far pipeline, or their engine is gone).
+    relays: Vec<(Arc<RelayCell>, bool)>,
+    pub sites: Vec<GoneSite>,
 }
 
 impl Released {
@@ -832,20 +1165,34 @@ impl Released {
         self.endpoints.push(s.endpoint);
     }
 
-    pub async fn release(self) {
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+            && self.hubs.is_empty()
+            && self.relays.is_empty()
+            && self.sites.is_empty()
+    }
+
+    /// Through `App::release` (which forgets the far pipelines first).
+    async fn release(self) {
         for ep in self.endpoints {
             let _ = ep.release().await;
         }
         for hub in self.hubs {
             let _ = hub.release().await;
         }
-    }
-}
-
-impl SubscriberMedia {
-    /// Stops its candidate relay and releases its endpoint.
-    pub async fn release(self) {
-        self.relay.abort();
-        let _ = self.endpoint.release().await;
+        for (cell, far_too) in self.relays {
+            if let Some(r) = cell.built() {
+                r.stop();
+                let _ = r.out.release().await;
+                if far_too {
+                    let _ = futures::join!(r.inn.release(), r.hub.release());
+                }
+            }
+        }
+        for site in self.sites {
+            if let (true, Some(p)) = (site.alive, site.pipeline) {
+                let _ = p.release().await;
+            }
+        }
     }
 }

@@ -180,6 +180,25 @@ macro_rules! element_common {
                 }
                 self.client.invoke(&self.id, "disconnect", params(p)).await.map(|_| ())
             }
+
+            /// `getStats`: the element's statistics as Kurento returns them (a map of stats id
+            /// to `RTCInboundRTPStreamStats`, `RTCOutboundRTPStreamStats`, … objects).
+            pub async fn get_stats(&self, media: Option<MediaType>) -> Result<Map<String, Value>, ClientError> {
+                let mut p = json!({});
+                if let Some(m) = media {
+                    p["mediaType"] = Value::from(m.wire());
+                }
+                let v = self.client.invoke(&self.id, "getStats", params(p)).await?;
+                Ok(v.and_then(|v| v.as_object().cloned()).unwrap_or_default())
+            }
+
+            /// `isMediaFlowingIn` / `isMediaFlowingOut` for one media type.
+            pub async fn is_media_flowing(&self, inbound: bool, media: MediaType) -> Result<bool, ClientError> {
+                let op = if inbound { "isMediaFlowingIn" } else { "isMediaFlowingOut" };
+                let p = json!({"mediaType": media.wire()});
+                let v = self.client.invoke(&self.id, op, params(p)).await?;
+                Ok(v.and_then(|v| v.as_bool()).unwrap_or(false))
+            }
         }
     };
 }
@@ -271,6 +290,16 @@ impl WebRtcEndpoint {
                 .invoke(&self.id, "getConnectionState", None)
                 .await?,
         )
+    }
+
+    /// The local (`true`) or remote session description as negotiated.
+    pub async fn session_descriptor(&self, local: bool) -> Result<String, ClientError> {
+        let op = if local {
+            "getLocalSessionDescriptor"
+        } else {
+            "getRemoteSessionDescriptor"
+        };
+        as_string(self.client.invoke(&self.id, op, None).await?)
     }
 
     pub async fn get_media_state(&self) -> Result<String, ClientError> {

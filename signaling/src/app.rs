@@ -153,6 +153,7 @@ impl App {
         tokio::spawn(crate::cluster::snapshot::run(Arc::downgrade(&app)));
         tokio::spawn(collect_garbage(Arc::downgrade(&app)));
         tokio::spawn(run_timers(Arc::downgrade(&app)));
+        tokio::spawn(crate::media::sample_relays(Arc::downgrade(&app)));
         tokio::spawn(crate::cluster::run_heartbeat(Arc::downgrade(&app), beat));
         tokio::spawn(crate::ownership::follow_pool(
             Arc::downgrade(&app),

@@ -198,15 +198,37 @@ pub fn render(app: &App) -> String {
         "joined participants of this node's sessions",
         vec![(none(), participants as f64)],
     );
-    // Relays by the engine they feed (a session spanning engines: `media/relay.rs`).
+    // Relays by the engine they feed (a session spanning engines: `media/relay.rs`), and what
+    // each one carried.
     let mut relays: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    let mut carried: Vec<(Labels, u64, u64)> = Vec::new();
     for view in app.relay_views.lock().values() {
         for r in view.lock().iter() {
             let e = relays.entry(r.to_media_node_id.clone()).or_default();
             e.0 += 1.0;
             e.1 += r.subscribers as f64;
+            carried.push((
+                vec![
+                    ("stream".to_string(), r.stream_id.clone()),
+                    ("engine".to_string(), r.to_media_node_id.clone()),
+                ],
+                r.cell.packets_sent.load(Ordering::Relaxed),
+                r.cell.bytes_sent.load(Ordering::Relaxed),
+            ));
         }
     }
+    counters(
+        &mut reg,
+        "rtcpool_relay_packets",
+        "RTP packets a relay's origin end sent (sampled from the engine every 2 s)",
+        carried.iter().map(|(l, p, _)| (l.clone(), *p)).collect(),
+    );
+    counters(
+        &mut reg,
+        "rtcpool_relay_bytes",
+        "RTP bytes a relay's origin end sent (sampled from the engine every 2 s)",
+        carried.iter().map(|(l, _, b)| (l.clone(), *b)).collect(),
+    );
     gauges(
         &mut reg,
         "rtcpool_relays",

@@ -51,6 +51,18 @@ try {
   step = 'const changed = await ov.fetch();';
   const changed = await ov.fetch();
   assert(ov.activeSessions.some((s) => s.sessionId === 'node-client'), `fetch lists the session (changed ${changed})`);
+  // The node-client's stats fetch (GET /sessions?webRtcStats=true) dereferences every
+  // publisher's extended fields: they are there, with the engine's own statistics.
+  step = 'await ov.fetchWebRtc();';
+  await until('engine stats for the publisher', async () => {
+    await ov.fetchWebRtc();
+    const s = ov.activeSessions.find((x) => x.sessionId === 'node-client');
+    const kms = s?.activeConnections[0]?.publishers[0]?.webRtc?.kms;
+    const inbound = Object.values(kms?.serverStats || {}).filter((x) => x.type === 'inboundrtp');
+    return kms && kms.webrtcEndpointName === streamId && kms.localSdp?.startsWith('v=0')
+      && kms.remoteSdp?.startsWith('v=0') && kms.remoteCandidate?.startsWith('candidate:')
+      && inbound.some((x) => x.packetsReceived > 0);
+  });
   step = 'await session.forceUnpublish(streamId);';
   await session.forceUnpublish(streamId);
   step = 'await session.fetch();';

@@ -2,7 +2,8 @@
 // signaling runs with POOL_MAX_ENDPOINTS=3, so the session's engine takes the host's endpoint
 // and PassThrough and one viewer; the second viewer goes to the other engine, fed through a
 // relay. Both viewers decode the host's video (keyframes reach them through the relay), the
-// REST API shows the span, and when everyone has left the engines hold no pipelines.
+// REST API and the operator dashboard show the span (bitrates included), and when everyone has
+// left the engines hold no pipelines.
 import { chromium } from 'playwright-core';
 import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri, AUTH, pageFiles } from './common.mjs';
 import { waitReady } from './ready.mjs';
@@ -45,6 +46,20 @@ try {
   await sleep(1500);
   const f1 = await v1.evaluate(() => window.decoded());
   const f2 = await v2.evaluate(() => window.decoded());
+  // The operator dashboard (static/dashboard.html, default secret) shows the span, the
+  // stream's incoming bitrate and the relay with its bitrate.
+  const dash = await (await browser.newContext()).newPage();
+  dash.on('console', (m) => { if (m.type() === 'error') console.error('dashboard:', m.text()); });
+  await dash.goto(`${SIGNALING}/dashboard.html`);
+  let shown = null;
+  await until('dashboard shows bitrates and the relay', async () => {
+    shown = await dash.evaluate(() => {
+      const t = [...document.querySelectorAll('#streams table')].map((x) => [...x.rows].slice(1).map((r) => [...r.cells].map((c) => c.textContent)));
+      return { head: document.querySelector('#streams h3')?.textContent || '', streams: t[0] || [], relays: t[1] || [] };
+    });
+    return shown.head.includes('spans') && Number(shown.streams[0]?.[1]) > 50
+      && shown.relays.length === 1 && Number(shown.relays[0][3]) > 50;
+  });
   const [, s] = await rest('GET', '/sessions/relay-room');
   const relays = s.relays || [];
   for (const p of pages) await p.evaluate(() => window.leave());
@@ -56,7 +71,7 @@ try {
     pipelines += (await (await k.getServerManager()).getPipelines()).length;
     k.close();
   }
-  console.log(JSON.stringify({ result: 'stats', mediaMs, framesViewer1: f1, framesViewer2: f2, mediaNodeIds: s.mediaNodeIds, relays, pipelines }));
+  console.log(JSON.stringify({ result: 'stats', dashboard: shown, mediaMs, framesViewer1: f1, framesViewer2: f2, mediaNodeIds: s.mediaNodeIds, relays, pipelines }));
   if (!(f1 > 10 && f2 > 10)) failed = `frames decoded: viewer1 ${f1}, viewer2 ${f2}`;
   else if (!(s.mediaNodeIds && s.mediaNodeIds.length === 2)) failed = `session spans ${JSON.stringify(s.mediaNodeIds)}`;
   else if (!(relays.length === 1 && relays[0].subscribers === 1 && relays[0].ready)) failed = `relays ${JSON.stringify(relays)}`;

@@ -79,6 +79,48 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     }
     assert_eq!(publisher_ep.get_connection_state().await?, "CONNECTED");
 
+    // Kurento's statistics: the publisher's endpoint counts what it received, a subscriber's
+    // what it sent (in Kurento's shapes), and both say media is flowing.
+    use kms_client::MediaType;
+    let count = |stats: &serde_json::Map<String, serde_json::Value>, ty: &str, field: &str| {
+        stats
+            .values()
+            .filter(|v| v["type"] == ty)
+            .map(|v| v[field].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let inbound = publisher_ep.get_stats(Some(MediaType::Video)).await?;
+    let received = count(&inbound, "inboundrtp", "packetsReceived");
+    assert!(received >= 50, "publisher endpoint stats: {inbound:?}");
+    assert!(inbound.values().all(|v| v["__module__"] == "kurento"
+        && v["timestampMillis"].as_u64().is_some()
+        && (v["type"] != "inboundrtp" || v["__type__"] == "RTCInboundRTPStreamStats")));
+    assert!(count(&inbound, "inboundrtp", "bytesReceived") > received * 100);
+    assert_eq!(
+        count(&inbound, "outboundrtp", "packetsSent"),
+        0,
+        "{inbound:?}"
+    );
+    let outbound = sub_eps[0].get_stats(None).await?;
+    assert!(
+        count(&outbound, "outboundrtp", "packetsSent") >= 75,
+        "subscriber endpoint stats: {outbound:?}"
+    );
+    assert!(outbound
+        .values()
+        .any(|v| v["type"] == "candidatepair" && v["bytesSent"].as_u64() > Some(0)));
+    assert!(outbound
+        .values()
+        .any(|v| v["type"] == "endpoint" && v["__type__"] == "EndpointStats"));
+    assert!(
+        publisher_ep
+            .is_media_flowing(true, MediaType::Video)
+            .await?
+    );
+    assert!(sub_eps[0].is_media_flowing(false, MediaType::Audio).await?);
+    assert!(!sub_eps[0].is_media_flowing(true, MediaType::Video).await?);
+    assert!(hub.get_stats(None).await?.is_empty());
+
     // Packets reach subscribers by direct call through taps on the hubs: the PassThrough's relay
     // (audio, video) and each subscriber's two tracks. Releasing one subscriber while the
     // publisher keeps sending removes exactly its taps; the others keep receiving.

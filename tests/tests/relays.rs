@@ -70,7 +70,7 @@ async fn engine_objects(e: &EngineProcess) -> anyhow::Result<(Value, Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_spans_engines_and_survives_their_loss() -> anyhow::Result<()> {
-    let mut engines = vec![
+    let mut engines = [
         EngineProcess::start(&[]).await?,
         EngineProcess::start(&[]).await?,
         EngineProcess::start(&[]).await?,
@@ -120,6 +120,19 @@ async fn broadcast_spans_engines_and_survives_their_loss() -> anyhow::Result<()>
         && r["fromMediaNodeId"] == json!(origin)
         && r["subscribers"] == json!(4)
         && r["ready"] == json!(true)));
+    // Each relay's traffic, sampled from the origin engine, in the REST view and in /metrics.
+    wait_relays(&sig, "relay traffic sampled", |r| {
+        r.iter()
+            .all(|r| r["packetsSent"].as_u64() > Some(50) && r["bytesSent"].as_u64() > Some(50_000))
+    })
+    .await?;
+    let metrics = rtcpool_tests::harness::http_text(sig.addr, "/metrics").await?;
+    assert!(metrics.contains("rtcpool_relays{engine=\""), "{metrics}");
+    assert!(
+        metrics.contains("rtcpool_relay_packets_total{"),
+        "{metrics}"
+    );
+
     // Release with the last subscriber: the last four leave, their engine is left empty and
     // the origin's outgoing relay endpoint goes; four new viewers rebuild it.
     let far_of_last = {

@@ -100,6 +100,14 @@ impl EndpointHandle {
         self.ask(|r| Op::AddIceCandidate(c, r)).await
     }
 
+    /// Kurento's `getStats`: the connection's RTP streams, candidate pair and transport.
+    pub async fn stats(
+        &self,
+        kind: Option<super::MediaKind>,
+    ) -> Result<serde_json::Value, RpcError> {
+        self.ask(|r| Op::Stats(kind, r)).await
+    }
+
     /// Closes the peer connection and ends every task of the endpoint; waits for it.
     pub async fn close(&self) {
         self.ports.disconnect_all();

@@ -15,6 +15,8 @@ pub struct Flow {
     object: String,
     kind: MediaKind,
     event: &'static str,
+    /// Where the state is also kept for `isMediaFlowingIn/Out`.
+    shown: Option<crate::media::worker::handle::SharedSnapshot>,
     flowing: bool,
     /// A packet went by since the last tick (no clock read per packet).
     seen: bool,
@@ -28,6 +30,7 @@ impl Flow {
             object: object.to_string(),
             kind,
             event,
+            shown: None,
             flowing: false,
             seen: false,
             last_busy: Instant::now(),
@@ -40,6 +43,12 @@ impl Flow {
 
     pub fn outbound(object: &str, kind: MediaKind) -> Self {
         Self::new(object, kind, name::MEDIA_FLOW_OUT)
+    }
+
+    /// Also keeps the state in `snapshot` (for `isMediaFlowingIn/Out`).
+    pub fn shown_in(mut self, snapshot: crate::media::worker::handle::SharedSnapshot) -> Self {
+        self.shown = Some(snapshot);
+        self
     }
 
     #[inline]
@@ -62,6 +71,15 @@ impl Flow {
     }
 
     fn emit(&self, state: &str, tx: &EventTx) {
+        if let Some(s) = &self.shown {
+            let mut s = s.lock();
+            let slot = if self.event == name::MEDIA_FLOW_IN {
+                &mut s.flowing_in
+            } else {
+                &mut s.flowing_out
+            };
+            slot[self.kind.index()] = self.flowing;
+        }
         let fields =
             json!({"state": state, "padName": "default", "mediaType": self.kind.wire_name()});
         let _ = tx.send(events::build(

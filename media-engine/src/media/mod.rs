@@ -28,6 +28,14 @@ pub enum MediaKind {
 impl MediaKind {
     pub const ALL: [MediaKind; 2] = [MediaKind::Audio, MediaKind::Video];
 
+    /// 0 for audio, 1 for video (per-kind arrays).
+    pub fn index(self) -> usize {
+        match self {
+            MediaKind::Audio => 0,
+            MediaKind::Video => 1,
+        }
+    }
+
     pub fn wire_name(self) -> &'static str {
         match self {
             MediaKind::Audio => "AUDIO",

@@ -38,6 +38,8 @@ pub struct SinkSpec {
     pub extensions: Vec<(u8, String)>,
     /// The peer connection is up (packets before that are dropped: nobody could decrypt them).
     pub writable: Arc<AtomicBool>,
+    /// The endpoint's shared state (the flow state is kept there).
+    pub snapshot: crate::media::worker::handle::SharedSnapshot,
 }
 
 type Input = watch::Receiver<Option<Arc<Hub>>>;
@@ -102,7 +104,7 @@ pub async fn follow_input(
         events,
         state: Mutex::new(SinkState {
             rw: Rewriter::new(spec.ssrc, spec.codecs, spec.extensions),
-            flow: Flow::outbound(&object, spec.kind),
+            flow: Flow::outbound(&object, spec.kind).shown_in(spec.snapshot.clone()),
         }),
     });
     let mut attached = Attachment::new(tap.clone());

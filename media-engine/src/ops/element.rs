@@ -16,6 +16,16 @@ pub async fn invoke(inv: &Invocation<'_>, op: &str) -> Option<Handled> {
         "disconnect" => connect(inv, false),
         "getSinkConnections" => connections(inv, true),
         "getSourceConnections" => connections(inv, false),
+        // A WebRtcEndpoint answers these itself (`webrtc.rs`); other elements (PassThrough)
+        // have no connection of their own.
+        "getStats" | "isMediaFlowingIn" | "isMediaFlowingOut"
+            if inv.engine.endpoint(inv.object).is_none() =>
+        {
+            media_types(inv).map(|_| match op {
+                "getStats" => value(serde_json::Map::new()),
+                _ => value(false),
+            })
+        }
         _ => return None,
     };
     Some(r)

@@ -35,6 +35,30 @@ pub async fn invoke(inv: &Invocation<'_>, op: &str) -> Option<Handled> {
         "getRemoteSessionDescriptor" => Ok(value(
             ep.snapshot.lock().remote_sdp.clone().unwrap_or_default(),
         )),
+        "getStats" => match media_kind(inv) {
+            Ok(k) => ep.stats(k).await.map(value),
+            Err(e) => Err(e),
+        },
+        "isMediaFlowingIn" | "isMediaFlowingOut" => match media_kind(inv) {
+            Ok(None)
+                if inv.opt::<String>("mediaType").ok().flatten().as_deref() == Some("DATA") =>
+            {
+                Ok(value(false))
+            }
+            Ok(k) => {
+                let s = ep.snapshot.lock();
+                let states = if op == "isMediaFlowingIn" {
+                    s.flowing_in
+                } else {
+                    s.flowing_out
+                };
+                Ok(value(match k {
+                    Some(k) => states[k.index()],
+                    None => states.iter().any(|f| *f),
+                }))
+            }
+            Err(e) => Err(e),
+        },
         "getConnectionState" => Ok(value(state(ep.snapshot.lock().connected))),
         "getMediaState" => Ok(value(state(ep.snapshot.lock().media_connected))),
         "requestKeyframe" => {
@@ -46,6 +70,20 @@ pub async fn invoke(inv: &Invocation<'_>, op: &str) -> Option<Handled> {
         _ => return None,
     };
     Some(r)
+}
+
+/// The optional `mediaType` (AUDIO or VIDEO; DATA carries nothing here).
+fn media_kind(inv: &Invocation<'_>) -> Result<Option<crate::media::MediaKind>, RpcError> {
+    use crate::media::MediaKind;
+    match inv.opt::<String>("mediaType")?.as_deref() {
+        None | Some("DATA") => Ok(None),
+        Some("AUDIO") => Ok(Some(MediaKind::Audio)),
+        Some("VIDEO") => Ok(Some(MediaKind::Video)),
+        Some(other) => Err(RpcError::new(
+            ErrorCode::MarshallError,
+            format!("Invalid mediaType '{other}'"),
+        )),
+    }
 }
 
 fn state(connected: bool) -> &'static str {

@@ -6,6 +6,9 @@
 
 pub mod relay;
 mod span;
+pub use span::sample_relays;
+pub mod stats;
+pub mod trace;
 
 use kms_client::wire::IceCandidate;
 use kms_client::{KurentoClient, MediaPipeline, PassThrough, Subscription, WebRtcEndpoint};
@@ -18,6 +21,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::rpc::wire::{Code, Notification, RpcError};
 use relay::{FarSite, GoneSite, RelayCell, RelayEntry};
+use trace::SharedTrace;
 
 pub struct SessionMedia {
     pub session_id: String,
@@ -54,7 +58,7 @@ pub struct SessionMedia {
 }
 
 /// One relay as shown to operators.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RelayView {
     pub stream_id: String,
@@ -65,6 +69,19 @@ pub struct RelayView {
     /// The subscribers' connection ids.
     pub connections: Vec<String>,
     pub ready: bool,
+    #[serde(skip)]
+    pub cell: Arc<RelayCell>,
+}
+
+impl RelayView {
+    /// As the REST API shows it: with the packets and bytes its origin end sent.
+    pub fn json(&self) -> serde_json::Value {
+        use std::sync::atomic::Ordering;
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["packetsSent"] = self.cell.packets_sent.load(Ordering::Relaxed).into();
+        v["bytesSent"] = self.cell.bytes_sent.load(Ordering::Relaxed).into();
+        v
+    }
 }
 
 /// Where a publisher's media stands.
@@ -80,12 +97,12 @@ struct PublisherMedia {
     stream_id: String,
     endpoint: WebRtcEndpoint,
     hub: PassThrough,
-    relay: JoinHandle<()>,
+    ice: Candidates,
 }
 
 pub struct SubscriberMedia {
     endpoint: WebRtcEndpoint,
-    relay: JoinHandle<()>,
+    ice: Candidates,
     /// The far engine it is on (None: the session's own).
     site: Option<String>,
 }
@@ -206,7 +223,7 @@ impl SessionMedia {
                 stream_id: stream_id.clone(),
                 endpoint,
                 hub,
-                relay,
+                ice: relay,
             };
             m.publishers.insert(owner.clone(), p);
         }
@@ -224,7 +241,7 @@ impl SessionMedia {
                 key,
                 SubscriberMedia {
                     endpoint,
-                    relay,
+                    ice: relay,
                     site,
                 },
             );
@@ -243,12 +260,12 @@ impl SessionMedia {
         pipeline: MediaPipeline,
     ) -> (String, Released) {
         for (owner, p) in self.publishers.drain() {
-            p.relay.abort();
+            p.ice.abort();
             self.unsettled.insert(owner.clone());
             self.stale_publishers.insert(owner, p.stream_id);
         }
         for ((subscriber, _), s) in self.subscribers.drain() {
-            s.relay.abort();
+            s.ice.abort();
             self.unsettled.insert(subscriber);
         }
         self.pending_ice.clear();
@@ -287,7 +304,7 @@ impl SessionMedia {
             .collect();
         for k in keys {
             if let Some(s) = self.subscribers.remove(&k) {
-                s.relay.abort();
+                s.ice.abort();
                 if alive {
                     gone.endpoints.push(s.endpoint);
                 }
@@ -299,6 +316,34 @@ impl SessionMedia {
         gone.sites.push(site);
         self.refresh_view();
         Some(gone)
+    }
+
+    /// Every endpoint of the session, for `webRtcStats=true` (`stats.rs`).
+    pub fn webrtc_targets(&self) -> Vec<stats::Target> {
+        let mut out: Vec<stats::Target> = self
+            .publishers
+            .iter()
+            .map(|(owner, p)| stats::Target {
+                connection: owner.clone(),
+                stream_id: p.stream_id.clone(),
+                name: p.stream_id.clone(),
+                endpoint: p.endpoint.clone(),
+                trace: p.ice.trace.clone(),
+            })
+            .collect();
+        for ((subscriber, publisher), m) in &self.subscribers {
+            let Some(p) = self.publishers.get(publisher) else {
+                continue;
+            };
+            out.push(stats::Target {
+                connection: subscriber.clone(),
+                stream_id: p.stream_id.clone(),
+                name: format!("{subscriber}_{}", p.stream_id),
+                endpoint: m.endpoint.clone(),
+                trace: m.ice.trace.clone(),
+            });
+        }
+        out
     }
 
     /// The engines other than its own the session spans.
@@ -379,6 +424,7 @@ impl SessionMedia {
                     subscribers: connections.len(),
                     connections,
                     ready: e.cell.built().is_some(),
+                    cell: e.cell.clone(),
                 });
             }
         }
@@ -523,10 +569,10 @@ impl SessionMedia {
             stream_id: n.stream_id,
             endpoint: n.endpoint,
             hub: n.hub,
-            relay: n.relay,
+            ice: n.ice,
         };
         let old = self.publishers.insert(n.owner, new).map(|old| {
-            old.relay.abort();
+            old.ice.abort();
             old.endpoint
         });
         self.ready.notify_waiters();
@@ -694,11 +740,15 @@ impl SessionMedia {
         c: &IceCandidate,
     ) -> Option<WebRtcEndpoint> {
         let key = (caller.to_string(), endpoint_name.to_string());
-        let ep = if caller == endpoint_name {
-            self.publishers.get(caller).map(|p| p.endpoint.clone())
+        let found = if caller == endpoint_name {
+            self.publishers.get(caller).map(|p| (&p.endpoint, &p.ice))
         } else {
-            self.subscribers.get(&key).map(|s| s.endpoint.clone())
+            self.subscribers.get(&key).map(|s| (&s.endpoint, &s.ice))
         };
+        let ep = found.map(|(ep, ice)| {
+            ice.trace.lock().client_candidate(c);
+            ep.clone()
+        });
         match ep {
             Some(ep) => {
                 let recent = self.recent_ice.entry(key).or_default();
@@ -735,7 +785,7 @@ impl SessionMedia {
             }
         }
         if let Some(p) = self.publishers.remove(publisher) {
-            p.relay.abort();
+            p.ice.abort();
             gone.endpoints.push(p.endpoint);
             gone.hubs.push(p.hub);
         }
@@ -783,10 +833,10 @@ impl SessionMedia {
     /// Releases the pipeline (the engine releases its children).
     pub async fn release_all(mut self) {
         for (_, p) in self.publishers.drain() {
-            p.relay.abort();
+            p.ice.abort();
         }
         for (_, s) in self.subscribers.drain() {
-            s.relay.abort();
+            s.ice.abort();
         }
         let _ = self.pipeline.release().await;
     }
@@ -801,8 +851,9 @@ async fn hold_relaying(
     sender: &str,
     name: &str,
     ep: &WebRtcEndpoint,
-) -> JoinHandle<()> {
-    match ep.subscribe("IceCandidateFound").await {
+) -> Candidates {
+    let trace = SharedTrace::default();
+    let task = match ep.subscribe("IceCandidateFound").await {
         Ok(found) => tokio::spawn(relay_candidates(
             app.clone(),
             session.to_string(),
@@ -810,11 +861,25 @@ async fn hold_relaying(
             sender.to_string(),
             name.to_string(),
             found,
+            trace.clone(),
         )),
         Err(e) => {
             tracing::warn!(endpoint = %ep.id(), %e, "adopted endpoint not held");
             tokio::spawn(async {})
         }
+    };
+    Candidates { task, trace }
+}
+
+/// An endpoint's candidate relay (its task) and what it saw (`trace.rs`).
+pub struct Candidates {
+    task: JoinHandle<()>,
+    pub trace: SharedTrace,
+}
+
+impl Candidates {
+    fn abort(&self) {
+        self.task.abort();
     }
 }
 
@@ -826,11 +891,13 @@ async fn relay_candidates(
     sender: String,
     endpoint_name: String,
     mut found: Subscription,
+    trace: SharedTrace,
 ) {
     while let Some(ev) = found.next().await {
         let Some(c) = ev.ice_candidate() else {
             continue;
         };
+        trace.lock().server_candidate(&c, crate::ids::now_ms());
         let Some(app) = app.upgrade() else { return };
         let n = Notification::IceCandidate {
             sender_connection_id: sender.clone(),
@@ -862,8 +929,9 @@ impl EndpointSite {
         offer: &str,
         bw: Bandwidth,
         feeds: Option<&PassThrough>,
-    ) -> Result<(WebRtcEndpoint, String, JoinHandle<()>), RpcError> {
+    ) -> Result<(WebRtcEndpoint, String, Candidates), RpcError> {
         let ep = self.new_endpoint(name, bw).await?;
+        let trace = SharedTrace::default();
         let result = async {
             let found = ep.subscribe("IceCandidateFound").await.map_err(media_err)?;
             let answer = ep.process_offer(offer).await.map_err(media_err)?;
@@ -877,6 +945,7 @@ impl EndpointSite {
                 sender.to_string(),
                 name.to_string(),
                 found,
+                trace.clone(),
             ));
             if let Err(e) = ep.gather_candidates().await {
                 relay.abort();
@@ -886,7 +955,7 @@ impl EndpointSite {
         }
         .await;
         match result {
-            Ok((answer, relay)) => Ok((ep, answer, relay)),
+            Ok((answer, task)) => Ok((ep, answer, Candidates { task, trace })),
             Err(e) => {
                 let _ = ep.release().await;
                 Err(e)
@@ -940,7 +1009,7 @@ pub struct NegotiatedPublication {
     stream_id: String,
     endpoint: WebRtcEndpoint,
     hub: PassThrough,
-    relay: JoinHandle<()>,
+    ice: Candidates,
     /// The id of the PassThrough of the publication it replaces.
     replaces: Option<String>,
     generation: u64,
@@ -987,7 +1056,7 @@ impl PublicationPlan {
                     endpoint,
                     replaces: self.replaces.map(|(h, _)| h.id().to_string()),
                     hub,
-                    relay,
+                    ice: relay,
                     generation: self.generation,
                 },
                 answer,
@@ -1048,7 +1117,7 @@ pub struct NegotiatedSubscription {
 
 impl From<NegotiatedPublication> for Released {
     fn from(n: NegotiatedPublication) -> Self {
-        n.relay.abort();
+        n.ice.abort();
         Released {
             endpoints: vec![n.endpoint],
             hubs: if n.replaces.is_none() {
@@ -1117,7 +1186,7 @@ impl SubscriptionPlan {
                 generation: self.generation,
                 media: SubscriberMedia {
                     endpoint,
-                    relay,
+                    ice: relay,
                     site,
                 },
             },
@@ -1161,7 +1230,7 @@ pub struct Released {
 
 impl Released {
     fn subscriber(&mut self, s: SubscriberMedia) {
-        s.relay.abort();
+        s.ice.abort();
         self.endpoints.push(s.endpoint);
     }
 

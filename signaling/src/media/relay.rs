@@ -42,6 +42,9 @@ pub struct RelayEntry {
 #[derive(Default)]
 pub struct RelayCell {
     built: OnceCell<Relay>,
+    /// What its origin end sent, as the engine's statistics last said (`sample`).
+    pub packets_sent: std::sync::atomic::AtomicU64,
+    pub bytes_sent: std::sync::atomic::AtomicU64,
 }
 
 pub struct Relay {
@@ -133,6 +136,27 @@ impl RelayCell {
 
     pub fn built(&self) -> Option<&Relay> {
         self.built.get()
+    }
+
+    /// Reads what the origin end has sent so far (Kurento `getStats`, outgoing RTP streams).
+    pub async fn sample(&self) {
+        use std::sync::atomic::Ordering;
+        let Some(r) = self.built() else {
+            return;
+        };
+        let Ok(stats) = r.out.get_stats(None).await else {
+            return;
+        };
+        let sum = |field: &str| -> u64 {
+            stats
+                .values()
+                .filter(|s| s["type"] == "outboundrtp")
+                .filter_map(|s| s[field].as_u64())
+                .sum()
+        };
+        self.packets_sent
+            .store(sum("packetsSent"), Ordering::Relaxed);
+        self.bytes_sent.store(sum("bytesSent"), Ordering::Relaxed);
     }
 
     /// Whether `object` is one of its endpoints or its PassThrough.

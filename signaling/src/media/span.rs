@@ -3,12 +3,38 @@
 //! (claims, the engines' session lists), and what a lost far engine means for the sessions that
 //! span it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use super::{Released, SessionMedia};
 use crate::app::App;
 use crate::pool::select::span::{self, Far, Site};
 use crate::pool::Status;
+
+/// How often each relay's origin end is asked what it sent.
+const RELAY_SAMPLE: Duration = Duration::from_secs(2);
+
+/// Keeps every relay's sent packets and bytes current (for the REST API and `/metrics`): one
+/// Kurento `getStats` per relay every [`RELAY_SAMPLE`], all at once, each bounded in time.
+pub async fn sample_relays(app: Weak<App>) {
+    loop {
+        tokio::time::sleep(RELAY_SAMPLE).await;
+        let Some(a) = app.upgrade() else { return };
+        let cells: Vec<Arc<super::RelayCell>> = a
+            .relay_views
+            .lock()
+            .values()
+            .flat_map(|v| v.lock().iter().map(|r| r.cell.clone()).collect::<Vec<_>>())
+            .collect();
+        drop(a);
+        futures::future::join_all(
+            cells
+                .iter()
+                .map(|c| tokio::time::timeout(RELAY_SAMPLE, c.sample())),
+        )
+        .await;
+    }
+}
 
 /// Endpoints a subscription on a far engine without the relay adds there: the relay's incoming
 /// endpoint and PassThrough, and the subscriber's endpoint.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::{flag, no_content, object_body, ok_json, ApiError};
 use crate::app::App;
+use crate::media::stats::add_to_connection;
 use crate::model::{list_json, ConnectionProps};
 
 fn path(id: &str) -> String {
@@ -46,6 +47,10 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let pending = flag(&q, "pendingConnections", true);
+    let figures = match flag(&q, "webRtcStats", false) {
+        true => app.webrtc_figures(&id).await,
+        false => Default::default(),
+    };
     let reg = app.reg.lock();
     let Some(s) = reg.sessions.get(&id) else {
         return ApiError::new(
@@ -58,19 +63,35 @@ pub async fn list(
     let content: Vec<Value> = s
         .in_order()
         .filter(|c| pending || c.active.is_some())
-        .map(|c| c.rest_json(&id))
+        .map(|c| {
+            let mut v = c.rest_json(&id);
+            add_to_connection(&mut v, &figures);
+            v
+        })
         .collect();
     ok_json(list_json(content))
 }
 
-pub async fn get(State(app): State<Arc<App>>, Path((id, cid)): Path<(String, String)>) -> Response {
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Path((id, cid)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let p = format!("{}/{cid}", path(&id));
+    let figures = match flag(&q, "webRtcStats", false) {
+        true => app.webrtc_figures(&id).await,
+        false => Default::default(),
+    };
     let reg = app.reg.lock();
     let Some(s) = reg.sessions.get(&id) else {
         return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response();
     };
     match s.connections.get(&cid) {
-        Some(c) => ok_json(c.rest_json(&id)),
+        Some(c) => {
+            let mut v = c.rest_json(&id);
+            add_to_connection(&mut v, &figures);
+            ok_json(v)
+        }
         None => ApiError::missing(StatusCode::NOT_FOUND, "Connection", &cid, &p).into_response(),
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::{flag, no_content, object_body, ok_json, ApiError};
 use crate::app::{App, CreateError};
+use crate::media::stats::add_to_session;
 use crate::model::{list_json, SessionProps};
 
 const PATH: &str = "/openvidu/api/sessions";
@@ -49,11 +50,25 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let pending = flag(&q, "pendingConnections", false);
+    let mut figures = HashMap::new();
+    if flag(&q, "webRtcStats", false) {
+        let ids: Vec<String> = app.reg.lock().sessions.keys().cloned().collect();
+        for id in ids {
+            let f = app.webrtc_figures(&id).await;
+            figures.insert(id, f);
+        }
+    }
     let reg = app.reg.lock();
     let content: Vec<Value> = reg
         .sessions
         .values()
-        .map(|s| with_span(&app, s, s.rest_json(pending)))
+        .map(|s| {
+            let mut v = with_span(&app, s, s.rest_json(pending));
+            if let Some(f) = figures.get(&s.id) {
+                add_to_session(&mut v, f);
+            }
+            v
+        })
         .collect();
     ok_json(list_json(content))
 }
@@ -64,8 +79,16 @@ pub async fn get(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let pending = flag(&q, "pendingConnections", false);
+    let figures = match flag(&q, "webRtcStats", false) {
+        true => app.webrtc_figures(&id).await,
+        false => Default::default(),
+    };
     match app.reg.lock().sessions.get(&id) {
-        Some(s) => ok_json(with_span(&app, s, s.rest_json(pending))),
+        Some(s) => {
+            let mut v = with_span(&app, s, s.rest_json(pending));
+            add_to_session(&mut v, &figures);
+            ok_json(v)
+        }
         None => ApiError::missing(
             StatusCode::NOT_FOUND,
             "Session",
@@ -110,6 +133,6 @@ fn with_span(app: &App, s: &crate::model::Session, mut v: Value) -> Value {
     }
     v["mediaNodeId"] = Value::from(engine.clone());
     v["mediaNodeIds"] = serde_json::json!(nodes);
-    v["relays"] = serde_json::json!(relays);
+    v["relays"] = Value::Array(relays.iter().map(|r| r.json()).collect());
     v
 }

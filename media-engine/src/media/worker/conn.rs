@@ -76,6 +76,7 @@ pub struct Conn {
 }
 
 mod negotiate;
+mod stats;
 
 impl Conn {
     pub fn new(init: ConnInit) -> Self {
@@ -357,7 +358,7 @@ impl Conn {
                 hub: hub.clone(),
                 source,
                 seen: SeqWindow::default(),
-                flow: Flow::inbound(&self.id, kind),
+                flow: Flow::inbound(&self.id, kind).shown_in(self.snapshot.clone()),
             },
         );
         // Subscribers that were connected before the publisher's media arrived want a keyframe.
@@ -390,26 +391,15 @@ impl Conn {
     }
 
     fn selected_pair(&mut self, now: Instant) -> Option<(String, String)> {
-        use rtc::statistics::report::RTCStatsReportEntry;
         use rtc::statistics::StatsSelector;
         let report = self.pc.get_stats(now, StatsSelector::None);
         let pair = report.candidate_pairs().find(|p| p.nominated)?;
-        let describe = |id: &str| match report.get(id) {
-            Some(
-                RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c),
-            ) => Some(format!(
-                "candidate:1 1 {} {} {} {} typ {}",
-                c.protocol.to_ascii_uppercase(),
-                c.priority,
-                c.address.clone().unwrap_or_default(),
-                c.port,
-                c.candidate_type
-            )),
-            _ => None,
+        let describe = |id: &str, local: bool| {
+            stats::candidate_entry(&report, id, local).map(stats::candidate_line)
         };
         Some((
-            describe(&pair.local_candidate_id)?,
-            describe(&pair.remote_candidate_id)?,
+            describe(&pair.local_candidate_id, true)?,
+            describe(&pair.remote_candidate_id, false)?,
         ))
     }
 

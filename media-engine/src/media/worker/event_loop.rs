@@ -405,6 +405,9 @@ fn refuse(op: Op) {
         Op::GatherCandidates(r) | Op::AddIceCandidate(_, r) => {
             let _ = r.send(Err(gone()));
         }
+        Op::Stats(_, r) => {
+            let _ = r.send(Err(gone()));
+        }
     }
 }
 

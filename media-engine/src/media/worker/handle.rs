@@ -37,6 +37,8 @@ pub enum Op {
     ProcessAnswer(String, Reply<String>),
     GatherCandidates(Reply<()>),
     AddIceCandidate(IceCandidate, Reply<()>),
+    /// Kurento's `getStats` (of one media kind, or all).
+    Stats(Option<crate::media::MediaKind>, Reply<serde_json::Value>),
 }
 
 pub enum Ctl {
@@ -182,6 +184,10 @@ pub struct Snapshot {
     pub remote_sdp: Option<String>,
     pub connected: bool,
     pub media_connected: bool,
+    /// Media flowing in / out now, by kind (`MediaKind::index`), as the MediaFlowIn/Out events
+    /// last said (`isMediaFlowingIn/Out`).
+    pub flowing_in: [bool; 2],
+    pub flowing_out: [bool; 2],
 }
 
 pub type SharedSnapshot = Arc<Mutex<Snapshot>>;

@@ -47,6 +47,9 @@ impl Conn {
             Op::AddIceCandidate(c, r) => {
                 let _ = r.send(self.add_candidate(c));
             }
+            Op::Stats(kind, r) => {
+                let _ = r.send(Ok(self.kurento_stats(kind, now)));
+            }
         }
     }
 
@@ -287,6 +290,7 @@ impl Conn {
             codecs: params.codecs,
             extensions,
             writable: self.writable.clone(),
+            snapshot: self.snapshot.clone(),
         };
         tokio::spawn(sink::follow_input(
             spec,

@@ -1,0 +1,225 @@
+//! Kurento's `getStats` on a WebRtcEndpoint: the connection's `rtc` statistics in the shapes a
+//! Kurento client reads (a map of id → `RTCInboundRTPStreamStats`, `RTCOutboundRTPStreamStats`,
+//! `RTCIceCandidatePairStats`, `RTCTransportStats`, `EndpointStats`, each with `__module__`,
+//! `__type__`, Kurento's `type` name, `timestamp` in seconds and `timestampMillis`).
+
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::statistics::StatsSelector;
+use serde_json::{json, Map, Value};
+use std::time::Instant;
+
+use super::Conn;
+use crate::media::flow::now_millis;
+use crate::media::MediaKind;
+
+impl Conn {
+    /// The statistics of this endpoint's connection; RTP streams of `kind` only when given.
+    pub fn kurento_stats(&mut self, kind: Option<MediaKind>, now: Instant) -> Value {
+        let report = self.pc.get_stats(now, StatsSelector::None);
+        let ms = now_millis() as u64;
+        let mut out = Map::new();
+        let mut put = |id: &str, ty: &str, kurento_type: &str, mut fields: Value| {
+            fields["__module__"] = json!("kurento");
+            fields["__type__"] = json!(kurento_type);
+            fields["id"] = json!(id);
+            fields["type"] = json!(ty);
+            fields["timestamp"] = json!(ms as f64 / 1000.0);
+            fields["timestampMillis"] = json!(ms);
+            out.insert(id.to_string(), fields);
+        };
+        let wanted = |k: RtpCodecKind| match kind {
+            None => true,
+            Some(MediaKind::Audio) => k == RtpCodecKind::Audio,
+            Some(MediaKind::Video) => k == RtpCodecKind::Video,
+        };
+        for s in report.inbound_rtp_streams() {
+            let r = &s.received_rtp_stream_stats;
+            let base = &r.rtp_stream_stats;
+            if !wanted(base.kind) {
+                continue;
+            }
+            let received = r.packets_received;
+            let lost = r.packets_lost.max(0) as u64;
+            put(
+                &base.stats.id,
+                "inboundrtp",
+                "RTCInboundRTPStreamStats",
+                json!({
+                    "ssrc": base.ssrc.to_string(),
+                    "kind": kind_name(base.kind),
+                    "associateStatsId": "",
+                    "isRemote": false,
+                    "mediaTrackId": s.track_identifier,
+                    "transportId": base.transport_id,
+                    "codecId": base.codec_id,
+                    "firCount": s.fir_count,
+                    "pliCount": s.pli_count,
+                    "nackCount": s.nack_count,
+                    "sliCount": 0,
+                    "remb": 0,
+                    "packetsLost": lost,
+                    "fractionLost": if received + lost > 0 { lost as f64 / (received + lost) as f64 } else { 0.0 },
+                    "packetsReceived": received,
+                    "bytesReceived": s.bytes_received,
+                    "jitter": r.jitter,
+                }),
+            );
+        }
+        for s in report.outbound_rtp_streams() {
+            let sent = &s.sent_rtp_stream_stats;
+            let base = &sent.rtp_stream_stats;
+            if !wanted(base.kind) {
+                continue;
+            }
+            put(
+                &base.stats.id,
+                "outboundrtp",
+                "RTCOutboundRTPStreamStats",
+                json!({
+                    "ssrc": base.ssrc.to_string(),
+                    "kind": kind_name(base.kind),
+                    "associateStatsId": s.remote_id,
+                    "isRemote": false,
+                    "mediaTrackId": s.media_source_id,
+                    "transportId": base.transport_id,
+                    "codecId": base.codec_id,
+                    "firCount": s.fir_count,
+                    "pliCount": s.pli_count,
+                    "nackCount": s.nack_count,
+                    "sliCount": 0,
+                    "remb": 0,
+                    "packetsLost": 0,
+                    "fractionLost": 0.0,
+                    "packetsSent": sent.packets_sent,
+                    "bytesSent": sent.bytes_sent,
+                    "targetBitrate": s.target_bitrate,
+                    "roundTripTime": 0.0,
+                }),
+            );
+        }
+        let nominated: Vec<(String, String)> = report
+            .candidate_pairs()
+            .filter(|p| p.nominated)
+            .map(|p| (p.local_candidate_id.clone(), p.remote_candidate_id.clone()))
+            .collect();
+        for (local, remote) in &nominated {
+            for (id, ty, is_local) in [
+                (local, "localcandidate", true),
+                (remote, "remotecandidate", false),
+            ] {
+                let Some(c) = candidate_entry(&report, id, is_local) else {
+                    continue;
+                };
+                let address = c.address.clone().unwrap_or_default();
+                put(
+                    id,
+                    ty,
+                    "RTCIceCandidateAttributes",
+                    json!({
+                        "ipAddress": address,
+                        "portNumber": c.port,
+                        "transport": c.protocol.to_string().to_ascii_lowercase(),
+                        "candidateType": c.candidate_type.to_string(),
+                        "priority": c.priority,
+                        "addressSourceUrl": "",
+                        "candidate": candidate_line(c),
+                    }),
+                );
+            }
+        }
+        for p in report.candidate_pairs().filter(|p| p.nominated) {
+            put(
+                &p.stats.id,
+                "candidatepair",
+                "RTCIceCandidatePairStats",
+                json!({
+                    "transportId": p.transport_id,
+                    "localCandidateId": p.local_candidate_id,
+                    "remoteCandidateId": p.remote_candidate_id,
+                    "state": serde_json::to_value(p.state).unwrap_or(Value::Null),
+                    "priority": 0,
+                    "nominated": p.nominated,
+                    "writable": p.nominated,
+                    "readable": p.packets_received > 0,
+                    "bytesSent": p.bytes_sent,
+                    "bytesReceived": p.bytes_received,
+                    "roundTripTime": p.current_round_trip_time,
+                    "availableOutgoingBitrate": p.available_outgoing_bitrate,
+                    "availableIncomingBitrate": p.available_incoming_bitrate,
+                }),
+            );
+        }
+        if let Some(t) = report.transport() {
+            put(
+                &t.stats.id,
+                "transport",
+                "RTCTransportStats",
+                json!({
+                    "bytesSent": t.bytes_sent,
+                    "bytesReceived": t.bytes_received,
+                    "rtcpTransportStatsId": "",
+                    "activeConnection": !t.selected_candidate_pair_id.is_empty(),
+                    "selectedCandidatePairId": t.selected_candidate_pair_id,
+                    "localCertificateId": t.local_certificate_id,
+                    "remoteCertificateId": t.remote_certificate_id,
+                    "srtpCipher": t.srtp_cipher,
+                }),
+            );
+        }
+        let id = self.id.clone();
+        put(
+            &id,
+            "endpoint",
+            "EndpointStats",
+            json!({
+                "inputAudioLatency": 0,
+                "inputVideoLatency": 0,
+                "audioE2ELatency": 0,
+                "videoE2ELatency": 0,
+                "inputLatency": [],
+                "E2ELatency": [],
+            }),
+        );
+        Value::Object(out)
+    }
+}
+
+/// A candidate of the report by the id a candidate pair names it with: `rtc` files candidates
+/// under `RTCLocalIceCandidate_<id>` / `RTCRemoteIceCandidate_<id>` while its pairs name the
+/// bare `<id>`.
+pub fn candidate_entry<'a>(
+    report: &'a rtc::statistics::report::RTCStatsReport,
+    id: &str,
+    local: bool,
+) -> Option<&'a rtc::statistics::stats::ice_candidate::RTCIceCandidateStats> {
+    use rtc::statistics::report::RTCStatsReportEntry;
+    let prefixed = if local {
+        format!("RTCLocalIceCandidate_{id}")
+    } else {
+        format!("RTCRemoteIceCandidate_{id}")
+    };
+    match report.get(&prefixed).or_else(|| report.get(id))? {
+        RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// A candidate as an SDP candidate line (what NewCandidatePairSelected and OpenVidu's
+/// `localCandidate` / `remoteCandidate` carry).
+pub fn candidate_line(c: &rtc::statistics::stats::ice_candidate::RTCIceCandidateStats) -> String {
+    format!(
+        "candidate:1 1 {} {} {} {} typ {}",
+        c.protocol.to_string().to_ascii_uppercase(),
+        c.priority,
+        c.address.clone().unwrap_or_default(),
+        c.port,
+        c.candidate_type
+    )
+}
+
+fn kind_name(k: RtpCodecKind) -> &'static str {
+    match k {
+        RtpCodecKind::Audio => "audio",
+        _ => "video",
+    }
+}

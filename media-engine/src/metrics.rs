@@ -155,6 +155,18 @@ pub fn render(engine: &Engine) -> String {
     );
     counters(
         &mut reg,
+        "media_engine_worker_bytes_in",
+        "UDP payload bytes received",
+        per("bytesIn"),
+    );
+    counters(
+        &mut reg,
+        "media_engine_worker_bytes_out",
+        "UDP payload bytes sent",
+        per("bytesOut"),
+    );
+    counters(
+        &mut reg,
         "media_engine_worker_send_calls",
         "send system calls (GSO batches count once)",
         per("sendCalls"),

@@ -85,6 +85,18 @@ async fn metrics_are_openmetrics_and_the_dashboard_names_only_what_exists() -> a
     let engine = &sig.engines[0];
     let etext = engine_metrics(engine.addr, engine.secret.as_deref()).await?;
     assert!(etext.contains("media_engine_rtp_out_total"), "{etext}");
+    // Per-engine packet and byte counters, non-zero with media flowing.
+    let value = |name: &str| -> u64 {
+        etext
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .map(|v| v as u64)
+            .sum()
+    };
+    assert!(value("media_engine_worker_bytes_in_total") > 10_000, "{etext}");
+    assert!(value("media_engine_worker_bytes_out_total") > 10_000, "{etext}");
+    assert!(value("media_engine_worker_datagrams_out_total") > 10, "{etext}");
     let mut names = series(&text);
     names.extend(series(&etext));
 

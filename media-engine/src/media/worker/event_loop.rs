@@ -187,6 +187,9 @@ impl State {
     fn on_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         let stats = &self.handle.0.stats;
         stats.datagrams_in.fetch_add(1, Ordering::Relaxed);
+        stats
+            .bytes_in
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         match self.routes.route(from, data) {
             Route::Conn(k) => {
                 match guarded(&mut self.conns, k, |c| c.handle_datagram(now, from, data)) {
@@ -355,8 +358,10 @@ impl State {
         if self.out.is_empty() {
             return;
         }
+        let bytes: u64 = self.out.iter().map(|(_, b)| b.len() as u64).sum();
         let r = io.send_all(&mut self.out);
         let stats = &self.handle.0.stats;
+        stats.bytes_out.fetch_add(bytes, Ordering::Relaxed);
         stats
             .datagrams_out
             .fetch_add(r.datagrams, Ordering::Relaxed);

@@ -61,6 +61,9 @@ pub struct WorkerStats {
     /// Connections dropped because their code panicked (the worker carries on).
     pub panics: AtomicU64,
     pub datagrams_out: AtomicU64,
+    /// UDP payload bytes received and handed to the kernel to send.
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
     pub send_calls: AtomicU64,
     pub send_errors: AtomicU64,
     /// Non-STUN datagrams from addresses no connection knows.

@@ -138,6 +138,8 @@ pub fn health(workers: &[WorkerHandle]) -> serde_json::Value {
                 "timeouts": r(&s.timeouts),
                 "panics": r(&s.panics),
                 "datagramsOut": r(&s.datagrams_out),
+                "bytesIn": r(&s.bytes_in),
+                "bytesOut": r(&s.bytes_out),
                 "sendCalls": r(&s.send_calls),
                 "sendErrors": r(&s.send_errors),
                 "unknownSource": r(&s.unknown_source),

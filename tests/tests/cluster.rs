@@ -678,6 +678,92 @@ async fn a_dead_nodes_session_is_adopted_and_its_media_never_stops() -> anyhow::
     Ok(())
 }
 
+/// A session spanning both engines (a viewer fed through a relay) owned by a node that dies: the
+/// adopter takes the relay and the far viewer's endpoint over too, so neither viewer's media
+/// stops, even after the engines expired the dead node's Kurento session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_relays_are_adopted_and_relayed_media_never_stops() -> anyhow::Result<()> {
+    let mut c = Cluster::start_full(
+        2,
+        &[1, 1],
+        &[
+            ("POOL_MAX_ENDPOINTS", "3"),
+            ("POOL_HEALTH_INTERVAL_MS", "300"),
+        ],
+        3,
+    )
+    .await?;
+    let tokens = [
+        c.token(0, "rf", "PUBLISHER").await?,
+        c.token(0, "rf", "PUBLISHER").await?,
+        c.token(0, "rf", "PUBLISHER").await?,
+    ];
+    let mut host = Bot::open_url(&c.ws(0)).await?;
+    host.join(&tokens[0], "host").await?;
+    let (pub_h, stream) = host.publish().await?;
+    let send = pub_h.start_sending(25, 2000, 50);
+    // The session's engine takes the host's endpoint and PassThrough and one viewer.
+    let mut near = Bot::open_url(&c.ws(0)).await?;
+    near.join(&tokens[1], "near").await?;
+    let sub_near = near.subscribe(&stream).await?;
+    let mut far = Bot::open_url(&c.ws(0)).await?;
+    far.join(&tokens[2], "far").await?;
+    let sub_far = far.subscribe(&stream).await?;
+    assert!(
+        media_flows(&sub_near).await && media_flows(&sub_far).await,
+        "no media before"
+    );
+    let (_, s) = c.http(0, "GET", "/openvidu/api/sessions/rf", None).await?;
+    assert_eq!(s["relays"].as_array().map(Vec::len), Some(1), "{s}");
+    tokio::time::sleep(Duration::from_millis(300)).await; // the snapshot is written
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (stats_n, stats_f) = (sub_near.stats.clone(), sub_far.stats.clone());
+    let gap_n = watch_gaps(move || stats_n.video(), stop.clone());
+    let gap_f = watch_gaps(move || stats_f.video(), stop.clone());
+    c.nodes[0].kill();
+    let ws1 = c.ws(1);
+    let (h2, n2, f2) = tokio::join!(
+        reconnect(&ws1, &host),
+        reconnect(&ws1, &near),
+        reconnect(&ws1, &far)
+    );
+    let (_h2, _n2, mut f2) = (h2?, n2?, f2?);
+    // Past the engines' timeout for the dead node's Kurento session (3 s).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.cancel();
+    let (gap_n, gap_f) = (gap_n.await?, gap_f.await?);
+    assert!(
+        gap_n < Duration::from_secs(1) && gap_f < Duration::from_secs(1),
+        "media froze: origin viewer {gap_n:?}, relayed viewer {gap_f:?}"
+    );
+    let (_, s) = c.http(1, "GET", "/openvidu/api/sessions/rf", None).await?;
+    let relays = s["relays"].as_array().cloned().unwrap_or_default();
+    assert!(
+        relays.len() == 1 && relays[0]["subscribers"] == 1,
+        "the adopter lists the relay: {s}"
+    );
+    // Its viewer leaves: the adopted relay and far pipeline go with it.
+    f2.call("leaveRoom", json!({})).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, s) = c.http(1, "GET", "/openvidu/api/sessions/rf", None).await?;
+        if s["relays"].as_array().is_some_and(Vec::is_empty)
+            && s["mediaNodeIds"].as_array().map(Vec::len) == Some(1)
+        {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "relay not released: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    send.cancel();
+    eprintln!("failover with a relay: largest media gaps {gap_n:?} (origin viewer) / {gap_f:?} (relayed viewer)");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_nodes_sessions_are_adopted_even_if_nobody_comes_back() -> anyhow::Result<()> {
     let mut c = Cluster::start_full(3, &[1], &[], 3).await?;

@@ -94,9 +94,18 @@ async fn metrics_are_openmetrics_and_the_dashboard_names_only_what_exists() -> a
             .map(|v| v as u64)
             .sum()
     };
-    assert!(value("media_engine_worker_bytes_in_total") > 10_000, "{etext}");
-    assert!(value("media_engine_worker_bytes_out_total") > 10_000, "{etext}");
-    assert!(value("media_engine_worker_datagrams_out_total") > 10, "{etext}");
+    assert!(
+        value("media_engine_worker_bytes_in_total") > 10_000,
+        "{etext}"
+    );
+    assert!(
+        value("media_engine_worker_bytes_out_total") > 10_000,
+        "{etext}"
+    );
+    assert!(
+        value("media_engine_worker_datagrams_out_total") > 10,
+        "{etext}"
+    );
     let mut names = series(&text);
     names.extend(series(&etext));
 

@@ -116,6 +116,20 @@ pub struct MediaIds {
     pub publishers: Vec<(String, String, String, String)>,
     /// (subscriber connection, publisher connection, endpoint).
     pub subscribers: Vec<(String, String, String)>,
+    /// The engines the session spans besides its own (`relay.rs`).
+    #[serde(default)]
+    pub far: Vec<FarIds>,
+}
+
+/// A far site as engine object ids.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FarIds {
+    pub engine: String,
+    pub pipeline: String,
+    /// (publisher connection, stream id, origin endpoint, far endpoint, far PassThrough).
+    pub relays: Vec<(String, String, String, String, String)>,
+    /// (subscriber connection, publisher connection, endpoint).
+    pub subscribers: Vec<(String, String, String)>,
 }
 
 /// How long candidates given to an endpoint are also offered to its replacement.
@@ -182,17 +196,52 @@ impl SessionMedia {
         let mut subscribers: Vec<_> = self
             .subscribers
             .iter()
-            // Far subscriptions are not carried over: their relays are not in the snapshot, so
-            // those subscribers reconnect their streams on the adopting node.
             .filter(|(_, m)| m.site.is_none())
             .map(|((s, p), m)| (s.clone(), p.clone(), m.endpoint.id().to_string()))
             .collect();
         subscribers.sort();
+        let mut far: Vec<FarIds> = self
+            .far
+            .iter()
+            .filter_map(|(engine, site)| {
+                let mut relays: Vec<_> = site
+                    .relays
+                    .iter()
+                    .filter_map(|(p, e)| {
+                        let r = e.cell.built()?;
+                        let ids = (r.out.id(), r.inn.id(), r.hub.id());
+                        Some((
+                            p.clone(),
+                            e.stream_id.clone(),
+                            ids.0.into(),
+                            ids.1.into(),
+                            ids.2.into(),
+                        ))
+                    })
+                    .collect();
+                relays.sort();
+                let mut subscribers: Vec<_> = self
+                    .subscribers
+                    .iter()
+                    .filter(|(_, m)| m.site.as_deref() == Some(engine.as_str()))
+                    .map(|((s, p), m)| (s.clone(), p.clone(), m.endpoint.id().to_string()))
+                    .collect();
+                subscribers.sort();
+                Some(FarIds {
+                    engine: engine.clone(),
+                    pipeline: site.pipeline_id()?.to_string(),
+                    relays,
+                    subscribers,
+                })
+            })
+            .collect();
+        far.sort_by(|a, b| a.engine.cmp(&b.engine));
         MediaIds {
             engine: self.engine_id.clone(),
             pipeline: self.pipeline.id().to_string(),
             publishers,
             subscribers,
+            far,
         }
     }
 
@@ -246,7 +295,69 @@ impl SessionMedia {
                 },
             );
         }
+        for f in &ids.far {
+            m.adopt_far(&app, f).await;
+        }
+        m.refresh_view();
         Ok(m)
+    }
+
+    /// A far site of an adopted session, on this node's connection to its engine: its pipeline,
+    /// relays and subscriber endpoints become this client's too (Kurento `ref` or candidate
+    /// subscriptions), so they outlive the dead node's Kurento session. A far engine this node
+    /// cannot reach is left out (its subscribers reconnect their streams).
+    async fn adopt_far(&mut self, app: &Weak<App>, f: &FarIds) {
+        let Some(a) = app.upgrade() else { return };
+        let Some(engine) = a.pool.get(&f.engine) else {
+            return;
+        };
+        let Some(client) = engine.client() else {
+            return;
+        };
+        let pipeline = MediaPipeline::from_id(client.clone(), f.pipeline.clone());
+        if let Err(e) = pipeline.hold().await {
+            tracing::warn!(session = %self.session_id, engine = %f.engine, %e, "far pipeline of the adopted session is gone");
+            return;
+        }
+        a.claim(&f.pipeline, &self.session_id);
+        engine.session_added(&self.session_id);
+        let mut site = FarSite::adopted(f.engine.clone(), client.clone(), pipeline);
+        for (publisher, stream_id, out, inn, hub) in &f.relays {
+            let out = WebRtcEndpoint::from_id(self.client.clone(), out.clone());
+            let inn = WebRtcEndpoint::from_id(client.clone(), inn.clone());
+            let hub = PassThrough::from_id(client.clone(), hub.clone());
+            let _ = futures::join!(out.hold(), inn.hold(), hub.hold());
+            let entry = RelayEntry {
+                cell: Arc::new(RelayCell::adopted(out, inn, hub)),
+                stream_id: stream_id.clone(),
+                pending: 0,
+            };
+            site.relays.insert(publisher.clone(), entry);
+        }
+        for (subscriber, publisher, ep) in &f.subscribers {
+            let Some(stream) = self.publishers.get(publisher).map(|p| p.stream_id.clone()) else {
+                continue;
+            };
+            let endpoint = WebRtcEndpoint::from_id(client.clone(), ep.clone());
+            let name = format!("{subscriber}_{stream}");
+            let ice = hold_relaying(
+                app,
+                &self.session_id,
+                subscriber,
+                publisher,
+                &name,
+                &endpoint,
+            )
+            .await;
+            let media = SubscriberMedia {
+                endpoint,
+                ice,
+                site: Some(f.engine.clone()),
+            };
+            self.subscribers
+                .insert((subscriber.clone(), publisher.clone()), media);
+        }
+        self.far.insert(f.engine.clone(), site);
     }
 
     /// The session moves to a new engine: the old engine's objects are gone with it, so every
@@ -524,6 +635,7 @@ impl SessionMedia {
                 app,
                 session_id: self.session_id.clone(),
                 pipeline: self.pipeline.clone(),
+                engine: self.engine_id.clone(),
             },
             owner: owner.to_string(),
             stream_id,
@@ -628,6 +740,7 @@ impl SessionMedia {
                 app,
                 session_id: self.session_id.clone(),
                 pipeline: self.pipeline.clone(),
+                engine: self.engine_id.clone(),
             },
             subscriber: subscriber.to_string(),
             publisher: publisher.to_string(),
@@ -916,6 +1029,8 @@ struct EndpointSite {
     app: Weak<App>,
     session_id: String,
     pipeline: MediaPipeline,
+    /// The pipeline's engine.
+    engine: String,
 }
 
 impl EndpointSite {
@@ -969,6 +1084,11 @@ impl EndpointSite {
             .create_webrtc_endpoint()
             .await
             .map_err(media_err)?;
+        // Counted against the engine's endpoint limit now, before its ObjectCreated event
+        // arrives: a burst of subscriptions sees the ones made a moment ago.
+        if let Some(e) = self.app.upgrade().and_then(|a| a.pool.get(&self.engine)) {
+            e.elements_found([ep.id().to_string()]);
+        }
         let (a, b, c, d, e) = futures::join!(
             ep.set_name(name),
             ep.set_bandwidth("maxVideoRecvBandwidth", bw.max_recv),
@@ -1210,6 +1330,7 @@ impl SubscriptionPlan {
             app: self.at.app.clone(),
             session_id: self.at.session_id.clone(),
             pipeline,
+            engine: self.engine.clone(),
         };
         Ok((site, relay.hub.clone()))
     }

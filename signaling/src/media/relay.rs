@@ -78,6 +78,18 @@ impl FarSite {
         }
     }
 
+    /// A site taken over from a dead node, its pipeline already there.
+    pub fn adopted(engine_id: String, client: KurentoClient, pipeline: MediaPipeline) -> Self {
+        Self {
+            shared: Arc::new(FarEngine {
+                engine_id,
+                client,
+                pipeline: OnceCell::new_with(Some(pipeline)),
+            }),
+            relays: HashMap::new(),
+        }
+    }
+
     /// The site as it goes: its pipeline (if one was made) and its relays (whose origin ends
     /// are released one by one; the rest goes with the pipeline).
     pub fn gone(self, alive: bool) -> (GoneSite, Vec<Arc<RelayCell>>) {
@@ -121,6 +133,20 @@ impl FarEngine {
 }
 
 impl RelayCell {
+    /// A relay taken over from a dead node (its candidates were exchanged long ago).
+    pub fn adopted(out: WebRtcEndpoint, inn: WebRtcEndpoint, hub: PassThrough) -> Self {
+        let relay = Relay {
+            out,
+            inn,
+            hub,
+            exchange: tokio::spawn(async {}),
+        };
+        Self {
+            built: OnceCell::new_with(Some(relay)),
+            ..Default::default()
+        }
+    }
+
     /// The relay, built now if nobody has yet (a failed build leaves it to the next caller).
     pub async fn get(
         &self,

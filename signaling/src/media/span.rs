@@ -54,6 +54,14 @@ impl App {
             self.pool
                 .takes_endpoints(e, 1 + sm.in_flight(&sm.engine_id))
         });
+        tracing::debug!(
+            session = %sm.session_id,
+            engine = %sm.engine_id,
+            elements = origin.as_ref().map(|e| e.element_count()),
+            in_flight = sm.in_flight(&sm.engine_id),
+            origin_takes,
+            "placing a subscription"
+        );
         if span == rtcpool_config::SessionSpan::Never || origin_takes {
             return None;
         }

@@ -162,6 +162,8 @@ pub async fn run(c: Config, progress: Arc<Progress>) -> anyhow::Result<Value> {
     let bots_before = procstat::sample(me);
     let t0 = Instant::now();
     let engine_sessions = engine_sessions(&c).await.unwrap_or(Value::Null);
+    // Read halfway through the window: the last subscriptions of the ramp are in by then.
+    tokio::time::sleep_until((t0 + stop.saturating_duration_since(t0) / 2).into()).await;
     let spans = spans(&c, &sessions).await.unwrap_or_default();
     tokio::time::sleep_until(stop.into()).await;
     let window = t0.elapsed().as_secs_f64().max(0.001);
@@ -248,8 +250,8 @@ async fn processes(c: &Config) -> anyhow::Result<Vec<(String, u32)>> {
     Ok(out)
 }
 
-/// The engines each session spans and its relays (with the connections they feed), read at the
-/// start of the measurement window.
+/// The engines each session spans and its relays (with the connections they feed), read halfway
+/// through the measurement window.
 async fn spans(c: &Config, sessions: &[String]) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     for s in sessions {

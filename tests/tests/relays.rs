@@ -2,7 +2,7 @@
 //! the session's engine to others, fed through relays (one per publication and engine, shared,
 //! released with its last subscriber); media is counted at every viewer. Then a relay engine is
 //! killed (its viewers come back), then the origin (everyone comes back), then everyone leaves
-//! (nothing is left on any engine).
+//! (nothing is left on any engine); and rounds of churn across three engines leave nothing.
 
 use rtcpool_tests::bot::Bot;
 use rtcpool_tests::harness::{health, media_flows, EngineProcess, LocalSignaling};
@@ -246,6 +246,81 @@ async fn broadcast_spans_engines_and_survives_their_loss() -> anyhow::Result<()>
             engine_objects(survivor).await?
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sig.shutdown().await;
+    Ok(())
+}
+
+/// Churn across engines: rounds of a publisher and ten viewers (spanning all three engines
+/// through relays) joining and leaving; after each round every engine is empty again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_across_engines_leaves_nothing() -> anyhow::Result<()> {
+    let engines = [
+        EngineProcess::start(&[]).await?,
+        EngineProcess::start(&[]).await?,
+        EngineProcess::start(&[]).await?,
+    ];
+    let uris: Vec<(String, u32)> = engines.iter().map(|e| (e.url(), 1)).collect();
+    let sig = LocalSignaling::start_with(vec![], uris, |s| {
+        s.pool_max_endpoints = LIMIT;
+        s.pool_health_interval_ms = 300;
+    })
+    .await?;
+    for round in 0..4 {
+        let session = format!("churn{round}");
+        let tp = sig.token(&session, "PUBLISHER").await?;
+        let mut host = Bot::open(&tp).await?;
+        host.join(&tp, "host").await?;
+        let (pp, stream) = host.publish().await?;
+        let sending = pp.start_sending(25, 1000, 10);
+        let mut viewers = Vec::new();
+        for i in 0..10 {
+            let t = sig.token(&session, "SUBSCRIBER").await?;
+            let mut bot = Bot::open(&t).await?;
+            bot.join(&t, &format!("v{i}")).await?;
+            let peer = bot.subscribe(&stream).await?;
+            viewers.push(Viewer { bot, peer });
+        }
+        anyhow::ensure!(
+            all_flow(&viewers).await,
+            "round {round}: media did not reach every viewer"
+        );
+        let (_, s) = sig
+            .http("GET", &format!("/openvidu/api/sessions/{session}"), None)
+            .await?;
+        assert_eq!(
+            s["mediaNodeIds"].as_array().map(Vec::len),
+            Some(3),
+            "round {round}: {s}"
+        );
+        // Everyone leaves, viewers in a different order each round, the host first in odd ones.
+        if round % 2 == 1 {
+            host.call("leaveRoom", json!({})).await?;
+        }
+        let n = viewers.len();
+        for k in 0..n {
+            let v = &mut viewers[(k * 3 + round) % n];
+            v.bot.call("leaveRoom", json!({})).await?;
+        }
+        if round % 2 == 0 {
+            host.call("leaveRoom", json!({})).await?;
+        }
+        sending.cancel();
+        pp.close().await;
+        for v in viewers {
+            v.peer.close().await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for e in &engines {
+            while engine_objects(e).await? != (json!(0), json!(0)) {
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "round {round}: objects left on an engine: {:?}",
+                    engine_objects(e).await?
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
     sig.shutdown().await;
     Ok(())

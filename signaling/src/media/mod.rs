@@ -390,12 +390,13 @@ impl SessionMedia {
         (std::mem::replace(&mut self.engine_id, engine_id), far)
     }
 
-    /// Every far site out of the session (its engines still answer: their pipelines go).
+    /// Every far site out of the session (its engines still answer: their pipelines go). The
+    /// relays' origin ends are not released one by one: this happens when the origin pipeline
+    /// goes too (session closed, or re-homed), which takes them with it — or is gone already.
     pub fn take_far(&mut self) -> Released {
         let mut gone = Released::default();
         for (_, site) in self.far.drain() {
-            let (site, relays) = site.gone(true);
-            gone.relays.extend(relays.into_iter().map(|r| (r, false)));
+            let (site, _) = site.gone(true);
             gone.sites.push(site);
         }
         self.refresh_view();

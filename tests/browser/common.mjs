@@ -4,6 +4,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const FLAGS = [
@@ -65,4 +66,17 @@ export const AUTH = { authorization: `Basic ${Buffer.from('OPENVIDUAPP:MY_SECRET
 export function engineUri(uri) {
   const secret = process.env.LOCAL_ENGINES_SECRET;
   return secret ? uri.replace('://', `://rtcpool:${encodeURIComponent(secret)}@`) : uri;
+}
+
+/** How many pipelines every engine of signaling's pool holds (asked with kurento-client). */
+export async function enginePipelines(signaling) {
+  const kurento = createRequire(import.meta.url)('kurento-client');
+  const health = await (await fetch(`${signaling}/health`, { headers: AUTH })).json();
+  let pipelines = 0;
+  for (const e of health.engines) {
+    const k = await kurento(engineUri(e.uri));
+    pipelines += (await (await k.getServerManager()).getPipelines()).length;
+    k.close();
+  }
+  return pipelines;
 }

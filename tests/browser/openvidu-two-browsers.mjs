@@ -5,12 +5,11 @@
 // Tokens come from the unchanged openvidu-node-client 2.32.2. Runs inside a lo-only namespace.
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri, AUTH, pageFiles } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish, enginePipelines, pageFiles } from './common.mjs';
 import { waitReady } from './ready.mjs';
 
 const require = createRequire(import.meta.url);
 const { OpenVidu } = require('openvidu-node-client');
-const kurento = require('kurento-client');
 const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
 const SECRET = process.env.OPENVIDU_SECRET || 'MY_SECRET';
 const PAGE = process.env.PAGE || 'ov-page.html';
@@ -48,13 +47,7 @@ try {
   await a.evaluate(() => window.leave());
   // The session is gone once the last participant left; the engines hold nothing.
   await sleep(500);
-  const health = await (await fetch(`${SIGNALING}/health`, { headers: AUTH })).json();
-  let pipelines = 0;
-  for (const e of health.engines) {
-    const k = await kurento(engineUri(e.uri));
-    pipelines += (await (await k.getServerManager()).getPipelines()).length;
-    k.close();
-  }
+  const pipelines = await enginePipelines(SIGNALING);
   console.log(JSON.stringify({ result: 'stats', idA, idB, mediaMs: media, framesA: fa, framesB: fb, activeBefore, logA, pipelines }));
   if (!(fa > 0 && fb > 0)) failed = 'no frames decoded';
   else if (activeBefore !== 2) failed = `node-client saw ${activeBefore} active connections`;

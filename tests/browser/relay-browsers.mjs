@@ -5,12 +5,9 @@
 // REST API and the operator dashboard show the span (bitrates included), and when everyone has
 // left the engines hold no pipelines.
 import { chromium } from 'playwright-core';
-import { CHROMIUM, FLAGS, serve, sleep, until, finish, engineUri, AUTH, pageFiles } from './common.mjs';
+import { CHROMIUM, FLAGS, serve, sleep, until, finish, enginePipelines, pageFiles } from './common.mjs';
 import { waitReady } from './ready.mjs';
-import { createRequire } from 'node:module';
 
-const require = createRequire(import.meta.url);
-const kurento = require('kurento-client');
 const SIGNALING = process.env.SIGNALING_URL || 'http://127.0.0.1:4443';
 const SECRET = process.env.OPENVIDU_SECRET || 'MY_SECRET';
 const BASIC = { authorization: 'Basic ' + Buffer.from(`OPENVIDUAPP:${SECRET}`).toString('base64'), 'content-type': 'application/json' };
@@ -64,13 +61,7 @@ try {
   const relays = s.relays || [];
   for (const p of pages) await p.evaluate(() => window.leave());
   await sleep(800);
-  const health = await (await fetch(`${SIGNALING}/health`, { headers: AUTH })).json();
-  let pipelines = 0;
-  for (const e of health.engines) {
-    const k = await kurento(engineUri(e.uri));
-    pipelines += (await (await k.getServerManager()).getPipelines()).length;
-    k.close();
-  }
+  const pipelines = await enginePipelines(SIGNALING);
   console.log(JSON.stringify({ result: 'stats', dashboard: shown, mediaMs, framesViewer1: f1, framesViewer2: f2, mediaNodeIds: s.mediaNodeIds, relays, pipelines }));
   if (!(f1 > 10 && f2 > 10)) failed = `frames decoded: viewer1 ${f1}, viewer2 ${f2}`;
   else if (!(s.mediaNodeIds && s.mediaNodeIds.length === 2)) failed = `session spans ${JSON.stringify(s.mediaNodeIds)}`;

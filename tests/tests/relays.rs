@@ -68,9 +68,9 @@ async fn engine_objects(e: &EngineProcess) -> anyhow::Result<(Value, Value)> {
     Ok((h["pipelines"].clone(), h["elements"].clone()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broadcast_spans_engines_and_survives_their_loss() -> anyhow::Result<()> {
-    let mut engines = [
+/// Three engine processes and signaling in front of them with the low endpoint limit.
+async fn three_engines() -> anyhow::Result<([EngineProcess; 3], LocalSignaling)> {
+    let engines = [
         EngineProcess::start(&[]).await?,
         EngineProcess::start(&[]).await?,
         EngineProcess::start(&[]).await?,
@@ -82,6 +82,12 @@ async fn broadcast_spans_engines_and_survives_their_loss() -> anyhow::Result<()>
         s.pool_reconnect_window_ms = 1000;
     })
     .await?;
+    Ok((engines, sig))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_spans_engines_and_survives_their_loss() -> anyhow::Result<()> {
+    let (mut engines, sig) = three_engines().await?;
     let (st, nodes) = sig.http("GET", "/openvidu/api/media-nodes", None).await?;
     anyhow::ensure!(st == 200);
     let ids: Vec<String> = nodes["content"]
@@ -255,17 +261,7 @@ async fn broadcast_spans_engines_and_survives_their_loss() -> anyhow::Result<()>
 /// through relays) joining and leaving; after each round every engine is empty again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_across_engines_leaves_nothing() -> anyhow::Result<()> {
-    let engines = [
-        EngineProcess::start(&[]).await?,
-        EngineProcess::start(&[]).await?,
-        EngineProcess::start(&[]).await?,
-    ];
-    let uris: Vec<(String, u32)> = engines.iter().map(|e| (e.url(), 1)).collect();
-    let sig = LocalSignaling::start_with(vec![], uris, |s| {
-        s.pool_max_endpoints = LIMIT;
-        s.pool_health_interval_ms = 300;
-    })
-    .await?;
+    let (engines, sig) = three_engines().await?;
     for round in 0..4 {
         let session = format!("churn{round}");
         let tp = sig.token(&session, "PUBLISHER").await?;

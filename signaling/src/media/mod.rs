@@ -220,10 +220,7 @@ impl SessionMedia {
                     })
                     .collect();
                 relays.sort();
-                let mut subscribers: Vec<_> = self
-                    .subscribers
-                    .iter()
-                    .filter(|(_, m)| m.site.as_deref() == Some(engine.as_str()))
+                let mut subscribers: Vec<_> = on_site(&self.subscribers, engine, None)
                     .map(|((s, p), m)| (s.clone(), p.clone(), m.endpoint.id().to_string()))
                     .collect();
                 subscribers.sort();
@@ -408,10 +405,7 @@ impl SessionMedia {
     pub fn drop_site(&mut self, engine_id: &str, alive: bool) -> Option<Released> {
         let site = self.far.remove(engine_id)?;
         let mut gone = Released::default();
-        let keys: Vec<(String, String)> = self
-            .subscribers
-            .iter()
-            .filter(|(_, m)| m.site.as_deref() == Some(engine_id))
+        let keys: Vec<(String, String)> = on_site(&self.subscribers, engine_id, None)
             .map(|(k, _)| k.clone())
             .collect();
         for k in keys {
@@ -487,9 +481,9 @@ impl SessionMedia {
     fn take_unused(&mut self, gone: &mut Released) {
         let subscribers = &self.subscribers;
         let used = |engine: &str, publisher: &str| {
-            subscribers
-                .iter()
-                .any(|((_, p), m)| p == publisher && m.site.as_deref() == Some(engine))
+            on_site(subscribers, engine, Some(publisher))
+                .next()
+                .is_some()
         };
         let mut empty = Vec::new();
         for (engine, site) in self.far.iter_mut() {
@@ -521,12 +515,10 @@ impl SessionMedia {
         let mut v: Vec<RelayView> = Vec::new();
         for (engine, site) in &self.far {
             for (publisher, e) in &site.relays {
-                let mut connections: Vec<String> = self
-                    .subscribers
-                    .iter()
-                    .filter(|((_, p), m)| p == publisher && m.site.as_deref() == Some(engine))
-                    .map(|((s, _), _)| s.clone())
-                    .collect();
+                let mut connections: Vec<String> =
+                    on_site(&self.subscribers, engine, Some(publisher))
+                        .map(|((s, _), _)| s.clone())
+                        .collect();
                 connections.sort();
                 v.push(RelayView {
                     stream_id: e.stream_id.clone(),
@@ -954,6 +946,17 @@ impl SessionMedia {
         }
         let _ = self.pipeline.release().await;
     }
+}
+
+/// The subscriptions on the far engine `engine` (to `publisher` only, when given).
+fn on_site<'a>(
+    subscribers: &'a HashMap<(String, String), SubscriberMedia>,
+    engine: &'a str,
+    publisher: Option<&'a str>,
+) -> impl Iterator<Item = (&'a (String, String), &'a SubscriberMedia)> + 'a {
+    subscribers.iter().filter(move |((_, p), m)| {
+        m.site.as_deref() == Some(engine) && publisher.is_none_or(|x| x == p)
+    })
 }
 
 /// An adopted endpoint: this client subscribes to its candidates (which also makes it one of

@@ -44,25 +44,21 @@ impl Conn {
                 &base.stats.id,
                 "inboundrtp",
                 "RTCInboundRTPStreamStats",
-                json!({
-                    "ssrc": base.ssrc.to_string(),
-                    "kind": kind_name(base.kind),
-                    "associateStatsId": "",
-                    "isRemote": false,
-                    "mediaTrackId": s.track_identifier,
-                    "transportId": base.transport_id,
-                    "codecId": base.codec_id,
-                    "firCount": s.fir_count,
-                    "pliCount": s.pli_count,
-                    "nackCount": s.nack_count,
-                    "sliCount": 0,
-                    "remb": 0,
-                    "packetsLost": lost,
-                    "fractionLost": if received + lost > 0 { lost as f64 / (received + lost) as f64 } else { 0.0 },
-                    "packetsReceived": received,
-                    "bytesReceived": s.bytes_received,
-                    "jitter": r.jitter,
-                }),
+                with_stream(
+                    base,
+                    json!({
+                        "associateStatsId": "",
+                        "mediaTrackId": s.track_identifier,
+                        "firCount": s.fir_count,
+                        "pliCount": s.pli_count,
+                        "nackCount": s.nack_count,
+                        "packetsLost": lost,
+                        "fractionLost": if received + lost > 0 { lost as f64 / (received + lost) as f64 } else { 0.0 },
+                        "packetsReceived": received,
+                        "bytesReceived": s.bytes_received,
+                        "jitter": r.jitter,
+                    }),
+                ),
             );
         }
         for s in report.outbound_rtp_streams() {
@@ -75,26 +71,22 @@ impl Conn {
                 &base.stats.id,
                 "outboundrtp",
                 "RTCOutboundRTPStreamStats",
-                json!({
-                    "ssrc": base.ssrc.to_string(),
-                    "kind": kind_name(base.kind),
-                    "associateStatsId": s.remote_id,
-                    "isRemote": false,
-                    "mediaTrackId": s.media_source_id,
-                    "transportId": base.transport_id,
-                    "codecId": base.codec_id,
-                    "firCount": s.fir_count,
-                    "pliCount": s.pli_count,
-                    "nackCount": s.nack_count,
-                    "sliCount": 0,
-                    "remb": 0,
-                    "packetsLost": 0,
-                    "fractionLost": 0.0,
-                    "packetsSent": sent.packets_sent,
-                    "bytesSent": sent.bytes_sent,
-                    "targetBitrate": s.target_bitrate,
-                    "roundTripTime": 0.0,
-                }),
+                with_stream(
+                    base,
+                    json!({
+                        "associateStatsId": s.remote_id,
+                        "mediaTrackId": s.media_source_id,
+                        "firCount": s.fir_count,
+                        "pliCount": s.pli_count,
+                        "nackCount": s.nack_count,
+                        "packetsLost": 0,
+                        "fractionLost": 0.0,
+                        "packetsSent": sent.packets_sent,
+                        "bytesSent": sent.bytes_sent,
+                        "targetBitrate": s.target_bitrate,
+                        "roundTripTime": 0.0,
+                    }),
+                ),
             );
         }
         let nominated: Vec<(String, String)> = report
@@ -215,6 +207,26 @@ pub fn candidate_line(c: &rtc::statistics::stats::ice_candidate::RTCIceCandidate
         c.port,
         c.candidate_type
     )
+}
+
+/// Adds what Kurento's RTP stream stats share (`RTCRTPStreamStats`) to `fields`.
+fn with_stream(
+    base: &rtc::statistics::stats::rtp_stream::RTCRtpStreamStats,
+    mut fields: Value,
+) -> Value {
+    let shared = json!({
+        "ssrc": base.ssrc.to_string(),
+        "kind": kind_name(base.kind),
+        "isRemote": false,
+        "transportId": base.transport_id,
+        "codecId": base.codec_id,
+        "sliCount": 0,
+        "remb": 0,
+    });
+    if let (Some(f), Some(s)) = (fields.as_object_mut(), shared.as_object()) {
+        f.extend(s.clone());
+    }
+    fields
 }
 
 fn kind_name(k: RtpCodecKind) -> &'static str {

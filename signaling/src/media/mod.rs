@@ -669,6 +669,7 @@ impl SessionMedia {
         }
         self.unsettled.remove(&n.owner);
         let held = self.take_held_ice(&(n.owner.clone(), n.owner.clone()));
+        n.ice.trace.lock().client_candidates(&held);
         let endpoint = n.endpoint.clone();
         let new = PublisherMedia {
             stream_id: n.stream_id,
@@ -815,6 +816,7 @@ impl SessionMedia {
         self.unsettled.remove(&s.subscriber);
         let key = (s.subscriber, s.publisher);
         let held = self.take_held_ice(&key);
+        s.media.ice.trace.lock().client_candidates(&held);
         let endpoint = s.media.endpoint.clone();
         let mut gone = Released::default();
         if let Some(old) = self.subscribers.insert(key, s.media) {

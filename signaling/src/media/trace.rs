@@ -33,6 +33,13 @@ impl Trace {
         push(&mut self.client_ice, shown(c));
     }
 
+    /// Candidates the browser sent before the endpoint existed, given to it once it did.
+    pub fn client_candidates(&mut self, held: &[IceCandidate]) {
+        for c in held {
+            self.client_candidate(c);
+        }
+    }
+
     /// A candidate the endpoint found (relayed to the browser).
     pub fn server_candidate(&mut self, c: &IceCandidate, at_ms: u64) {
         push(&mut self.server_ice, shown(c));

@@ -70,6 +70,9 @@ pub struct Conn {
     local_tracks: HashMap<MediaStreamTrackId, MediaKind>,
     inbound: HashMap<MediaStreamTrackId, Inbound>,
     last_ice: Option<&'static str>,
+    /// Where the peer's last connectivity check (STUN) came from: the remote side of the
+    /// selected pair when `rtc` has no statistics entry for it (a peer-reflexive candidate).
+    stun_from: Option<SocketAddr>,
     /// Listed among this loop turn's touched connections (their writes and events need
     /// draining); managed by the worker loop.
     pub dirty: bool,
@@ -102,6 +105,7 @@ impl Conn {
             local_tracks: HashMap::new(),
             inbound: HashMap::new(),
             last_ice: None,
+            stun_from: None,
             dirty: false,
         }
     }
@@ -112,6 +116,9 @@ impl Conn {
 
     /// A datagram routed to this connection. False when the connection refused it.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> bool {
+        if data.first().is_some_and(|b| *b < 2) {
+            self.stun_from = Some(from);
+        }
         let ok = self
             .pc
             .handle_read(TaggedBytesMut {

@@ -100,6 +100,29 @@ impl Conn {
                 (remote, "remotecandidate", false),
             ] {
                 let Some(c) = candidate_entry(&report, id, is_local) else {
+                    // A peer-reflexive remote candidate has no entry: the address its checks
+                    // come from stands for it.
+                    if let (false, Some(from)) = (is_local, self.stun_from) {
+                        let line = format!(
+                            "candidate:1 1 UDP 0 {} {} typ prflx",
+                            from.ip(),
+                            from.port()
+                        );
+                        put(
+                            id,
+                            ty,
+                            "RTCIceCandidateAttributes",
+                            json!({
+                                "ipAddress": from.ip().to_string(),
+                                "portNumber": from.port(),
+                                "transport": "udp",
+                                "candidateType": "prflx",
+                                "priority": 0,
+                                "addressSourceUrl": "",
+                                "candidate": line,
+                            }),
+                        );
+                    }
                     continue;
                 };
                 let address = c.address.clone().unwrap_or_default();

@@ -26,6 +26,9 @@ pub struct EngineSettings {
     /// and gets it whichever DTLS role the engine takes; GCM costs about a third as much per
     /// packet. Off by default: SHA1_80 is the one profile every WebRTC peer must support.
     pub srtp_gcm_only: bool,
+    /// Subscriber legs (connections that only send) protect and send their RTP and RTCP
+    /// themselves instead of through `rtc`'s per-connection pipeline; ICE and DTLS stay `rtc`'s.
+    pub direct_send: bool,
     pub max_pipelines: usize,
     pub max_endpoints: usize,
     /// Largest accepted WebSocket message, bytes.
@@ -73,6 +76,7 @@ impl Default for EngineSettings {
             udp_port: 0,
             udp_gso: true,
             srtp_gcm_only: false,
+            direct_send: true,
             max_pipelines: 1000,
             max_endpoints: 4000,
             max_message_size: 1 << 20,

@@ -15,7 +15,7 @@ fn rss_kib() -> u64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let f = PcFactory::new("127.0.0.1".parse()?, None, false)?;
+    let f = PcFactory::new("127.0.0.1".parse()?, None, false, true)?;
     for role in [Role::Both, Role::Send, Role::Receive] {
         let before = rss_kib();
         let mut pcs = Vec::new();

@@ -37,6 +37,7 @@ pub async fn run(
         settings.rtc_ip,
         settings.public_ip,
         settings.srtp_gcm_only,
+        settings.direct_send,
     )?;
     let cancel = shutdown.child_token();
     let workers = media::worker::Workers::start(

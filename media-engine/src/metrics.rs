@@ -92,6 +92,18 @@ pub fn render(engine: &Engine) -> String {
         "keyframe requests from subscribers",
         c(&COUNTERS.keyframe_requests_in),
     );
+    counters(
+        &mut reg,
+        "media_engine_direct_legs",
+        "subscriber legs that went on the direct send path",
+        c(&COUNTERS.direct_legs),
+    );
+    counters(
+        &mut reg,
+        "media_engine_retransmissions",
+        "packets sent again for NACKs on direct legs",
+        c(&COUNTERS.retransmissions),
+    );
     let srtp = vec![
         (
             vec![("profile".to_string(), "aead_aes_gcm".to_string())],

@@ -109,6 +109,8 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
             "aeadAesGcm": COUNTERS.srtp_gcm.load(Ordering::Relaxed),
             "other": COUNTERS.srtp_other.load(Ordering::Relaxed),
         },
+        "directLegs": COUNTERS.direct_legs.load(Ordering::Relaxed),
+        "retransmissions": COUNTERS.retransmissions.load(Ordering::Relaxed),
         "refusedConnections": engine.sockets_stats.refused.load(Ordering::Relaxed),
         "socketsClosedSlow": engine.sockets_stats.closed_slow.load(Ordering::Relaxed),
         "socketsClosedIdle": engine.sockets_stats.closed_idle.load(Ordering::Relaxed),

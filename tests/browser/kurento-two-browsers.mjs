@@ -57,8 +57,13 @@ try {
   }
   const outbound = await pubPage.evaluate(() => window.outbound());
   console.log(JSON.stringify({ result: 'stats', ms: Date.now() - started, inbound, outbound }));
+  // The receive-only subscriber is on the engine's direct send path (Chromium's SRTP profile:
+  // AES_CM_128_HMAC_SHA1_80), and what it decoded came that way.
+  const health = await (await fetch(ENGINE.replace(/^ws/, 'http').replace(/\/kurento$/, '/health'))).json();
+  console.log(JSON.stringify({ result: 'engine', directLegs: health.directLegs, srtpProfiles: health.srtpProfiles }));
   if (!(inbound.framesDecoded > 0)) failed = 'subscriber decoded no frames';
   else if (!(inbound.audioPackets > 0)) failed = 'subscriber received no audio';
+  else if (health.directLegs !== 1) failed = `expected the subscriber on the direct path: ${JSON.stringify(health)}`;
   stopPub(); stopSub();
   await pipeline.release();
   const left = await (await client.getServerManager()).getPipelines();

@@ -30,6 +30,8 @@ pub struct Stats {
     pub audio_packets: AtomicU64,
     pub video_packets: AtomicU64,
     pub video_bytes: AtomicU64,
+    /// The newest video sequence number received (for NACKs the tests send).
+    pub video_last_seq: AtomicU64,
     pub plis_received: AtomicU64,
     /// Receive-side loss from sequence-number gaps (video and audio).
     pub video_lost: AtomicU64,
@@ -377,6 +379,34 @@ impl TestPeer {
         sent
     }
 
+    /// NACKs the `n` video packets before the newest one received (they did arrive: the sender's
+    /// answer is what a test looks at). Returns how many tracks it was sent on.
+    pub async fn send_nack(&self, n: u16) -> usize {
+        use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
+            nack_pairs_from_sequence_numbers, TransportLayerNack,
+        };
+        let last = self.stats.video_last_seq.load(Ordering::Relaxed) as u16;
+        let seqs: Vec<u16> = (1..=n).rev().map(|i| last.wrapping_sub(i)).collect();
+        let tracks = self.remote_tracks.lock().clone();
+        let mut sent = 0;
+        for t in tracks {
+            if t.kind().await == RtpCodecKind::Video {
+                let ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
+                if t.write_rtcp(vec![Box::new(TransportLayerNack {
+                    sender_ssrc: 0,
+                    media_ssrc: ssrc,
+                    nacks: nack_pairs_from_sequence_numbers(&seqs),
+                })])
+                .await
+                .is_ok()
+                {
+                    sent += 1;
+                }
+            }
+        }
+        sent
+    }
+
     pub async fn close(&self) {
         self.cancel.cancel();
         let _ = self.pc.close().await;
@@ -411,6 +441,11 @@ async fn count(t: Arc<dyn TrackRemote>, stats: Arc<Stats>, cancel: CancellationT
         }
         if last_seq.is_none_or(|l| p.header.sequence_number.wrapping_sub(l) < 0x8000) {
             last_seq = Some(p.header.sequence_number);
+            if kind != RtpCodecKind::Audio {
+                stats
+                    .video_last_seq
+                    .store(u64::from(p.header.sequence_number), Ordering::Relaxed);
+            }
         }
         if kind != RtpCodecKind::Audio {
             stats

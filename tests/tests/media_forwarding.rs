@@ -65,6 +65,25 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // The two subscribers that offered receive-only are on the engine's direct send path (the
+    // third, which answered the engine's offer, on rtc's); a NACK is answered from the leg's
+    // history.
+    let h = wait_health(engine.addr, Duration::from_secs(5), |h| {
+        h["directLegs"].as_u64() == Some(2)
+    })
+    .await?;
+    assert_eq!(h["directLegs"], 2, "{h}");
+    let before = h["retransmissions"].as_u64().unwrap_or(0);
+    assert_eq!(subs[0].send_nack(5).await, 1);
+    let h = wait_health(engine.addr, Duration::from_secs(5), |h| {
+        h["retransmissions"].as_u64().unwrap_or(0) >= before + 5
+    })
+    .await?;
+    assert!(
+        h["retransmissions"].as_u64().unwrap_or(0) >= before + 5,
+        "{h}"
+    );
+
     // A subscriber's keyframe request reaches the publisher as a PLI.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let before = publisher.stats.plis();
@@ -105,6 +124,10 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     assert!(
         count(&outbound, "outboundrtp", "packetsSent") >= 75,
         "subscriber endpoint stats: {outbound:?}"
+    );
+    assert!(
+        count(&outbound, "outboundrtp", "nackCount") >= 1,
+        "{outbound:?}"
     );
     assert!(outbound
         .values()

@@ -97,6 +97,9 @@ async fn connections_share_their_worker_port_and_release_returns_everything() ->
             && sum(h, "timerEntries") == 0
             && sum(h, "connections") == 0
             && sum(h, "pipelines") == 0
+            // The engine runs in this process: a `/health` request's two sockets may still be
+            // closing when the next one counts.
+            && h["openFds"].as_u64().unwrap_or(0) <= fds_idle + 1
     })
     .await?;
     assert_eq!(h["peerConnections"], 0, "{h}");

@@ -38,13 +38,16 @@ impl EndpointHandle {
         let key = worker.new_key();
         let (ufrag, pwd) = new_credentials();
         // Built here, on the control side: the worker's loop only takes it over.
-        let pc = factory.build(&ufrag, &pwd, Role::Both).map_err(|e| {
-            tracing::warn!(%e, "peer connection could not be built");
-            RpcError::new(
-                ErrorCode::NotEnoughResources,
-                "Could not create the WebRTC endpoint",
-            )
-        })?;
+        let pc = factory
+            .build(&ufrag, &pwd, Role::Both)
+            .map_err(|e| {
+                tracing::warn!(%e, "peer connection could not be built");
+                RpcError::new(
+                    ErrorCode::NotEnoughResources,
+                    "Could not create the WebRTC endpoint",
+                )
+            })?
+            .pc;
         let init = ConnInit {
             key,
             id,

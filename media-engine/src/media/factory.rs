@@ -20,6 +20,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::rtcp_tap::KeyframeRequestTap;
+use super::srtp_keys::KeyCapture;
+use std::sync::Arc;
 
 /// Application-most slot, above every built-in interceptor.
 const TAP_SLOT: usize = 14_000;
@@ -51,6 +53,15 @@ pub struct PcFactory {
     pub public_ip: Option<IpAddr>,
     /// Offer only the AEAD-GCM SRTP profiles (`srtp_gcm_only`).
     pub gcm_only: bool,
+    /// Subscriber legs send RTP/RTCP themselves (`direct_send`, `worker/conn/direct.rs`).
+    pub direct_send: bool,
+}
+
+/// A new peer connection, and for a direct subscriber leg the provider its SRTP keys are read
+/// from.
+pub struct Built {
+    pub pc: RTCPeerConnection,
+    pub keys: Option<Arc<KeyCapture>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,22 +94,19 @@ impl PcFactory {
         rtc_ip: IpAddr,
         public_ip: Option<IpAddr>,
         gcm_only: bool,
+        direct_send: bool,
     ) -> Result<Self, FactoryError> {
         Ok(Self {
             certificate: parking_lot::Mutex::new(new_certificate()?),
             rtc_ip,
             public_ip,
             gcm_only,
+            direct_send,
         })
     }
 
     /// A peer connection whose local ICE credentials are `ufrag`/`pwd`.
-    pub fn build(
-        &self,
-        ufrag: &str,
-        pwd: &str,
-        role: Role,
-    ) -> Result<RTCPeerConnection, FactoryError> {
+    pub fn build(&self, ufrag: &str, pwd: &str, role: Role) -> Result<Built, FactoryError> {
         let mut media = MediaEngine::default();
         register_forwarded_codecs(&mut media)?;
         // Registers the feedback and header extensions the interceptors below rely on; the
@@ -107,8 +115,18 @@ impl PcFactory {
         let _ = register_default_interceptors(Registry::new(), &mut media)?;
         let sends = role != Role::Receive;
         let receives = role != Role::Send;
+        // A subscriber leg on the direct path sends its RTP and RTCP itself: `rtc` must not
+        // protect anything with the same keys, so it gets no sender reports and no NACK responder.
+        let direct = role == Role::Send && self.direct_send;
+        let keys = if direct {
+            Some(KeyCapture::new().map_err(|e| FactoryError::Certificate(e.to_string()))?)
+        } else {
+            None
+        };
         let mut registry = Registry::new();
-        if sends {
+        if direct {
+            registry = registry.with(Slot::from(TAP_SLOT), KeyframeRequestTap::default());
+        } else if sends {
             registry = registry
                 .with(Slot::SenderReport, SenderReportBuilder::new().build())
                 .with(
@@ -155,7 +173,10 @@ impl PcFactory {
             setting = setting
                 .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm]);
         }
-        Ok(RTCPeerConnectionBuilder::new()
+        if let Some(k) = &keys {
+            setting = setting.with_crypto_provider(k.clone());
+        }
+        let pc = RTCPeerConnectionBuilder::new()
             .with_configuration(
                 RTCConfigurationBuilder::new()
                     .with_certificates(vec![self.certificate()?])
@@ -164,7 +185,8 @@ impl PcFactory {
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_setting_engine(setting.build())
-            .build(Instant::now())?)
+            .build(Instant::now())?;
+        Ok(Built { pc, keys })
     }
 
     /// The shared certificate, renewed when it is within a day of expiring.

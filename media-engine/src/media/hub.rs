@@ -56,6 +56,8 @@ impl SourceParams {
 pub struct Forwarded {
     pub packet: rtp::Packet,
     pub source: Arc<SourceParams>,
+    /// When it arrived (read once for every subscriber's rewrite).
+    pub at: std::time::Instant,
 }
 
 pub struct Hub {
@@ -234,6 +236,7 @@ mod tests {
         Arc::new(Forwarded {
             packet: rtp::Packet::default(),
             source: Arc::new(SourceParams::default()),
+            at: std::time::Instant::now(),
         })
     }
 

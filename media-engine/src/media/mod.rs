@@ -14,6 +14,7 @@ pub mod publish;
 pub mod rtcp_tap;
 pub mod sdp;
 pub mod sink;
+pub mod srtp_keys;
 pub mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,10 @@ pub struct Counters {
     /// Connections whose DTLS chose an AEAD-GCM SRTP profile, and any other.
     pub srtp_gcm: AtomicU64,
     pub srtp_other: AtomicU64,
+    /// Subscriber legs that went on the direct send path (`worker/conn/direct.rs`).
+    pub direct_legs: AtomicU64,
+    /// Packets a direct leg sent again for a NACK.
+    pub retransmissions: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -74,6 +79,8 @@ pub static COUNTERS: Counters = Counters {
     taps: AtomicU64::new(0),
     srtp_gcm: AtomicU64::new(0),
     srtp_other: AtomicU64::new(0),
+    direct_legs: AtomicU64::new(0),
+    retransmissions: AtomicU64::new(0),
 };
 
 /// Counts a media task for as long as it lives (tests assert the count returns to zero).

@@ -1,10 +1,12 @@
-//! An interceptor that hands inbound keyframe requests (PLI, FIR) to the application. Without it
+//! An interceptor that hands inbound keyframe requests (PLI, FIR) and NACKs to the application
+//! (a direct subscriber leg answers NACKs itself; elsewhere `rtc`'s responder has seen them). Without it
 //! webrtc-rs 0.21 ends all inbound RTCP inside the chain, and a subscriber's PLI never reaches the
 //! publisher. Registered application-most, so every other interceptor has seen the packet first.
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -13,6 +15,10 @@ use std::time::Instant;
 pub struct KeyframeRequestTap {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+}
+
+fn is_nack(p: &dyn rtc::rtcp::Packet) -> bool {
+    p.as_any().is::<TransportLayerNack>()
 }
 
 pub fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
@@ -31,7 +37,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
         if let Packet::Rtcp(pkts) = &msg.message.packet {
             let keep: Vec<Box<dyn rtc::rtcp::Packet>> = pkts
                 .iter()
-                .filter(|p| is_keyframe_request(p.as_ref()))
+                .filter(|p| is_keyframe_request(p.as_ref()) || is_nack(p.as_ref()))
                 .cloned()
                 .collect();
             if keep.is_empty() {

@@ -66,7 +66,7 @@ impl Tap for SinkTap {
             return;
         }
         let mut st = self.state.lock();
-        let Some(packet) = st.rw.rewrite(f, Instant::now()) else {
+        let Some(packet) = st.rw.rewrite(f, f.at) else {
             bump(&COUNTERS.rtp_dropped);
             return;
         };
@@ -342,6 +342,7 @@ mod tests {
         let f = Forwarded {
             packet: packet(96, 10, 1000, &[(3, b"x"), (4, b"0")]),
             source: src_a.clone(),
+            at: t0,
         };
         let out = rw.rewrite(&f, t0).map(|p| p.header);
         let Some(h) = out else { panic!("dropped") };
@@ -357,6 +358,7 @@ mod tests {
         let f = Forwarded {
             packet: packet(120, 5000, 77, &[]),
             source: src_b,
+            at: t0,
         };
         let Some(h) = rw
             .rewrite(&f, t0 + Duration::from_millis(100))
@@ -376,7 +378,8 @@ mod tests {
             .rewrite(
                 &Forwarded {
                     packet: packet(45, 1, 1, &[]),
-                    source: src_c
+                    source: src_c,
+                    at: t0,
                 },
                 t0
             )

@@ -32,7 +32,9 @@ use crate::media::factory::PcFactory;
 use crate::media::flow::{now_millis, EventTx, Flow};
 use crate::media::hub::{Forwarded, Hub, Ports, SourceParams};
 use crate::media::publish::{self, SeqWindow};
+use crate::media::srtp_keys::{self, KeyCapture};
 use crate::media::{bump, MediaKind, COUNTERS};
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 
 /// A remote track being received.
 struct Inbound {
@@ -73,13 +75,24 @@ pub struct Conn {
     /// Where the peer's last connectivity check (STUN) came from: the remote side of the
     /// selected pair when `rtc` has no statistics entry for it (a peer-reflexive candidate).
     stun_from: Option<SocketAddr>,
+    /// A subscriber leg's SRTP key source (`direct_send`), and its direct send path once DTLS
+    /// is up.
+    keys: Option<Arc<KeyCapture>>,
+    direct: Option<Direct>,
+    /// (SSRC, clock rate) of each outgoing track.
+    out_streams: Vec<(u32, u32)>,
+    /// Where `rtc` last sent anything but STUN: the selected pair's remote side.
+    media_dest: Option<SocketAddr>,
     /// Listed among this loop turn's touched connections (their writes and events need
     /// draining); managed by the worker loop.
     pub dirty: bool,
 }
 
+mod direct;
 mod negotiate;
 mod stats;
+
+use direct::Direct;
 
 impl Conn {
     pub fn new(init: ConnInit) -> Self {
@@ -90,6 +103,10 @@ impl Conn {
             pwd: init.pwd,
             stream_id: format!("rtcpool-{}", uuid::Uuid::new_v4().simple()),
             pc: init.pc,
+            keys: None,
+            direct: None,
+            out_streams: Vec::new(),
+            media_dest: None,
             factory: init.factory,
             worker: init.worker,
             ports: init.ports,
@@ -134,7 +151,7 @@ impl Conn {
             .is_ok();
         // Events first: a track's first packets arrive together with its OnTrack.
         self.drain_events(now);
-        self.drain_reads();
+        self.drain_reads(now);
         ok
     }
 
@@ -148,8 +165,21 @@ impl Conn {
         self.pc.poll_timeout()
     }
 
-    /// Writes a rewritten packet on one of our senders.
-    pub fn write_rtp(&mut self, now: Instant, sender: RTCRtpSenderId, packet: rtp::Packet) {
+    /// Writes a rewritten packet on one of our senders: on the direct path straight into `out`
+    /// (false: nothing to drain), else through `rtc` (true: the connection needs draining).
+    pub fn write_rtp(
+        &mut self,
+        now: Instant,
+        sender: RTCRtpSenderId,
+        packet: rtp::Packet,
+        out: &mut Vec<(SocketAddr, BytesMut)>,
+    ) -> bool {
+        if let Some(d) = self.direct.as_mut() {
+            if !d.send(now, packet, out) {
+                bump(&COUNTERS.rtp_dropped);
+            }
+            return false;
+        }
         match self.pc.rtp_sender(sender) {
             Some(mut s) => {
                 if s.write_rtp(now, packet).is_err() {
@@ -157,6 +187,30 @@ impl Conn {
                 }
             }
             None => bump(&COUNTERS.rtp_dropped),
+        }
+        true
+    }
+
+    /// Once DTLS is up on a subscriber leg: its own SRTP context, from the keys `rtc` derived.
+    fn start_direct(&mut self, cipher: &str) {
+        let (Some(keys), Some(dest)) = (self.keys.as_ref(), self.media_dest) else {
+            return;
+        };
+        let Some(profile) = srtp_keys::profile_named(cipher) else {
+            tracing::warn!(endpoint = %self.id, %cipher, "direct send: unknown SRTP profile");
+            return;
+        };
+        let Some(master) = keys.local(profile) else {
+            tracing::warn!(endpoint = %self.id, "direct send: no SRTP keys");
+            return;
+        };
+        use rtc::crypto::RTCCryptoProvider;
+        match Direct::new(&master, profile, dest, &self.out_streams, keys.crypto()) {
+            Ok(d) => {
+                bump(&COUNTERS.direct_legs);
+                self.direct = Some(d);
+            }
+            Err(e) => tracing::warn!(endpoint = %self.id, %e, "direct send"),
         }
     }
 
@@ -175,23 +229,41 @@ impl Conn {
     /// Everything the connection wants sent, in order: (destination, datagram).
     pub fn drain_writes(&mut self, out: &mut Vec<(SocketAddr, BytesMut)>) {
         while let Some(w) = self.pc.poll_write() {
+            // DTLS (and SRTP) go over the selected pair only; STUN answers any pair's checks.
+            if self.keys.is_some() && w.message.first().is_some_and(|b| *b >= 2) {
+                let to = w.transport.peer_addr;
+                self.media_dest = Some(to);
+                if let Some(d) = self.direct.as_mut() {
+                    d.set_dest(to);
+                }
+            }
             out.push((w.transport.peer_addr, w.message));
+        }
+        if let Some(d) = self.direct.as_mut() {
+            d.drain(out);
         }
     }
 
     pub fn drain(&mut self, now: Instant) {
         self.drain_events(now);
-        self.drain_reads();
+        self.drain_reads(now);
     }
 
-    fn drain_reads(&mut self) {
+    fn drain_reads(&mut self, now: Instant) {
         while let Some(m) = self.pc.poll_read() {
             match m.message {
-                RTCMessage::RtpPacket(track, packet) => self.on_rtp(&track, packet),
+                RTCMessage::RtpPacket(track, packet) => self.on_rtp(now, &track, packet),
                 RTCMessage::RtcpPacket(track, pkts) => {
                     let Some(kind) = self.local_tracks.get(&track).copied() else {
                         continue;
                     };
+                    if let Some(d) = self.direct.as_mut() {
+                        for p in &pkts {
+                            if let Some(n) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                                d.on_nack(n);
+                            }
+                        }
+                    }
                     if pkts
                         .iter()
                         .any(|p| crate::media::rtcp_tap::is_keyframe_request(p.as_ref()))
@@ -207,7 +279,7 @@ impl Conn {
         }
     }
 
-    fn on_rtp(&mut self, track: &str, packet: rtp::Packet) {
+    fn on_rtp(&mut self, now: Instant, track: &str, packet: rtp::Packet) {
         let Some(t) = self.inbound.get_mut(track) else {
             return;
         };
@@ -220,6 +292,7 @@ impl Conn {
         t.hub.send(Arc::new(Forwarded {
             packet,
             source: t.source.clone(),
+            at: now,
         }));
     }
 
@@ -300,7 +373,9 @@ impl Conn {
         }
         self.writable.store(now_connected, Ordering::Relaxed);
         if now_connected {
-            self.count_srtp_profile();
+            let cipher = self.srtp_cipher();
+            self.count_srtp_profile(&cipher);
+            self.start_direct(&cipher);
             // A new subscriber needs a keyframe now, not whenever the encoder makes one.
             for kind in MediaKind::ALL {
                 if let Some(h) = self.ports.input(kind).borrow().as_ref() {
@@ -372,16 +447,20 @@ impl Conn {
         hub.request_keyframe();
     }
 
-    /// Which SRTP protection profile DTLS chose (counted for `/health`: GCM costs about a third
-    /// of SHA1_80 per packet, and which one a peer ends up with is the peer's choice).
-    fn count_srtp_profile(&mut self) {
+    /// The SRTP protection profile DTLS chose, as `rtc` names it.
+    fn srtp_cipher(&mut self) -> String {
         let report = self
             .pc
             .get_stats(Instant::now(), rtc::statistics::StatsSelector::None);
-        let cipher = report
+        report
             .transport()
             .map(|t| t.srtp_cipher.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Counts the profile for `/health` (GCM costs about a third of SHA1_80 per packet, and
+    /// which one a peer ends up with is the peer's choice).
+    fn count_srtp_profile(&self, cipher: &str) {
         tracing::debug!(endpoint = %self.id, %cipher, "connected");
         if cipher.contains("GCM") {
             bump(&COUNTERS.srtp_gcm);
@@ -390,10 +469,15 @@ impl Conn {
         }
     }
 
-    /// About every second: MediaFlowIn NOT_FLOWING after a quiet spell.
-    pub fn tick(&mut self, now: Instant) {
+    /// About every second: MediaFlowIn NOT_FLOWING after a quiet spell; a direct leg's sender
+    /// reports (into `out`).
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<(SocketAddr, BytesMut)>) {
         for t in self.inbound.values_mut() {
             t.flow.tick(now, &self.events);
+        }
+        if let Some(d) = self.direct.as_mut() {
+            d.reports(now);
+            d.drain(out);
         }
     }
 
@@ -413,6 +497,7 @@ impl Conn {
     /// Closes the peer connection (its last writes are drained by the caller) and ends the
     /// endpoint's tasks.
     pub fn close(&mut self) {
+        self.direct = None;
         self.cancel.cancel();
         self.writable.store(false, Ordering::Relaxed);
         self.ports.disconnect_all();
@@ -425,6 +510,7 @@ impl Conn {
     /// After a panic in this connection's code: tell its client and let go of everything it
     /// holds (the peer connection itself is dropped without a goodbye).
     pub fn fail(&mut self) {
+        self.direct = None;
         self.cancel.cancel();
         self.writable.store(false, Ordering::Relaxed);
         self.ports.disconnect_all();

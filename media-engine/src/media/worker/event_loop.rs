@@ -162,6 +162,7 @@ impl Worker {
             handle.0.stats.turns.fetch_add(1, Ordering::Relaxed);
             if now >= housekeeping {
                 st.housekeeping(now);
+                st.send(&mut io);
                 housekeeping = now + HOUSEKEEPING;
             }
         }
@@ -303,12 +304,17 @@ impl State {
                 pending.sort_by_key(|d| d.conn);
                 for d in pending {
                     let key = d.conn;
+                    let out = &mut self.out;
+                    let start = out.len();
                     match guarded(&mut self.conns, key, |c| {
-                        c.write_rtp(now, d.sender, d.packet)
+                        c.write_rtp(now, d.sender, d.packet, out)
                     }) {
-                        Ok(Some(())) => self.touch(key),
-                        Ok(None) => {}
-                        Err(k) => self.fail(k),
+                        Ok(Some(true)) => self.touch(key),
+                        Ok(_) => {}
+                        Err(k) => {
+                            self.out.truncate(start);
+                            self.fail(k);
+                        }
                     }
                 }
             }
@@ -371,7 +377,7 @@ impl State {
 
     fn housekeeping(&mut self, now: Instant) {
         for c in self.conns.values_mut() {
-            c.tick(now);
+            c.tick(now, &mut self.out);
         }
         let stats = &self.handle.0.stats;
         let (_, ufrags, addrs) = self.routes.sizes();

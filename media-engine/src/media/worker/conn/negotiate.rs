@@ -65,9 +65,14 @@ impl Conn {
     fn rebuild(&mut self, role: Role) {
         let _ = self.pc.close();
         match self.factory.build(&self.ufrag, &self.pwd, role) {
-            Ok(pc) => self.pc = pc,
+            Ok(b) => {
+                self.pc = b.pc;
+                self.keys = b.keys;
+            }
             Err(e) => tracing::warn!(%e, "could not rebuild the peer connection"),
         }
+        self.direct = None;
+        self.out_streams.clear();
         self.local_candidates.clear();
         self.local_tracks.clear();
         self.gathering_complete = false;
@@ -266,6 +271,11 @@ impl Conn {
         );
         let sender = self.pc.add_track(track).map_err(offer_err)?;
         self.local_tracks.insert(track_id, kind);
+        let clock_rate = match kind {
+            MediaKind::Audio => 48_000,
+            MediaKind::Video => 90_000,
+        };
+        self.out_streams.push((ssrc, clock_rate));
         Ok(sender)
     }
 

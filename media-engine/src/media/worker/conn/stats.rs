@@ -67,6 +67,12 @@ impl Conn {
             if !wanted(base.kind) {
                 continue;
             }
+            // A direct leg's packets never go through `rtc`: its own counts stand.
+            let (packets_sent, bytes_sent, nack_count) =
+                match self.direct.as_ref().and_then(|d| d.counts(base.ssrc)) {
+                    Some(c) => (c.packets, c.bytes, c.nacks as u32),
+                    None => (sent.packets_sent, sent.bytes_sent, s.nack_count),
+                };
             put(
                 &base.stats.id,
                 "outboundrtp",
@@ -78,17 +84,18 @@ impl Conn {
                         "mediaTrackId": s.media_source_id,
                         "firCount": s.fir_count,
                         "pliCount": s.pli_count,
-                        "nackCount": s.nack_count,
+                        "nackCount": nack_count,
                         "packetsLost": 0,
                         "fractionLost": 0.0,
-                        "packetsSent": sent.packets_sent,
-                        "bytesSent": sent.bytes_sent,
+                        "packetsSent": packets_sent,
+                        "bytesSent": bytes_sent,
                         "targetBitrate": s.target_bitrate,
                         "roundTripTime": 0.0,
                     }),
                 ),
             );
         }
+        let direct_bytes = self.direct.as_ref().map_or(0, |d| d.bytes_sent());
         let nominated: Vec<(String, String)> = report
             .candidate_pairs()
             .filter(|p| p.nominated)
@@ -156,7 +163,7 @@ impl Conn {
                     "nominated": p.nominated,
                     "writable": p.nominated,
                     "readable": p.packets_received > 0,
-                    "bytesSent": p.bytes_sent,
+                    "bytesSent": p.bytes_sent + direct_bytes,
                     "bytesReceived": p.bytes_received,
                     "roundTripTime": p.current_round_trip_time,
                     "availableOutgoingBitrate": p.available_outgoing_bitrate,
@@ -170,7 +177,7 @@ impl Conn {
                 "transport",
                 "RTCTransportStats",
                 json!({
-                    "bytesSent": t.bytes_sent,
+                    "bytesSent": t.bytes_sent + direct_bytes,
                     "bytesReceived": t.bytes_received,
                     "rtcpTransportStatsId": "",
                     "activeConnection": !t.selected_candidate_pair_id.is_empty(),

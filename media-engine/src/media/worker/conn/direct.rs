@@ -1,0 +1,465 @@
+//! The direct send path of a subscriber leg (a connection that only sends). ICE, DTLS and
+//! everything the peer sends us stay `rtc`'s; the leg's outgoing RTP and RTCP are the engine's:
+//! each packet is marshalled and SRTP-protected with the leg's own context (keys from
+//! `srtp_keys.rs`) and queued for the worker's socket, instead of being moved through the
+//! connection's eight handler stages. The leg keeps what `rtc`'s interceptors kept for it: the
+//! last 256 packets per stream for NACKs, and the counts its sender reports carry.
+//!
+//! Nothing else may protect with these keys: the factory builds such a connection without
+//! `rtc`'s sender-report and NACK-responder interceptors, and it never writes RTP through `rtc`.
+
+use bytes::{Bytes, BytesMut};
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp;
+use rtc::shared::marshal::{Marshal, MarshalSize};
+use rtc::srtp::context::Context;
+use rtc::srtp::protection_profile::ProtectionProfile;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::media::srtp_keys::MasterKeys;
+
+/// Packets kept per outgoing stream for retransmission (a power of two; as `rtc`'s responder
+/// was configured: about a second of a 2.5 Mbps camera).
+const HISTORY: usize = 256;
+/// RTP clock of video (every forwarded video codec); audio (Opus) runs at 48 kHz.
+const VIDEO_CLOCK: u32 = 90_000;
+/// Sender reports per stream, at most one per this interval.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// A packet kept for NACKs, and how often it was sent again: its marshalled header inline and
+/// its payload shared with the publisher's packet and every other subscriber's copy (a slot
+/// costs about a hundred bytes and nothing on the heap). A header longer than `HEAD_MAX`, or a
+/// padded packet, is kept whole instead.
+#[derive(Clone)]
+struct Kept {
+    seq: u16,
+    resent: u8,
+    /// 0: `body` is the whole plaintext packet.
+    head_len: u8,
+    head: [u8; HEAD_MAX],
+    body: Bytes,
+}
+
+const HEAD_MAX: usize = 56;
+
+/// Times one packet is sent again at most, however often it is NACKed (a peer repeating NACKs
+/// must not make the engine resend its whole history in a loop).
+const MAX_RESENDS: u8 = 2;
+
+/// One outgoing stream (SSRC) of the leg.
+struct Stream {
+    ssrc: u32,
+    clock_rate: u32,
+    /// Packets sent, by `seq % HISTORY` (their payloads are shared with the publisher's packet
+    /// and every other subscriber's copy: a slot costs a header). Video only: the engine
+    /// negotiates NACK for video codecs alone, and keeping audio cost a release per packet.
+    history: Vec<Option<Kept>>,
+    packets: u64,
+    /// Payload octets (what a sender report counts).
+    octets: u64,
+    /// Bytes of protected datagrams sent (what statistics show as bytesSent).
+    bytes: u64,
+    nacks: u64,
+    retransmitted: u64,
+    /// Last packet's RTP timestamp and when it was sent.
+    last: Option<(u32, Instant)>,
+    reported: Option<Instant>,
+}
+
+impl Stream {
+    fn new(ssrc: u32, clock_rate: u32) -> Self {
+        Self {
+            ssrc,
+            clock_rate,
+            history: if clock_rate == VIDEO_CLOCK {
+                vec![None; HISTORY]
+            } else {
+                Vec::new()
+            },
+            packets: 0,
+            octets: 0,
+            bytes: 0,
+            nacks: 0,
+            retransmitted: 0,
+            last: None,
+            reported: None,
+        }
+    }
+}
+
+/// What statistics show of one outgoing stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentCounts {
+    pub packets: u64,
+    pub bytes: u64,
+    pub nacks: u64,
+}
+
+pub struct Direct {
+    srtp: Context,
+    dest: SocketAddr,
+    streams: Vec<Stream>,
+    /// Retransmissions and reports, sent with the connection's next writes.
+    queued: Vec<(SocketAddr, BytesMut)>,
+    buf: BytesMut,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectError {
+    #[error("srtp: {0}")]
+    Srtp(#[from] rtc::shared::error::Error),
+}
+
+impl Direct {
+    /// `streams`: (SSRC, RTP clock rate) of each outgoing track.
+    pub fn new(
+        keys: &MasterKeys,
+        profile: ProtectionProfile,
+        dest: SocketAddr,
+        streams: &[(u32, u32)],
+        crypto: &dyn rtc::crypto::RTCCrypto,
+    ) -> Result<Self, DirectError> {
+        let srtp = Context::new(
+            keys.key.as_ref(),
+            keys.salt.as_ref(),
+            profile,
+            None,
+            None,
+            crypto,
+        )?;
+        Ok(Self {
+            srtp,
+            dest,
+            streams: streams.iter().map(|(s, c)| Stream::new(*s, *c)).collect(),
+            queued: Vec::new(),
+            buf: BytesMut::with_capacity(1500),
+        })
+    }
+
+    /// Where the leg's datagrams go: the remote side of the pair DTLS ran on.
+    pub fn set_dest(&mut self, dest: SocketAddr) {
+        self.dest = dest;
+    }
+
+    /// Protects `packet` and appends the datagram to `out`. False when it could not be
+    /// (an SSRC the leg does not send, or SRTP refused it).
+    pub fn send(
+        &mut self,
+        now: Instant,
+        packet: rtp::Packet,
+        out: &mut Vec<(SocketAddr, BytesMut)>,
+    ) -> bool {
+        let Some(i) = self
+            .streams
+            .iter()
+            .position(|s| s.ssrc == packet.header.ssrc)
+        else {
+            return false;
+        };
+        self.buf.clear();
+        self.buf.resize(packet.marshal_size(), 0);
+        if packet.marshal_to(&mut self.buf).is_err() {
+            return false;
+        }
+        let Ok(protected) = self.srtp.encrypt_rtp_with_header(&self.buf, &packet.header) else {
+            return false;
+        };
+        let s = &mut self.streams[i];
+        s.packets += 1;
+        s.octets += packet.payload.len() as u64;
+        s.bytes += protected.len() as u64;
+        s.last = Some((packet.header.timestamp, now));
+        if !s.history.is_empty() {
+            let seq = packet.header.sequence_number;
+            let head_len = self.buf.len() - packet.payload.len();
+            let mut kept = Kept {
+                seq,
+                resent: 0,
+                head_len: 0,
+                head: [0; HEAD_MAX],
+                body: packet.payload,
+            };
+            if head_len <= HEAD_MAX && self.buf[head_len..] == kept.body[..] {
+                kept.head[..head_len].copy_from_slice(&self.buf[..head_len]);
+                kept.head_len = head_len as u8;
+            } else {
+                kept.body = Bytes::copy_from_slice(&self.buf);
+            }
+            s.history[usize::from(seq) % HISTORY] = Some(kept);
+        }
+        out.push((self.dest, protected));
+        true
+    }
+
+    /// Sends again what a NACK names and the history still has (same sequence numbers: a
+    /// receiver that got the first copy drops the second as a replay).
+    pub fn on_nack(&mut self, nack: &TransportLayerNack) {
+        let Some(i) = self.streams.iter().position(|s| s.ssrc == nack.media_ssrc) else {
+            return;
+        };
+        self.streams[i].nacks += 1;
+        for pair in &nack.nacks {
+            for seq in pair.packet_list() {
+                let history = &mut self.streams[i].history;
+                let Some(k) = history
+                    .get_mut(usize::from(seq) % HISTORY)
+                    .and_then(Option::as_mut)
+                else {
+                    continue;
+                };
+                if k.seq != seq || k.resent >= MAX_RESENDS {
+                    continue;
+                }
+                k.resent += 1;
+                self.buf.clear();
+                self.buf
+                    .extend_from_slice(&k.head[..usize::from(k.head_len)]);
+                self.buf.extend_from_slice(&k.body);
+                if let Ok(protected) = self.srtp.encrypt_rtp(&self.buf) {
+                    let s = &mut self.streams[i];
+                    s.retransmitted += 1;
+                    crate::media::bump(&crate::media::COUNTERS.retransmissions);
+                    s.bytes += protected.len() as u64;
+                    self.queued.push((self.dest, protected));
+                }
+            }
+        }
+    }
+
+    /// A sender report for every stream that sent since its last one, at most one per second.
+    pub fn reports(&mut self, now: Instant) {
+        let wall = SystemTime::now();
+        for i in 0..self.streams.len() {
+            let s = &self.streams[i];
+            let Some((ts, at)) = s.last else { continue };
+            if s.reported
+                .is_some_and(|r| now.duration_since(r) < REPORT_EVERY)
+            {
+                continue;
+            }
+            let elapsed = now.saturating_duration_since(at);
+            let ticks = elapsed.as_micros() as u64 * u64::from(s.clock_rate) / 1_000_000;
+            let sr = SenderReport {
+                ssrc: s.ssrc,
+                ntp_time: ntp(wall),
+                rtp_time: ts.wrapping_add(ticks as u32),
+                packet_count: s.packets as u32,
+                octet_count: s.octets as u32,
+                reports: vec![],
+                profile_extensions: Bytes::new(),
+            };
+            let Ok(raw) = sr.marshal() else { continue };
+            if let Ok(protected) = self.srtp.encrypt_rtcp(&raw) {
+                self.queued.push((self.dest, protected));
+            }
+            self.streams[i].reported = Some(now);
+        }
+    }
+
+    /// Moves the queued retransmissions and reports to `out`.
+    pub fn drain(&mut self, out: &mut Vec<(SocketAddr, BytesMut)>) {
+        out.append(&mut self.queued);
+    }
+
+    pub fn counts(&self, ssrc: u32) -> Option<SentCounts> {
+        self.streams
+            .iter()
+            .find(|s| s.ssrc == ssrc)
+            .map(|s| SentCounts {
+                packets: s.packets + s.retransmitted,
+                bytes: s.bytes,
+                nacks: s.nacks,
+            })
+    }
+
+    /// Bytes of every datagram sent so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.streams.iter().map(|s| s.bytes).sum()
+    }
+}
+
+/// RFC 3550 NTP timestamp (seconds since 1900 in the upper 32 bits, fraction below).
+fn ntp(t: SystemTime) -> u64 {
+    const UNIX_TO_NTP: u64 = 2_208_988_800;
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() + UNIX_TO_NTP;
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+    use rtc::srtp::option::srtp_no_replay_protection;
+
+    pub const P: ProtectionProfile = ProtectionProfile::AeadAes128Gcm;
+
+    pub fn keys() -> MasterKeys {
+        use rtc::crypto::SecretVec;
+        MasterKeys {
+            key: SecretVec::new(vec![7; P.key_len()]),
+            salt: SecretVec::new(vec![9; P.salt_len()]),
+        }
+    }
+
+    pub fn crypto() -> std::sync::Arc<dyn rtc::crypto::RTCCryptoProvider> {
+        match rtc::crypto::default_provider() {
+            Ok(p) => p,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    /// The receiving side: a context with the same keys, as the peer derives them.
+    pub fn receiver() -> Context {
+        let k = keys();
+        match Context::new(
+            k.key.as_ref(),
+            k.salt.as_ref(),
+            P,
+            Some(srtp_no_replay_protection()),
+            None,
+            crypto().crypto(),
+        ) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A leg sending one video stream (SSRC 11) to `dest`.
+    pub fn direct(dest: SocketAddr) -> Direct {
+        match Direct::new(&keys(), P, dest, &[(11, 90_000)], crypto().crypto()) {
+            Ok(d) => d,
+            Err(e) => panic!("direct: {e}"),
+        }
+    }
+
+    pub fn packet(ssrc: u32, seq: u16) -> rtp::Packet {
+        let mut p = rtp::Packet::default();
+        p.header.version = 2;
+        p.header.payload_type = 96;
+        p.header.ssrc = ssrc;
+        p.header.sequence_number = seq;
+        p.header.timestamp = u32::from(seq) * 3000;
+        p.payload = Bytes::from(vec![seq as u8; 100]);
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
+    use rtc::rtcp::transport_feedbacks::transport_layer_nack::nack_pairs_from_sequence_numbers;
+    use rtc::shared::marshal::Unmarshal;
+
+    #[test]
+    fn sends_protected_packets_answers_nacks_and_reports() {
+        let dest = SocketAddr::from(([127, 0, 0, 1], 5000));
+        let mut d = direct(dest);
+        let mut rx = receiver();
+        let mut out = Vec::new();
+        let t0 = Instant::now();
+        for seq in 100..110 {
+            assert!(d.send(t0, packet(11, seq), &mut out));
+        }
+        assert!(!d.send(t0, packet(12, 1), &mut out), "unknown SSRC");
+        assert_eq!(out.len(), 10);
+        for (i, (to, datagram)) in out.iter().enumerate() {
+            assert_eq!(*to, dest);
+            let Ok(plain) = rx.decrypt_rtp(datagram) else {
+                panic!("decrypt")
+            };
+            let mut b = &plain[..];
+            let Ok(p) = rtp::Packet::unmarshal(&mut b) else {
+                panic!("rtp")
+            };
+            assert_eq!(p.header.sequence_number, 100 + i as u16);
+            assert_eq!(p.payload.len(), 100);
+        }
+        // A NACK for two kept packets and one never sent.
+        let nack = TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: 11,
+            nacks: nack_pairs_from_sequence_numbers(&[103, 105, 500]),
+        };
+        d.on_nack(&nack);
+        let mut again = Vec::new();
+        d.drain(&mut again);
+        assert_eq!(again.len(), 2);
+        let mut fresh = receiver();
+        let seqs: Vec<u16> = again
+            .iter()
+            .filter_map(|(_, b)| fresh.decrypt_rtp(b).ok())
+            .filter_map(|plain| rtp::Header::unmarshal(&mut &plain[..]).ok())
+            .map(|h| h.sequence_number)
+            .collect();
+        assert_eq!(seqs, vec![103, 105]);
+        // The same NACK over and over: each packet is resent twice at most.
+        for _ in 0..5 {
+            d.on_nack(&nack);
+        }
+        let mut repeats = Vec::new();
+        d.drain(&mut repeats);
+        assert_eq!(repeats.len(), 2);
+        // One report per second per stream.
+        d.reports(t0 + Duration::from_millis(10));
+        d.reports(t0 + Duration::from_millis(500));
+        let mut reports = Vec::new();
+        d.drain(&mut reports);
+        assert_eq!(reports.len(), 1);
+        let Ok(plain) = rx.decrypt_rtcp(&reports[0].1) else {
+            panic!("srtcp")
+        };
+        let Ok(sr) = SenderReport::unmarshal(&mut &plain[..]) else {
+            panic!("sr")
+        };
+        assert_eq!((sr.ssrc, sr.packet_count, sr.octet_count), (11, 10, 1000));
+        let Some(c) = d.counts(11) else {
+            panic!("counts")
+        };
+        assert_eq!((c.packets, c.nacks), (14, 6));
+    }
+}
+
+#[cfg(test)]
+mod long_headers {
+    use super::tests_support::*;
+    use super::*;
+    use rtc::rtcp::transport_feedbacks::transport_layer_nack::nack_pairs_from_sequence_numbers;
+
+    #[test]
+    fn a_packet_with_a_long_header_is_kept_whole_and_resent_intact() {
+        let dest = SocketAddr::from(([127, 0, 0, 1], 5000));
+        let mut d = direct(dest);
+        let mut p = packet(11, 7);
+        p.header.extension = true;
+        p.header.extension_profile = 0xBEDE;
+        for id in 1..=12u8 {
+            p.header.extensions.push(rtp::header::Extension {
+                id,
+                payload: Bytes::from(vec![id; 4]),
+            });
+        }
+        let mut out = Vec::new();
+        assert!(d.send(Instant::now(), p, &mut out));
+        d.on_nack(&TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: 11,
+            nacks: nack_pairs_from_sequence_numbers(&[7]),
+        });
+        d.drain(&mut out);
+        assert_eq!(out.len(), 2);
+        let mut rx = receiver();
+        let mut rx2 = receiver();
+        let Ok(first) = rx.decrypt_rtp(&out[0].1) else {
+            panic!("decrypt")
+        };
+        let Ok(again) = rx2.decrypt_rtp(&out[1].1) else {
+            panic!("decrypt")
+        };
+        assert_eq!(first, again);
+        assert!(first.len() > 12 + HEAD_MAX);
+    }
+}

@@ -1,30 +1,119 @@
-//! How much memory one engine peer connection takes before negotiation: builds 500 and prints
-//! the RSS growth per connection (`cargo run --release -p media-engine --example pc_memory`).
+//! How much memory one engine peer connection holds in `rtc` itself (resident growth over 200):
+//! built (per role), then negotiated as a subscriber leg is (a receive-only offer from another
+//! `rtc` connection, two outgoing tracks, the answer).
+//!
+//!     cargo run --release -p media-engine --example pc_memory
 
 use media_engine::media::factory::{PcFactory, Role};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::RTCPeerConnectionBuilder;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use std::time::Instant;
 
-fn rss_kib() -> u64 {
+const N: usize = 200;
+
+/// Resident memory in bytes (the connections' allocations are fresh: they touch new pages).
+fn live() -> isize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<isize>().ok())
         })
-        .unwrap_or(0)
+        .map_or(0, |kib| kib * 1024)
 }
 
+/// A receive-only audio + video offer, as a subscriber's browser or bot makes it.
+fn recvonly_offer() -> anyhow::Result<String> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs()?;
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_media_engine(media)
+        .build(Instant::now())?;
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        pc.add_transceiver_from_kind(
+            kind,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )?;
+    }
+    let offer = pc.create_offer(None)?;
+    Ok(offer.sdp)
+}
+
+#[allow(clippy::print_stdout)] // the figures are this tool's output
 fn main() -> anyhow::Result<()> {
     let f = PcFactory::new("127.0.0.1".parse()?, None, false, true)?;
     for role in [Role::Both, Role::Send, Role::Receive] {
-        let before = rss_kib();
+        let before = live();
         let mut pcs = Vec::new();
-        for i in 0..500 {
+        for i in 0..N {
             pcs.push(f.build(&format!("ufrag{i:011}"), "passwordpasswordpassword", role)?);
         }
-        let after = rss_kib();
-        eprintln!("{role:?}: {} KiB per connection", (after - before) / 500);
+        println!(
+            "{role:?}, built: {:.1} KB per connection",
+            (live() - before) as f64 / N as f64 / 1000.0
+        );
         drop(pcs);
     }
+    let offer = recvonly_offer()?;
+    let before = live();
+    let mut legs = Vec::new();
+    for i in 0..N {
+        let mut pc = f
+            .build(
+                &format!("ufrag{i:011}"),
+                "passwordpasswordpassword",
+                Role::Send,
+            )?
+            .pc;
+        let now = Instant::now();
+        pc.set_remote_description(now, RTCSessionDescription::offer(offer.clone())?)?;
+        for (kind, mime, clock, channels) in [
+            (RtpCodecKind::Audio, "audio/opus", 48_000, 2),
+            (RtpCodecKind::Video, "video/VP8", 90_000, 0),
+        ] {
+            let name = if kind == RtpCodecKind::Audio {
+                "audio"
+            } else {
+                "video"
+            };
+            pc.add_track(MediaStreamTrack::new(
+                "stream".into(),
+                format!("{name}-{i}"),
+                name.into(),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(1000 + i as u32 * 2 + u32::from(kind == RtpCodecKind::Video)),
+                        ..Default::default()
+                    },
+                    codec: RTCRtpCodec {
+                        mime_type: mime.into(),
+                        clock_rate: clock,
+                        channels,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }],
+            ))?;
+        }
+        let answer = pc.create_answer(None)?;
+        pc.set_local_description(now, answer)?;
+        legs.push(pc);
+    }
+    println!(
+        "Send, negotiated as a subscriber leg (offer {} bytes): {:.1} KB per connection",
+        offer.len(),
+        (live() - before) as f64 / N as f64 / 1000.0
+    );
     Ok(())
 }

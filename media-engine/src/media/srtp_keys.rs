@@ -25,6 +25,10 @@ use std::sync::Arc;
 pub struct MasterKeys {
     pub key: SecretVec,
     pub salt: SecretVec,
+    /// Which DTLS handshake of the connection they come from (1, 2, …): a send path built from
+    /// one generation keeps its SRTP state (rollover counter, SRTCP index) for as long as those
+    /// keys are in use, and is rebuilt only when a new handshake brings new keys.
+    pub generation: u64,
 }
 
 #[derive(Default)]
@@ -62,6 +66,7 @@ impl KeyCapture {
         Some(MasterKeys {
             key: SecretVec::new(key.as_ref().to_vec()),
             salt: SecretVec::new(block[..salt_len].to_vec()),
+            generation: seen.contexts.div_ceil(2),
         })
     }
 
@@ -224,6 +229,7 @@ mod tests {
                 (k.key.as_ref(), k.salt.as_ref()),
                 (&key(1)[..], &salt(0x10)[..])
             );
+            assert_eq!(k.generation, 1);
             // A new handshake (ICE restart): the newest local context wins.
             let _l = context(&c, &key(3), &salt(0x30), p);
             let _r = context(&c, &key(4), &salt(0x40), p);
@@ -234,6 +240,7 @@ mod tests {
                 (k.key.as_ref(), k.salt.as_ref()),
                 (&key(3)[..], &salt(0x30)[..])
             );
+            assert_eq!(k.generation, 2);
         }
     }
 }

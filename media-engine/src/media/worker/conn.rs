@@ -149,6 +149,11 @@ impl Conn {
                 message: BytesMut::from(data),
             })
             .is_ok();
+        // A subscriber's RTCP arrives from the address its media goes to: if ICE moved to
+        // another pair, the direct path follows it.
+        if ok && self.keys.is_some() && data.first().is_some_and(|b| (128..192).contains(b)) {
+            self.set_media_dest(from);
+        }
         // Events first: a track's first packets arrive together with its OnTrack.
         self.drain_events(now);
         self.drain_reads(now);
@@ -204,6 +209,16 @@ impl Conn {
             tracing::warn!(endpoint = %self.id, "direct send: no SRTP keys");
             return;
         };
+        // Connected again after a spell of ICE disconnection, with the same DTLS session: the
+        // send path keeps its SRTP state (a fresh context would reuse SRTCP indexes, i.e.
+        // nonces, under the same keys).
+        if self
+            .direct
+            .as_ref()
+            .is_some_and(|d| d.generation() == master.generation)
+        {
+            return;
+        }
         use rtc::crypto::RTCCryptoProvider;
         match Direct::new(&master, profile, dest, &self.out_streams, keys.crypto()) {
             Ok(d) => {
@@ -231,16 +246,19 @@ impl Conn {
         while let Some(w) = self.pc.poll_write() {
             // DTLS (and SRTP) go over the selected pair only; STUN answers any pair's checks.
             if self.keys.is_some() && w.message.first().is_some_and(|b| *b >= 2) {
-                let to = w.transport.peer_addr;
-                self.media_dest = Some(to);
-                if let Some(d) = self.direct.as_mut() {
-                    d.set_dest(to);
-                }
+                self.set_media_dest(w.transport.peer_addr);
             }
             out.push((w.transport.peer_addr, w.message));
         }
         if let Some(d) = self.direct.as_mut() {
             d.drain(out);
+        }
+    }
+
+    fn set_media_dest(&mut self, to: SocketAddr) {
+        self.media_dest = Some(to);
+        if let Some(d) = self.direct.as_mut() {
+            d.set_dest(to);
         }
     }
 

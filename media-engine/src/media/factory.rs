@@ -70,6 +70,8 @@ pub enum FactoryError {
     Rtc(#[from] rtc::shared::error::Error),
     #[error("DTLS certificate: {0}")]
     Certificate(String),
+    #[error("crypto provider: {0}")]
+    Crypto(String),
     #[error("cannot bind the media worker's UDP socket on {0}: {1}")]
     Bind(std::net::SocketAddr, std::io::Error),
     #[error("cannot start a media worker: {0}")]
@@ -119,7 +121,7 @@ impl PcFactory {
         // protect anything with the same keys, so it gets no sender reports and no NACK responder.
         let direct = role == Role::Send && self.direct_send;
         let keys = if direct {
-            Some(KeyCapture::new().map_err(|e| FactoryError::Certificate(e.to_string()))?)
+            Some(KeyCapture::new().map_err(|e| FactoryError::Crypto(e.to_string()))?)
         } else {
             None
         };

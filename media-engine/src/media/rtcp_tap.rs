@@ -1,7 +1,8 @@
 //! An interceptor that hands inbound keyframe requests (PLI, FIR) and NACKs to the application
-//! (a direct subscriber leg answers NACKs itself; elsewhere `rtc`'s responder has seen them). Without it
-//! webrtc-rs 0.21 ends all inbound RTCP inside the chain, and a subscriber's PLI never reaches the
-//! publisher. Registered application-most, so every other interceptor has seen the packet first.
+//! (a direct subscriber leg answers NACKs itself; elsewhere `rtc`'s responder has seen them).
+//! Without it webrtc-rs 0.21 ends all inbound RTCP inside the chain, and a subscriber's PLI never
+//! reaches the publisher. Registered application-most, so every other interceptor has seen the
+//! packet first.
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;

@@ -360,23 +360,13 @@ impl TestPeer {
 
     /// Sends a PLI for every video track this peer receives.
     pub async fn send_pli(&self) -> usize {
-        let tracks = self.remote_tracks.lock().clone();
-        let mut sent = 0;
-        for t in tracks {
-            if t.kind().await == RtpCodecKind::Video {
-                let ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
-                if t.write_rtcp(vec![Box::new(PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc: ssrc,
-                })])
-                .await
-                .is_ok()
-                {
-                    sent += 1;
-                }
-            }
-        }
-        sent
+        self.feedback_on_video(|media_ssrc| {
+            Box::new(PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc,
+            })
+        })
+        .await
     }
 
     /// NACKs the `n` video packets before the newest one received (they did arrive: the sender's
@@ -387,19 +377,24 @@ impl TestPeer {
         };
         let last = self.stats.video_last_seq.load(Ordering::Relaxed) as u16;
         let seqs: Vec<u16> = (1..=n).rev().map(|i| last.wrapping_sub(i)).collect();
+        self.feedback_on_video(|media_ssrc| {
+            Box::new(TransportLayerNack {
+                sender_ssrc: 0,
+                media_ssrc,
+                nacks: nack_pairs_from_sequence_numbers(&seqs),
+            })
+        })
+        .await
+    }
+
+    /// Writes `packet(ssrc)` on every video track this peer receives; how many took it.
+    async fn feedback_on_video(&self, packet: impl Fn(u32) -> Box<dyn rtc::rtcp::Packet>) -> usize {
         let tracks = self.remote_tracks.lock().clone();
         let mut sent = 0;
         for t in tracks {
             if t.kind().await == RtpCodecKind::Video {
                 let ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
-                if t.write_rtcp(vec![Box::new(TransportLayerNack {
-                    sender_ssrc: 0,
-                    media_ssrc: ssrc,
-                    nacks: nack_pairs_from_sequence_numbers(&seqs),
-                })])
-                .await
-                .is_ok()
-                {
+                if t.write_rtcp(vec![packet(ssrc)]).await.is_ok() {
                     sent += 1;
                 }
             }

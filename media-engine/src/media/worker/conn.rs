@@ -79,9 +79,10 @@ pub struct Conn {
     /// is up.
     keys: Option<Arc<KeyCapture>>,
     direct: Option<Direct>,
-    /// (SSRC, clock rate) of each outgoing track.
-    out_streams: Vec<(u32, u32)>,
-    /// Where `rtc` last sent anything but STUN: the selected pair's remote side.
+    /// Each outgoing track (what the direct path sends).
+    out_tracks: Vec<direct::Track>,
+    /// Where a subscriber leg's media goes: the selected pair's remote side (where `rtc` last
+    /// sent anything but STUN, or the peer's authenticated RTCP last came from).
     media_dest: Option<SocketAddr>,
     /// Listed among this loop turn's touched connections (their writes and events need
     /// draining); managed by the worker loop.
@@ -105,7 +106,7 @@ impl Conn {
             pc: init.pc,
             keys: None,
             direct: None,
-            out_streams: Vec::new(),
+            out_tracks: Vec::new(),
             media_dest: None,
             factory: init.factory,
             worker: init.worker,
@@ -152,7 +153,7 @@ impl Conn {
         // A subscriber's RTCP arrives from the address its media goes to: if ICE moved to
         // another pair, the direct path follows it.
         if ok && self.keys.is_some() && data.first().is_some_and(|b| (128..192).contains(b)) {
-            self.set_media_dest(from);
+            self.media_dest = Some(from);
         }
         // Events first: a track's first packets arrive together with its OnTrack.
         self.drain_events(now);
@@ -179,8 +180,8 @@ impl Conn {
         packet: rtp::Packet,
         out: &mut Vec<(SocketAddr, BytesMut)>,
     ) -> bool {
-        if let Some(d) = self.direct.as_mut() {
-            if !d.send(now, packet, out) {
+        if let (Some(d), Some(dest)) = (self.direct.as_mut(), self.media_dest) {
+            if !d.send(now, packet, dest, out) {
                 bump(&COUNTERS.rtp_dropped);
             }
             return false;
@@ -198,7 +199,7 @@ impl Conn {
 
     /// Once DTLS is up on a subscriber leg: its own SRTP context, from the keys `rtc` derived.
     fn start_direct(&mut self, cipher: &str) {
-        let (Some(keys), Some(dest)) = (self.keys.as_ref(), self.media_dest) else {
+        let (Some(keys), Some(_)) = (self.keys.as_ref(), self.media_dest) else {
             return;
         };
         let Some(profile) = srtp_keys::profile_named(cipher) else {
@@ -220,7 +221,7 @@ impl Conn {
             return;
         }
         use rtc::crypto::RTCCryptoProvider;
-        match Direct::new(&master, profile, dest, &self.out_streams, keys.crypto()) {
+        match Direct::new(&master, profile, &self.out_tracks, keys.crypto()) {
             Ok(d) => {
                 bump(&COUNTERS.direct_legs);
                 self.direct = Some(d);
@@ -246,19 +247,17 @@ impl Conn {
         while let Some(w) = self.pc.poll_write() {
             // DTLS (and SRTP) go over the selected pair only; STUN answers any pair's checks.
             if self.keys.is_some() && w.message.first().is_some_and(|b| *b >= 2) {
-                self.set_media_dest(w.transport.peer_addr);
+                self.media_dest = Some(w.transport.peer_addr);
             }
             out.push((w.transport.peer_addr, w.message));
         }
-        if let Some(d) = self.direct.as_mut() {
-            d.drain(out);
-        }
+        self.drain_direct(out);
     }
 
-    fn set_media_dest(&mut self, to: SocketAddr) {
-        self.media_dest = Some(to);
-        if let Some(d) = self.direct.as_mut() {
-            d.set_dest(to);
+    /// A direct leg's queued retransmissions and reports.
+    fn drain_direct(&mut self, out: &mut Vec<(SocketAddr, BytesMut)>) {
+        if let (Some(d), Some(dest)) = (self.direct.as_mut(), self.media_dest) {
+            d.drain(dest, out);
         }
     }
 
@@ -495,8 +494,8 @@ impl Conn {
         }
         if let Some(d) = self.direct.as_mut() {
             d.reports(now);
-            d.drain(out);
         }
+        self.drain_direct(out);
     }
 
     fn selected_pair(&mut self, now: Instant) -> Option<(String, String)> {

@@ -19,12 +19,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::media::srtp_keys::MasterKeys;
+use crate::media::MediaKind;
 
 /// Packets kept per outgoing stream for retransmission (a power of two; as `rtc`'s responder
 /// was configured: about a second of a 2.5 Mbps camera).
 const HISTORY: usize = 256;
-/// RTP clock of video (every forwarded video codec); audio (Opus) runs at 48 kHz.
-const VIDEO_CLOCK: u32 = 90_000;
 /// Sender reports per stream, at most one per this interval.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -48,6 +47,14 @@ const HEAD_MAX: usize = 56;
 /// must not make the engine resend its whole history in a loop).
 const MAX_RESENDS: u8 = 2;
 
+/// An outgoing track as negotiated: its SSRC, its codec's RTP clock and its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Track {
+    pub ssrc: u32,
+    pub clock_rate: u32,
+    pub kind: MediaKind,
+}
+
 /// One outgoing stream (SSRC) of the leg.
 struct Stream {
     ssrc: u32,
@@ -69,11 +76,11 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(ssrc: u32, clock_rate: u32) -> Self {
+    fn new(t: &Track) -> Self {
         Self {
-            ssrc,
-            clock_rate,
-            history: if clock_rate == VIDEO_CLOCK {
+            ssrc: t.ssrc,
+            clock_rate: t.clock_rate,
+            history: if t.kind == MediaKind::Video {
                 vec![None; HISTORY]
             } else {
                 Vec::new()
@@ -101,20 +108,17 @@ pub struct Direct {
     srtp: Context,
     /// The keys' generation (`MasterKeys::generation`).
     generation: u64,
-    dest: SocketAddr,
     streams: Vec<Stream>,
     /// Retransmissions and reports, sent with the connection's next writes.
-    queued: Vec<(SocketAddr, BytesMut)>,
+    queued: Vec<BytesMut>,
     buf: BytesMut,
 }
 
 impl Direct {
-    /// `streams`: (SSRC, RTP clock rate) of each outgoing track.
     pub fn new(
         keys: &MasterKeys,
         profile: ProtectionProfile,
-        dest: SocketAddr,
-        streams: &[(u32, u32)],
+        tracks: &[Track],
         crypto: &dyn rtc::crypto::RTCCrypto,
     ) -> Result<Self, rtc::shared::error::Error> {
         let srtp = Context::new(
@@ -128,8 +132,7 @@ impl Direct {
         Ok(Self {
             srtp,
             generation: keys.generation,
-            dest,
-            streams: streams.iter().map(|(s, c)| Stream::new(*s, *c)).collect(),
+            streams: tracks.iter().map(Stream::new).collect(),
             queued: Vec::new(),
             buf: BytesMut::with_capacity(1500),
         })
@@ -139,17 +142,13 @@ impl Direct {
         self.generation
     }
 
-    /// Where the leg's datagrams go: the remote side of the pair DTLS ran on.
-    pub fn set_dest(&mut self, dest: SocketAddr) {
-        self.dest = dest;
-    }
-
-    /// Protects `packet` and appends the datagram to `out`. False when it could not be
-    /// (an SSRC the leg does not send, or SRTP refused it).
+    /// Protects `packet` and appends the datagram for `dest` to `out`. False when it could not
+    /// be (an SSRC the leg does not send, or SRTP refused it).
     pub fn send(
         &mut self,
         now: Instant,
         packet: rtp::Packet,
+        dest: SocketAddr,
         out: &mut Vec<(SocketAddr, BytesMut)>,
     ) -> bool {
         let Some(i) = self
@@ -190,7 +189,7 @@ impl Direct {
             }
             s.history[usize::from(seq) % HISTORY] = Some(kept);
         }
-        out.push((self.dest, protected));
+        out.push((dest, protected));
         true
     }
 
@@ -223,7 +222,7 @@ impl Direct {
                     s.retransmitted += 1;
                     crate::media::bump(&crate::media::COUNTERS.retransmissions);
                     s.bytes += protected.len() as u64;
-                    self.queued.push((self.dest, protected));
+                    self.queued.push(protected);
                 }
             }
         }
@@ -253,15 +252,15 @@ impl Direct {
             };
             let Ok(raw) = sr.marshal() else { continue };
             if let Ok(protected) = self.srtp.encrypt_rtcp(&raw) {
-                self.queued.push((self.dest, protected));
+                self.queued.push(protected);
             }
             self.streams[i].reported = Some(now);
         }
     }
 
-    /// Moves the queued retransmissions and reports to `out`.
-    pub fn drain(&mut self, out: &mut Vec<(SocketAddr, BytesMut)>) {
-        out.append(&mut self.queued);
+    /// Moves the queued retransmissions and reports to `out`, for `dest`.
+    pub fn drain(&mut self, dest: SocketAddr, out: &mut Vec<(SocketAddr, BytesMut)>) {
+        out.extend(self.queued.drain(..).map(|d| (dest, d)));
     }
 
     pub fn counts(&self, ssrc: u32) -> Option<SentCounts> {

@@ -72,7 +72,7 @@ impl Conn {
             Err(e) => tracing::warn!(%e, "could not rebuild the peer connection"),
         }
         self.direct = None;
-        self.out_streams.clear();
+        self.out_tracks.clear();
         self.local_candidates.clear();
         self.local_tracks.clear();
         self.gathering_complete = false;
@@ -246,6 +246,11 @@ impl Conn {
     ) -> Result<RTCRtpSenderId, RpcError> {
         let ssrc = rand_ssrc();
         let codec = pick_codec(kind, preferred);
+        let out = super::direct::Track {
+            ssrc,
+            clock_rate: codec.clock_rate,
+            kind,
+        };
         let rtp_kind = match kind {
             MediaKind::Audio => RtpCodecKind::Audio,
             MediaKind::Video => RtpCodecKind::Video,
@@ -271,11 +276,7 @@ impl Conn {
         );
         let sender = self.pc.add_track(track).map_err(offer_err)?;
         self.local_tracks.insert(track_id, kind);
-        let clock_rate = match kind {
-            MediaKind::Audio => 48_000,
-            MediaKind::Video => 90_000,
-        };
-        self.out_streams.push((ssrc, clock_rate));
+        self.out_tracks.push(out);
         Ok(sender)
     }
 

@@ -39,9 +39,14 @@ fn receiver() -> Context {
     }
 }
 
-/// A leg sending one video stream (SSRC 11) to `dest`.
-fn direct(dest: SocketAddr) -> Direct {
-    match Direct::new(&keys(), P, dest, &[(11, 90_000)], crypto().crypto()) {
+/// A leg sending one video stream (SSRC 11).
+fn direct() -> Direct {
+    let video = Track {
+        ssrc: 11,
+        clock_rate: 90_000,
+        kind: MediaKind::Video,
+    };
+    match Direct::new(&keys(), P, &[video], crypto().crypto()) {
         Ok(d) => d,
         Err(e) => panic!("direct: {e}"),
     }
@@ -61,14 +66,14 @@ fn packet(ssrc: u32, seq: u16) -> rtp::Packet {
 #[test]
 fn sends_protected_packets_answers_nacks_and_reports() {
     let dest = SocketAddr::from(([127, 0, 0, 1], 5000));
-    let mut d = direct(dest);
+    let mut d = direct();
     let mut rx = receiver();
     let mut out = Vec::new();
     let t0 = Instant::now();
     for seq in 100..110 {
-        assert!(d.send(t0, packet(11, seq), &mut out));
+        assert!(d.send(t0, packet(11, seq), dest, &mut out));
     }
-    assert!(!d.send(t0, packet(12, 1), &mut out), "unknown SSRC");
+    assert!(!d.send(t0, packet(12, 1), dest, &mut out), "unknown SSRC");
     assert_eq!(out.len(), 10);
     for (i, (to, datagram)) in out.iter().enumerate() {
         assert_eq!(*to, dest);
@@ -90,7 +95,7 @@ fn sends_protected_packets_answers_nacks_and_reports() {
     };
     d.on_nack(&nack);
     let mut again = Vec::new();
-    d.drain(&mut again);
+    d.drain(dest, &mut again);
     assert_eq!(again.len(), 2);
     let mut fresh = receiver();
     let seqs: Vec<u16> = again
@@ -105,13 +110,13 @@ fn sends_protected_packets_answers_nacks_and_reports() {
         d.on_nack(&nack);
     }
     let mut repeats = Vec::new();
-    d.drain(&mut repeats);
+    d.drain(dest, &mut repeats);
     assert_eq!(repeats.len(), 2);
     // One report per second per stream.
     d.reports(t0 + Duration::from_millis(10));
     d.reports(t0 + Duration::from_millis(500));
     let mut reports = Vec::new();
-    d.drain(&mut reports);
+    d.drain(dest, &mut reports);
     assert_eq!(reports.len(), 1);
     let Ok(plain) = rx.decrypt_rtcp(&reports[0].1) else {
         panic!("srtcp")
@@ -129,7 +134,7 @@ fn sends_protected_packets_answers_nacks_and_reports() {
 #[test]
 fn a_packet_with_a_long_header_is_kept_whole_and_resent_intact() {
     let dest = SocketAddr::from(([127, 0, 0, 1], 5000));
-    let mut d = direct(dest);
+    let mut d = direct();
     let mut p = packet(11, 7);
     p.header.extension = true;
     p.header.extension_profile = 0xBEDE;
@@ -140,13 +145,13 @@ fn a_packet_with_a_long_header_is_kept_whole_and_resent_intact() {
         });
     }
     let mut out = Vec::new();
-    assert!(d.send(Instant::now(), p, &mut out));
+    assert!(d.send(Instant::now(), p, dest, &mut out));
     d.on_nack(&TransportLayerNack {
         sender_ssrc: 1,
         media_ssrc: 11,
         nacks: nack_pairs_from_sequence_numbers(&[7]),
     });
-    d.drain(&mut out);
+    d.drain(dest, &mut out);
     assert_eq!(out.len(), 2);
     let mut rx = receiver();
     let mut rx2 = receiver();

@@ -198,7 +198,7 @@ impl Conn {
     }
 
     /// Once DTLS is up on a subscriber leg: its own SRTP context, from the keys `rtc` derived.
-    fn start_direct(&mut self, cipher: &str) {
+    fn start_direct(&mut self, cipher: &str, now: Instant) {
         let (Some(keys), Some(_)) = (self.keys.as_ref(), self.media_dest) else {
             return;
         };
@@ -221,7 +221,7 @@ impl Conn {
             return;
         }
         use rtc::crypto::RTCCryptoProvider;
-        match Direct::new(&master, profile, &self.out_tracks, keys.crypto()) {
+        match Direct::new(now, &master, profile, &self.out_tracks, keys.crypto()) {
             Ok(d) => {
                 bump(&COUNTERS.direct_legs);
                 self.direct = Some(d);
@@ -336,7 +336,7 @@ impl Conn {
                 RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(s) => {
                     self.on_ice_state(s, now)
                 }
-                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => self.on_state(s),
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => self.on_state(s, now),
                 RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => self.on_track(init),
                 _ => {}
             }
@@ -371,7 +371,7 @@ impl Conn {
         }
     }
 
-    fn on_state(&mut self, s: RTCPeerConnectionState) {
+    fn on_state(&mut self, s: RTCPeerConnectionState, now: Instant) {
         let now_connected = match s {
             RTCPeerConnectionState::Connected => true,
             RTCPeerConnectionState::Disconnected
@@ -392,7 +392,7 @@ impl Conn {
         if now_connected {
             let cipher = self.srtp_cipher();
             self.count_srtp_profile(&cipher);
-            self.start_direct(&cipher);
+            self.start_direct(&cipher, now);
             // A new subscriber needs a keyframe now, not whenever the encoder makes one.
             for kind in MediaKind::ALL {
                 if let Some(h) = self.ports.input(kind).borrow().as_ref() {

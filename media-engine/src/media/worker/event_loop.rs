@@ -37,7 +37,9 @@ pub struct Worker {
 
 struct State {
     handle: WorkerHandle,
-    conns: HashMap<ConnKey, Conn>,
+    /// Boxed: a connection is about 9 KB (most of it `rtc`'s), and a table of them inline
+    /// would keep its spare buckets, and both tables while it grows, at that size.
+    conns: HashMap<ConnKey, Box<Conn>>,
     routes: Routes<ConnKey>,
     timers: Timers<ConnKey>,
     dirty: Vec<ConnKey>,
@@ -217,7 +219,7 @@ impl State {
         let now = Instant::now();
         match c {
             Ctl::Add(init) => {
-                let conn = Conn::new(*init);
+                let conn = Box::new(Conn::new(*init));
                 let key = conn.key;
                 self.routes.add(key, &conn.ufrag);
                 self.conns.insert(key, conn);

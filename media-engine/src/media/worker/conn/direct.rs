@@ -15,15 +15,20 @@ use rtc::rtp;
 use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::srtp::context::Context;
 use rtc::srtp::protection_profile::ProtectionProfile;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::media::srtp_keys::MasterKeys;
 use crate::media::MediaKind;
 
-/// Packets kept per outgoing stream for retransmission (a power of two; as `rtc`'s responder
-/// was configured: about a second of a 2.5 Mbps camera).
-const HISTORY: usize = 256;
+/// How long a sent packet is kept for NACKs: libwebrtc's floor for its own history (a lost
+/// packet is NACKed a round trip after it was due, and retried a few times within a second).
+/// Kept by age, the history costs what the stream's packet rate needs: about 60 slots for a
+/// 500 kbps camera instead of a fixed 256.
+const KEEP: Duration = Duration::from_secs(1);
+/// At most this many packets per stream however fast it sends (about a second of 2.5 Mbps).
+const HISTORY_MAX: usize = 256;
 /// Sender reports per stream, at most one per this interval.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -35,6 +40,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 struct Kept {
     seq: u16,
     resent: u8,
+    /// When it was sent, in milliseconds after the stream's `epoch`.
+    sent_ms: u32,
     /// 0: `body` is the whole plaintext packet.
     head_len: u8,
     head: [u8; HEAD_MAX],
@@ -59,10 +66,14 @@ pub struct Track {
 struct Stream {
     ssrc: u32,
     clock_rate: u32,
-    /// Packets sent, by `seq % HISTORY` (their payloads are shared with the publisher's packet
-    /// and every other subscriber's copy: a slot costs a header). Video only: the engine
-    /// negotiates NACK for video codecs alone, and keeping audio cost a release per packet.
-    history: Vec<Option<Kept>>,
+    /// Packets sent in the last `KEEP`, oldest first (their payloads are shared with the
+    /// publisher's packet and every other subscriber's copy: a slot costs a header). Video
+    /// only: the engine negotiates NACK for video codecs alone, and keeping audio cost a
+    /// release per packet.
+    history: VecDeque<Kept>,
+    keeps_history: bool,
+    /// What `Kept::sent_ms` counts from.
+    epoch: Instant,
     packets: u64,
     /// Payload octets (what a sender report counts).
     octets: u64,
@@ -76,15 +87,13 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(t: &Track) -> Self {
+    fn new(t: &Track, now: Instant) -> Self {
         Self {
             ssrc: t.ssrc,
             clock_rate: t.clock_rate,
-            history: if t.kind == MediaKind::Video {
-                vec![None; HISTORY]
-            } else {
-                Vec::new()
-            },
+            history: VecDeque::new(),
+            keeps_history: t.kind == MediaKind::Video,
+            epoch: now,
             packets: 0,
             octets: 0,
             bytes: 0,
@@ -92,6 +101,48 @@ impl Stream {
             retransmitted: 0,
             last: None,
             reported: None,
+        }
+    }
+
+    fn ms(&self, now: Instant) -> u32 {
+        u32::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u32::MAX)
+    }
+
+    /// Keeps `k` and lets go of what is older than `KEEP` or beyond `HISTORY_MAX`.
+    fn keep(&mut self, k: Kept) {
+        let oldest = k.sent_ms.saturating_sub(KEEP.as_millis() as u32);
+        while self
+            .history
+            .front()
+            .is_some_and(|f| f.sent_ms < oldest || self.history.len() >= HISTORY_MAX)
+        {
+            self.history.pop_front();
+        }
+        if self.history.len() == self.history.capacity() {
+            // A quarter more at a time, not double: the history's size is the stream's rate.
+            self.history.reserve_exact((self.history.len() / 4).max(8));
+        }
+        self.history.push_back(k);
+    }
+
+    /// The kept packet `seq`: where consecutive sequence numbers put it, else by search (after
+    /// a gap, e.g. a switch of source).
+    fn kept(&mut self, seq: u16) -> Option<&mut Kept> {
+        let first = self.history.front()?.seq;
+        let at = usize::from(seq.wrapping_sub(first));
+        let i = if self.history.get(at).is_some_and(|k| k.seq == seq) {
+            at
+        } else {
+            self.history.iter().position(|k| k.seq == seq)?
+        };
+        self.history.get_mut(i)
+    }
+
+    /// After a burst (a keyframe), memory follows the stream's rate back down.
+    fn trim(&mut self) {
+        if self.history.capacity() > 2 * self.history.len() + 32 {
+            self.history
+                .shrink_to(self.history.len() + self.history.len() / 2);
         }
     }
 }
@@ -116,6 +167,7 @@ pub struct Direct {
 
 impl Direct {
     pub fn new(
+        now: Instant,
         keys: &MasterKeys,
         profile: ProtectionProfile,
         tracks: &[Track],
@@ -132,7 +184,7 @@ impl Direct {
         Ok(Self {
             srtp,
             generation: keys.generation,
-            streams: tracks.iter().map(Stream::new).collect(),
+            streams: tracks.iter().map(|t| Stream::new(t, now)).collect(),
             queued: Vec::new(),
             buf: BytesMut::with_capacity(1500),
         })
@@ -171,12 +223,13 @@ impl Direct {
         s.octets += packet.payload.len() as u64;
         s.bytes += protected.len() as u64;
         s.last = Some((packet.header.timestamp, now));
-        if !s.history.is_empty() {
+        if s.keeps_history {
             let seq = packet.header.sequence_number;
             let head_len = self.buf.len() - packet.payload.len();
             let mut kept = Kept {
                 seq,
                 resent: 0,
+                sent_ms: s.ms(now),
                 head_len: 0,
                 head: [0; HEAD_MAX],
                 body: packet.payload,
@@ -187,7 +240,7 @@ impl Direct {
             } else {
                 kept.body = Bytes::copy_from_slice(&self.buf);
             }
-            s.history[usize::from(seq) % HISTORY] = Some(kept);
+            s.keep(kept);
         }
         out.push((dest, protected));
         true
@@ -202,14 +255,10 @@ impl Direct {
         self.streams[i].nacks += 1;
         for pair in &nack.nacks {
             for seq in pair.packet_list() {
-                let history = &mut self.streams[i].history;
-                let Some(k) = history
-                    .get_mut(usize::from(seq) % HISTORY)
-                    .and_then(Option::as_mut)
-                else {
+                let Some(k) = self.streams[i].kept(seq) else {
                     continue;
                 };
-                if k.seq != seq || k.resent >= MAX_RESENDS {
+                if k.resent >= MAX_RESENDS {
                     continue;
                 }
                 k.resent += 1;
@@ -232,6 +281,7 @@ impl Direct {
     pub fn reports(&mut self, now: Instant) {
         let wall = SystemTime::now();
         for i in 0..self.streams.len() {
+            self.streams[i].trim();
             let s = &self.streams[i];
             let Some((ts, at)) = s.last else { continue };
             if s.reported

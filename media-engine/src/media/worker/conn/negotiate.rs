@@ -93,9 +93,12 @@ impl Conn {
                 format!("Invalid SDP offer: no {missing}"),
             ));
         }
-        let desc = RTCSessionDescription::offer(offer.clone()).map_err(|e| {
-            RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP offer: {e}"))
-        })?;
+        // `rtc` keeps its own copies of the offer, parsed and as text, for the connection's
+        // life: give it only the codecs the answer can accept.
+        let desc =
+            RTCSessionDescription::offer(sdp::only_forwarded_codecs(&offer)).map_err(|e| {
+                RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP offer: {e}"))
+            })?;
         // The offer says which way media will flow: a connection that only sends (or only
         // receives) is rebuilt without the other direction's interceptors.
         let role = if !sections.iter().any(|s| s.remote_sends) {

@@ -39,17 +39,21 @@ fn receiver() -> Context {
     }
 }
 
-/// A leg sending one video stream (SSRC 11).
-fn direct() -> Direct {
+/// A leg sending one video stream (SSRC 11), from `now`.
+fn direct_at(now: Instant) -> Direct {
     let video = Track {
         ssrc: 11,
         clock_rate: 90_000,
         kind: MediaKind::Video,
     };
-    match Direct::new(&keys(), P, &[video], crypto().crypto()) {
+    match Direct::new(now, &keys(), P, &[video], crypto().crypto()) {
         Ok(d) => d,
         Err(e) => panic!("direct: {e}"),
     }
+}
+
+fn direct() -> Direct {
+    direct_at(Instant::now())
 }
 
 fn packet(ssrc: u32, seq: u16) -> rtp::Packet {
@@ -163,4 +167,63 @@ fn a_packet_with_a_long_header_is_kept_whole_and_resent_intact() {
     };
     assert_eq!(first, again);
     assert!(first.len() > 12 + HEAD_MAX);
+}
+
+/// The sequence numbers in `out`, as `rx` decrypts them (it saw the first copies: it knows the
+/// rollover counter, and takes a resend although it is a replay).
+fn seqs(rx: &mut Context, out: &[(SocketAddr, BytesMut)]) -> Vec<u16> {
+    out.iter()
+        .filter_map(|(_, b)| rx.decrypt_rtp(b).ok())
+        .filter_map(|plain| rtp::Header::unmarshal(&mut &plain[..]).ok())
+        .map(|h| h.sequence_number)
+        .collect()
+}
+
+#[test]
+fn history_is_kept_for_a_second_and_at_most_its_cap() {
+    let dest = SocketAddr::from(([127, 0, 0, 1], 5000));
+    let t0 = Instant::now();
+    let mut d = direct_at(t0);
+    let mut out = Vec::new();
+    // 60 packets a second for two seconds, across the sequence number wrap.
+    for i in 0..120u16 {
+        let at = t0 + Duration::from_millis(u64::from(i) * 1000 / 60);
+        assert!(d.send(at, packet(11, 65_500u16.wrapping_add(i)), dest, &mut out));
+    }
+    let mut rx = receiver();
+    assert_eq!(seqs(&mut rx, &out).len(), 120);
+    let nack = |seqs: &[u16]| TransportLayerNack {
+        sender_ssrc: 1,
+        media_ssrc: 11,
+        nacks: nack_pairs_from_sequence_numbers(seqs),
+    };
+    // The first second is gone, the last one (across the wrap) is there.
+    let old = 65_500u16.wrapping_add(10);
+    let recent = [65_500u16.wrapping_add(70), 65_500u16.wrapping_add(119)];
+    d.on_nack(&nack(&[old, recent[0], recent[1]]));
+    let mut again = Vec::new();
+    d.drain(dest, &mut again);
+    assert_eq!(seqs(&mut rx, &again), recent.to_vec());
+    let kept = d.streams[0].history.len();
+    assert!(
+        (55..=62).contains(&kept),
+        "{kept} packets kept for 60 packets/s"
+    );
+    // A gap in sequence numbers (another source): both sides of it are found.
+    let at = t0 + Duration::from_millis(2_010);
+    assert!(d.send(at, packet(11, 9_000), dest, &mut out));
+    d.on_nack(&nack(&[9_000, 65_500u16.wrapping_add(118)]));
+    let mut after_gap = Vec::new();
+    d.drain(dest, &mut after_gap);
+    assert_eq!(seqs(&mut rx, &after_gap).len(), 2);
+    // However fast the stream, no more than the cap; and memory follows the rate down.
+    for i in 0..2_000u16 {
+        assert!(d.send(at, packet(11, 10_000 + i), dest, &mut out));
+    }
+    assert_eq!(d.streams[0].history.len(), HISTORY_MAX);
+    let later = at + Duration::from_secs(3);
+    assert!(d.send(later, packet(11, 20_000), dest, &mut out));
+    d.reports(later);
+    assert_eq!(d.streams[0].history.len(), 1);
+    assert!(d.streams[0].history.capacity() < 64);
 }

@@ -240,7 +240,9 @@ pub struct SignalingSettings {
     pub openvidu_cdr: bool,
     pub openvidu_cdr_path: PathBuf,
     /// A cluster of signaling nodes sharing this Redis (or Valkey) server: `redis://[:password@]host:port[/db]`
-    /// (`rediss://` for TLS). Unset: one node, everything in process.
+    /// (`rediss://` for TLS), or the primary of a Sentinel-watched service:
+    /// `redis+sentinel://[:password@]host:port[,host:port…]/service[/db]`. Unset: one node,
+    /// everything in process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
     /// How the other nodes of the cluster reach this one (`http[s]://host:port`); default: this
@@ -669,14 +671,20 @@ impl Validate for SignalingSettings {
             ));
         }
         if let Some(u) = &self.redis_url {
-            let ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
-                .iter()
-                .any(|p| u.starts_with(p));
+            let ok = [
+                "redis://",
+                "rediss://",
+                "redis+unix://",
+                "unix://",
+                "redis+sentinel://",
+            ]
+            .iter()
+            .any(|p| u.starts_with(p));
             if !ok {
                 return Err(ConfigError::invalid(
                     "REDIS_URL",
                     redact_url(u),
-                    "a redis://, rediss:// or unix:// URL",
+                    "a redis://, rediss://, redis+sentinel:// or unix:// URL",
                 ));
             }
         }

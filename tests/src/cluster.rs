@@ -21,6 +21,16 @@ impl RedisServer {
 
     /// On a given port (to bring one back after an outage).
     pub async fn start_on(port: u16) -> anyhow::Result<Self> {
+        Self::spawn(port, &[]).await
+    }
+
+    /// A replica of the server on `primary`'s port (for Sentinel to promote).
+    pub async fn start_replica_of(primary: u16) -> anyhow::Result<Self> {
+        let primary = primary.to_string();
+        Self::spawn(free_port()?, &["--replicaof", "127.0.0.1", &primary]).await
+    }
+
+    async fn spawn(port: u16, extra: &[&str]) -> anyhow::Result<Self> {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -32,6 +42,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -53,19 +64,120 @@ impl RedisServer {
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
-        s.write_all(b"PING\r\n").await?;
-        let mut buf = [0u8; 16];
-        let n = s.read(&mut buf).await?;
-        anyhow::ensure!(buf[..n].starts_with(b"+PONG"), "no PONG");
-        Ok(())
+        ping(self.port).await
+    }
+
+    /// Whether it holds `key` (its own answer to `EXISTS`).
+    pub async fn exists(&self, key: &str) -> anyhow::Result<bool> {
+        Ok(command(self.port, &["EXISTS", key]).await?.trim_end() == ":1")
     }
 
     /// `kill -9`.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One RESP command to the server on `port`, its raw answer.
+async fn command(port: u16, args: &[&str]) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await??;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+async fn ping(port: u16) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        command(port, &["PING"]).await?.starts_with("+PONG"),
+        "no PONG"
+    );
+    Ok(())
+}
+
+/// One Redis Sentinel (`redis-server --sentinel`) watching `service` on 127.0.0.1: a primary
+/// unreachable for a second is failed over. Killed on drop.
+pub struct Sentinel {
+    child: Child,
+    pub port: u16,
+    pub service: String,
+    dir: std::path::PathBuf,
+}
+
+impl Sentinel {
+    pub async fn start(service: &str, primary: u16) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        // Sentinel rewrites its configuration file: it gets a directory of its own.
+        let dir = std::env::temp_dir().join(format!("rtcpool-sentinel-{port}"));
+        std::fs::create_dir_all(&dir)?;
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor {service} 127.0.0.1 {primary} 1\n\
+                 sentinel down-after-milliseconds {service} 1000\n\
+                 sentinel failover-timeout {service} 3000\n",
+                dir.display()
+            ),
+        )?;
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("redis-server --sentinel: {e}"))?;
+        let me = Self {
+            child,
+            port,
+            service: service.to_owned(),
+            dir,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while me.primary().await.is_err() {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the sentinel did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(me)
+    }
+
+    /// `REDIS_URL` for the service's primary through this sentinel.
+    pub fn url(&self) -> String {
+        format!("redis+sentinel://127.0.0.1:{}/{}", self.port, self.service)
+    }
+
+    /// The primary's port as this sentinel names it now.
+    pub async fn primary(&self) -> anyhow::Result<u16> {
+        let answer = command(
+            self.port,
+            &["SENTINEL", "get-master-addr-by-name", &self.service],
+        )
+        .await?;
+        // *2 $9 127.0.0.1 $<n> <port>
+        answer
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .last()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no primary in {answer:?}"))
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -196,6 +308,27 @@ impl Cluster {
         engine_session_timeout_secs: u64,
     ) -> anyhow::Result<Self> {
         let redis = RedisServer::start().await?;
+        let url = redis.url();
+        Self::start_on_store(
+            redis,
+            &url,
+            nodes,
+            weights,
+            extra,
+            engine_session_timeout_secs,
+        )
+        .await
+    }
+
+    /// On `url` (a Sentinel's, say), `redis` being the server it leads to first.
+    pub async fn start_on_store(
+        redis: RedisServer,
+        url: &str,
+        nodes: usize,
+        weights: &[u32],
+        extra: &[(&str, &str)],
+        engine_session_timeout_secs: u64,
+    ) -> anyhow::Result<Self> {
         let mut engines = Vec::new();
         for _ in weights {
             let mut s = crate::harness::test_settings("127.0.0.1:0".parse()?);
@@ -204,9 +337,8 @@ impl Cluster {
         }
         let uris: Vec<String> = engines.iter().map(LocalEngine::url).collect();
         let weights = serde_json::to_string(weights)?;
-        let url = redis.url();
         let mut env = vec![
-            ("REDIS_URL", url.as_str()),
+            ("REDIS_URL", url),
             ("KMS_WEIGHTS", weights.as_str()),
             ("CLUSTER_NODE_TTL_MS", "2000"),
             ("CLUSTER_NAME", "rtcpool"),

@@ -15,6 +15,7 @@ pub mod adopt;
 pub mod forward;
 pub mod pool;
 pub mod relay;
+pub mod sentinel;
 pub mod snapshot;
 pub mod store;
 
@@ -301,6 +302,8 @@ impl Cluster {
         if self.retired.load(Ordering::Relaxed) {
             return Ok(());
         }
+        // Behind Sentinel, the primary may have changed since the last beat (a failover).
+        self.note(store.follow_primary().await)?;
         if self.note(store.heartbeat(&self.node, &self.url, b).await)? {
             let (sessions, rpcs) = owned();
             if !sessions.is_empty() {

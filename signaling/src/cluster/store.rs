@@ -21,6 +21,8 @@
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
+
+use super::sentinel::{self, Primary};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -59,7 +61,10 @@ pub struct Beat {
 }
 
 pub struct Store {
-    conn: ConnectionManager,
+    /// `None` until Sentinel named the primary.
+    conn: parking_lot::RwLock<Option<ConnectionManager>>,
+    /// With `redis+sentinel://`: the sentinels, asked for the primary at every heartbeat.
+    primary: Option<Primary>,
     /// The cluster's name and a colon: several clusters can share one Redis.
     prefix: String,
     node_ttl: Duration,
@@ -71,19 +76,31 @@ pub struct Store {
     swrr: Script,
 }
 
+/// A connection that reconnects by itself, every command limited to a second.
+fn manager(client: redis::Client) -> Result<ConnectionManager, Unavailable> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(1)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+}
+
 impl Store {
     /// Connects lazily: the node starts even when Redis is not up yet, and every call reconnects
-    /// when it went away.
+    /// when it went away. A `redis+sentinel://` URL is resolved by the first
+    /// [`Store::follow_primary`] (the heartbeat's).
     pub fn open(url: &str, name: &str, node_ttl: Duration) -> Result<Self, Unavailable> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let (conn, primary) = match sentinel::parse(url) {
+            Some(target) => {
+                let target = target.map_err(Unavailable)?;
+                (None, Some(Primary::new(&target)?))
+            }
+            None => (Some(manager(redis::Client::open(url)?)?), None),
+        };
         Ok(Self {
-            conn,
+            conn: parking_lot::RwLock::new(conn),
+            primary,
             prefix: format!("{name}:"),
             node_ttl,
             // A session id is ours if nobody has it or its owner is dead; the owners' lists of
@@ -150,8 +167,27 @@ impl Store {
         k
     }
 
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+    fn conn(&self) -> Result<ConnectionManager, Unavailable> {
+        self.conn
+            .read()
+            .clone()
+            .ok_or_else(|| Unavailable("Sentinel has not named the Redis primary yet".into()))
+    }
+
+    /// Behind Sentinel: asks the sentinels which server is the primary, and talks to that one
+    /// from now on if it changed (a failover). Nothing to do for a plain Redis URL.
+    pub async fn follow_primary(&self) -> Result<(), Unavailable> {
+        let Some(p) = &self.primary else {
+            return Ok(());
+        };
+        if let Some(client) = p
+            .changed(Duration::from_secs(1))
+            .await
+            .map_err(Unavailable)?
+        {
+            *self.conn.write() = Some(manager(client)?);
+        }
+        Ok(())
     }
 
     /// Registers (or refreshes) this node; it is dead to the others once the TTL passes. True
@@ -178,7 +214,7 @@ impl Store {
             .ignore()
             .sadd(self.key(&["nodes"]), id)
             .ignore()
-            .query_async(&mut self.conn())
+            .query_async(&mut self.conn()?)
             .await?;
         Ok(!existed)
     }
@@ -201,7 +237,7 @@ impl Store {
             pipe.set_ex(self.key(&["rpc", rpc]), session, RPC_TTL_SECS)
                 .ignore();
         }
-        pipe.query_async::<()>(&mut self.conn()).await?;
+        pipe.query_async::<()>(&mut self.conn()?).await?;
         Ok(())
     }
 
@@ -212,20 +248,20 @@ impl Store {
             .ignore()
             .srem(self.key(&["nodes"]), id)
             .ignore()
-            .query_async::<()>(&mut self.conn())
+            .query_async::<()>(&mut self.conn()?)
             .await?;
         Ok(())
     }
 
     /// Dead at once, its sessions left listed for the others to adopt.
     pub async fn retire(&self, id: &str) -> Result<(), Unavailable> {
-        let _: () = self.conn().del(self.key(&["node", id])).await?;
+        let _: () = self.conn()?.del(self.key(&["node", id])).await?;
         Ok(())
     }
 
     /// The live nodes, and the ids of dead ones still listed (their sessions wait for adoption).
     pub async fn nodes(&self) -> Result<(Vec<NodeInfo>, Vec<String>), Unavailable> {
-        let mut c = self.conn();
+        let mut c = self.conn()?;
         let ids: Vec<String> = c.smembers(self.key(&["nodes"])).await?;
         let mut pipe = redis::pipe();
         for id in &ids {
@@ -255,7 +291,7 @@ impl Store {
     /// The sessions `node` owns (a dead node's, to adopt).
     pub async fn sessions_of(&self, node: &str) -> Result<Vec<String>, Unavailable> {
         Ok(self
-            .conn()
+            .conn()?
             .smembers(self.key(&["node", node, "sessions"]))
             .await?)
     }
@@ -263,11 +299,11 @@ impl Store {
     /// A dead node all of whose sessions were adopted leaves the list.
     pub async fn forget_node(&self, node: &str) -> Result<(), Unavailable> {
         let left: u64 = self
-            .conn()
+            .conn()?
             .scard(self.key(&["node", node, "sessions"]))
             .await?;
         if left == 0 {
-            let _: () = self.conn().srem(self.key(&["nodes"]), node).await?;
+            let _: () = self.conn()?.srem(self.key(&["nodes"]), node).await?;
         }
         Ok(())
     }
@@ -285,7 +321,7 @@ impl Store {
             .key(self.key(&["node", node]))
             .arg(now_ms)
             .arg(max_age_ms)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn()?)
             .await?;
         Ok(dead == 1)
     }
@@ -296,12 +332,12 @@ impl Store {
         for (session, json) in snaps {
             pipe.set(self.key(&["snap", session]), json).ignore();
         }
-        pipe.query_async::<()>(&mut self.conn()).await?;
+        pipe.query_async::<()>(&mut self.conn()?).await?;
         Ok(())
     }
 
     pub async fn snapshot(&self, session: &str) -> Result<Option<String>, Unavailable> {
-        Ok(self.conn().get(self.key(&["snap", session])).await?)
+        Ok(self.conn()?.get(self.key(&["snap", session])).await?)
     }
 
     /// Takes `session` for `node`: false when a live node owns it already.
@@ -312,7 +348,7 @@ impl Store {
             .arg(node)
             .arg(self.key(&["node", ""]))
             .arg(session)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn()?)
             .await?;
         Ok(taken == 1)
     }
@@ -323,7 +359,7 @@ impl Store {
             .owner
             .key(self.key(&["session", session]))
             .arg(self.key(&["node", ""]))
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn()?)
             .await?;
         Ok(found)
     }
@@ -337,7 +373,7 @@ impl Store {
             .arg(node)
             .arg(self.key(&["node", ""]))
             .arg(session)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn()?)
             .await?;
         Ok(())
     }
@@ -345,19 +381,19 @@ impl Store {
     /// A participant joined `session` with private id `rpc` (a reconnecting socket names it).
     pub async fn bind_rpc(&self, rpc: &str, session: &str) -> Result<(), Unavailable> {
         let _: () = self
-            .conn()
+            .conn()?
             .set_ex(self.key(&["rpc", rpc]), session, RPC_TTL_SECS)
             .await?;
         Ok(())
     }
 
     pub async fn unbind_rpc(&self, rpc: &str) -> Result<(), Unavailable> {
-        let _: () = self.conn().del(self.key(&["rpc", rpc])).await?;
+        let _: () = self.conn()?.del(self.key(&["rpc", rpc])).await?;
         Ok(())
     }
 
     pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Unavailable> {
-        Ok(self.conn().get(self.key(&["rpc", rpc])).await?)
+        Ok(self.conn()?.get(self.key(&["rpc", rpc])).await?)
     }
 
     /// Takes (or keeps) the turn to read `engine`'s health for `lease`: `Ok(None)`; or, when it
@@ -374,7 +410,7 @@ impl Store {
             .key(self.key(&["health", engine]))
             .arg(node)
             .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn()?)
             .await?;
         Ok((mine == 0).then_some(reading))
     }
@@ -387,7 +423,7 @@ impl Store {
     ) -> Result<(), Unavailable> {
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let _: () = self
-            .conn()
+            .conn()?
             .pset_ex(self.key(&["health", engine]), json, ms)
             .await?;
         Ok(())
@@ -395,16 +431,16 @@ impl Store {
 
     /// The engine pool's runtime changes: (engine id, JSON record).
     pub async fn pool_records(&self) -> Result<Vec<(String, String)>, Unavailable> {
-        let all: HashMap<String, String> = self.conn().hgetall(self.key(&["pool"])).await?;
+        let all: HashMap<String, String> = self.conn()?.hgetall(self.key(&["pool"])).await?;
         Ok(all.into_iter().collect())
     }
 
     pub async fn pool_record(&self, engine: &str) -> Result<Option<String>, Unavailable> {
-        Ok(self.conn().hget(self.key(&["pool"]), engine).await?)
+        Ok(self.conn()?.hget(self.key(&["pool"]), engine).await?)
     }
 
     pub async fn put_pool_record(&self, engine: &str, json: &str) -> Result<(), Unavailable> {
-        let _: () = self.conn().hset(self.key(&["pool"]), engine, json).await?;
+        let _: () = self.conn()?.hset(self.key(&["pool"]), engine, json).await?;
         Ok(())
     }
 
@@ -420,6 +456,6 @@ impl Store {
         for (engine, weight) in candidates {
             inv.arg(engine).arg(weight.max(&1));
         }
-        Ok(inv.invoke_async(&mut self.conn()).await?)
+        Ok(inv.invoke_async(&mut self.conn()?).await?)
     }
 }

@@ -30,6 +30,34 @@ impl RedisServer {
         Self::spawn(free_port()?, &["--replicaof", "127.0.0.1", &primary]).await
     }
 
+    /// Also serving TLS on a second port (returned) with `cert`/`key`; clients are not asked
+    /// for certificates.
+    pub async fn start_with_tls(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        ca: &std::path::Path,
+    ) -> anyhow::Result<(Self, u16)> {
+        let tls_port = free_port()?.to_string();
+        let files = [cert, key, ca].map(|p| p.display().to_string());
+        let me = Self::spawn(
+            free_port()?,
+            &[
+                "--tls-port",
+                &tls_port,
+                "--tls-cert-file",
+                &files[0],
+                "--tls-key-file",
+                &files[1],
+                "--tls-ca-cert-file",
+                &files[2],
+                "--tls-auth-clients",
+                "no",
+            ],
+        )
+        .await?;
+        Ok((me, tls_port.parse()?))
+    }
+
     async fn spawn(port: u16, extra: &[&str]) -> anyhow::Result<Self> {
         let child = Command::new("redis-server")
             .args([

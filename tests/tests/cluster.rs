@@ -3,7 +3,8 @@
 //! different nodes share a session (notifications, signals, media); a token is used once in the
 //! whole cluster; the engine round robin is one for all nodes; engine pool changes reach every
 //! node; a Redis outage fails what needs the cluster with a clear error, and the nodes register
-//! again when it is back.
+//! again when it is back; behind Sentinel the nodes follow a failover; `rediss://` is TLS with the
+//! server's certificate checked.
 
 use rtcpool_tests::bot::Bot;
 use rtcpool_tests::cluster::{Cluster, Nginx, RedisServer, Sentinel};
@@ -557,6 +558,60 @@ async fn the_nodes_follow_a_sentinel_failover() -> anyhow::Result<()> {
     let mut b = Bot::open_url(&c.ws(1)).await?;
     assert!(b.join(&token, "b").await.is_err(), "a token used twice");
     eprintln!("primary promoted after {promoted:?}; nodes on it after {followed:?}");
+    Ok(())
+}
+
+/// `rediss://`: the nodes reach Redis over TLS and check its certificate against the system's
+/// trust store (here a test CA, through `SSL_CERT_FILE`); a node that does not trust the
+/// certificate gets no store at all (503), it does not fall back to plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_reach_redis_over_tls() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("rtcpool-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (ca, cert, key) = rtcpool_tests::harness::make_certificates(&dir)?;
+    let (redis, tls_port) = RedisServer::start_with_tls(&cert, &key, &ca).await?;
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let ca_file = ca.display().to_string();
+    let c =
+        Cluster::start_on_store(redis, &url, 2, &[1], &[("SSL_CERT_FILE", &ca_file)], 30).await?;
+    let (st, body) = c
+        .http(
+            1,
+            "POST",
+            "/openvidu/api/sessions",
+            Some(&json!({"customSessionId": "sealed"})),
+        )
+        .await?;
+    assert_eq!(st, 200, "{body}");
+    assert!(c.redis.exists("rtcpool:session:sealed").await?);
+    c.wait_status(
+        0,
+        "GET",
+        "/openvidu/api/sessions/sealed",
+        None,
+        200,
+        Duration::from_secs(5),
+    )
+    .await?;
+    // The same URL without the CA: the certificate is refused.
+    let untrusting = rtcpool_tests::harness::SignalingProcess::start(
+        &c.engines.iter().map(|e| e.url()).collect::<Vec<_>>(),
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("SSL_CERT_FILE", "/nonexistent"),
+        ],
+    )
+    .await?;
+    let (st, body) = rtcpool_tests::harness::http_request(
+        untrusting.addr,
+        "POST",
+        "/openvidu/api/sessions",
+        Some(&json!({})),
+        Some(("OPENVIDUAPP", rtcpool_tests::harness::SECRET)),
+    )
+    .await?;
+    assert_eq!(st, 503, "{body}");
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -27,7 +27,18 @@ impl RedisServer {
     /// A replica of the server on `primary`'s port (for Sentinel to promote).
     pub async fn start_replica_of(primary: u16) -> anyhow::Result<Self> {
         let primary = primary.to_string();
-        Self::spawn(free_port()?, &["--replicaof", "127.0.0.1", &primary]).await
+        // The primary's data loaded straight into memory: no dump.rdb in the working directory.
+        Self::spawn(
+            free_port()?,
+            &[
+                "--replicaof",
+                "127.0.0.1",
+                &primary,
+                "--repl-diskless-load",
+                "on-empty-db",
+            ],
+        )
+        .await
     }
 
     /// Also serving TLS on a second port (returned) with `cert`/`key`; clients are not asked

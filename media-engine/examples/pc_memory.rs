@@ -1,6 +1,7 @@
 //! How much memory one engine peer connection holds in `rtc` itself (heap held, over 200):
-//! built (per role), then negotiated as a subscriber leg is (a receive-only offer from another
-//! `rtc` connection, two outgoing tracks, the answer).
+//! built (per role), then negotiated as a subscriber leg is (a receive-only offer, two outgoing
+//! tracks, the answer), from a webrtc-rs peer's offer and from Chromium's, whole and without the
+//! codecs the engine never accepts (as the engine gives offers to `rtc`).
 //!
 //!     cargo run --release -p media-engine --example pc_memory
 
@@ -65,10 +66,15 @@ fn main() -> anyhow::Result<()> {
         );
         drop(pcs);
     }
-    let offer = recvonly_offer()?;
-    let trimmed = media_engine::media::sdp::only_forwarded_codecs(&offer);
-    negotiated(&f, &offer)?;
-    negotiated(&f, &trimmed)?;
+    // A webrtc-rs peer's offer (the bots'), and Chromium 156's (captured: `pc.addTransceiver`
+    // audio and video, `recvonly`, `createOffer`), each whole and as the engine hands it to `rtc`.
+    let chromium = include_str!("chromium-recvonly-offer.sdp");
+    for (who, offer) in [("webrtc-rs", recvonly_offer()?), ("Chromium", chromium.to_owned())] {
+        let trimmed = media_engine::media::sdp::only_forwarded_codecs(&offer);
+        println!("{who}'s offer:");
+        negotiated(&f, &offer)?;
+        negotiated(&f, &trimmed)?;
+    }
     Ok(())
 }
 
@@ -121,7 +127,7 @@ fn negotiated(f: &PcFactory, offer: &str) -> anyhow::Result<()> {
         legs.push(pc);
     }
     println!(
-        "Send, negotiated as a subscriber leg (offer {} bytes): {:.1} KB per connection",
+        "  Send, negotiated as a subscriber leg (offer {} bytes): {:.1} KB per connection",
         offer.len(),
         (live() - before) as f64 / N as f64 / 1000.0
     );

@@ -69,7 +69,10 @@ fn main() -> anyhow::Result<()> {
     // A webrtc-rs peer's offer (the bots'), and Chromium 156's (captured: `pc.addTransceiver`
     // audio and video, `recvonly`, `createOffer`), each whole and as the engine hands it to `rtc`.
     let chromium = include_str!("chromium-recvonly-offer.sdp");
-    for (who, offer) in [("webrtc-rs", recvonly_offer()?), ("Chromium", chromium.to_owned())] {
+    for (who, offer) in [
+        ("webrtc-rs", recvonly_offer()?),
+        ("Chromium", chromium.to_owned()),
+    ] {
         let trimmed = media_engine::media::sdp::only_forwarded_codecs(&offer);
         println!("{who}'s offer:");
         negotiated(&f, &offer)?;

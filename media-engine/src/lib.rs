@@ -3,6 +3,7 @@
 
 pub mod core;
 pub mod engine;
+pub mod error;
 pub mod media;
 pub mod metrics;
 pub mod ops;
@@ -17,14 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use engine::Engine;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("media: {0}")]
-    Media(#[from] media::factory::FactoryError),
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-}
+pub use error::Error;
 
 /// Serves the engine on `listener` until `shutdown` is cancelled, then closes every socket and
 /// releases every object.
@@ -32,7 +26,7 @@ pub async fn run(
     listener: TcpListener,
     settings: EngineSettings,
     shutdown: CancellationToken,
-) -> Result<(), RunError> {
+) -> Result<(), Error> {
     let factory = media::factory::PcFactory::new(
         settings.rtc_ip,
         settings.public_ip,
@@ -81,9 +75,9 @@ pub async fn spawn_local(
     (
         std::net::SocketAddr,
         CancellationToken,
-        tokio::task::JoinHandle<Result<(), RunError>>,
+        tokio::task::JoinHandle<Result<(), Error>>,
     ),
-    RunError,
+    Error,
 > {
     let listener = TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;

@@ -14,11 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
 use crate::core::{Attached, Hold, Holds, Notice, Roster};
+use crate::error::Error;
 use crate::ids;
 use crate::media::{Bandwidth, Released, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Publisher, Session, SessionProps};
 use crate::pool::{EnginePool, PoolEvent};
-use crate::rpc::wire::{Code, Notification, RpcError};
+use crate::rpc::wire::Notification;
 use crate::webhook::{events, Webhook};
 
 /// What a socket writer is told to do.
@@ -111,15 +112,6 @@ pub struct App {
     pub(crate) relay_views: Mutex<HashMap<String, Arc<Mutex<Vec<crate::media::RelayView>>>>>,
 }
 
-/// Why `POST /sessions` made nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreateError {
-    /// A session by that id exists (on this node or another).
-    Exists,
-    /// The cluster store could not be asked.
-    Unavailable(String),
-}
-
 /// How long a participant whose socket dropped keeps its place (OpenVidu: 10 s).
 pub const RECONNECTION_WINDOW: Duration = Duration::from_secs(10);
 
@@ -179,24 +171,22 @@ impl App {
     // ---- REST-side lifecycle -------------------------------------------------------------
 
     /// `POST /sessions`: the id is taken cluster-wide first (a custom id another node has is
-    /// refused as one this node has).
-    pub async fn create_session(&self, props: SessionProps) -> Result<Value, CreateError> {
+    /// refused as one this node has): [`Error::SessionExists`], or [`Error::Unavailable`].
+    pub async fn create_session(&self, props: SessionProps) -> Result<Value, Error> {
         let id = if props.custom_session_id.is_empty() {
             ids::session_id()
         } else {
             props.custom_session_id.clone()
         };
         if self.reg.lock().sessions.contains_key(&id) {
-            return Err(CreateError::Exists);
+            return Err(Error::SessionExists(id));
         }
-        match self.cluster.claim_session(&id).await {
-            Ok(true) => {}
-            Ok(false) => return Err(CreateError::Exists),
-            Err(e) => return Err(CreateError::Unavailable(e.to_string())),
+        if !self.cluster.claim_session(&id).await? {
+            return Err(Error::SessionExists(id));
         }
         let mut reg = self.reg.lock();
         if reg.sessions.contains_key(&id) {
-            return Err(CreateError::Exists);
+            return Err(Error::SessionExists(id));
         }
         let s = Session::new(id.clone(), props, ids::now_ms());
         let json = s.rest_json(false);
@@ -347,7 +337,7 @@ impl App {
 
     /// Places the session on an engine and creates its pipeline, once (first join). A failed
     /// placement lowers that engine's effective weight and the next admitted engine is tried.
-    pub async fn ensure_pipeline(&self, session_id: &str) -> Result<(), RpcError> {
+    pub async fn ensure_pipeline(&self, session_id: &str) -> Result<(), Error> {
         let slot = self.media_slot(session_id);
         let mut media = slot.lock().await;
         if media.is_some() {
@@ -384,10 +374,7 @@ impl App {
                 e.session_removed(session_id);
             }
             let _ = pipeline.release().await;
-            return Err(RpcError::new(
-                Code::RoomClosed,
-                format!("Session {session_id} was closed"),
-            ));
+            return Err(Error::SessionClosed(session_id.to_string()));
         }
         let m = SessionMedia::new(session_id.to_string(), engine, client, pipeline);
         self.relay_views
@@ -402,17 +389,14 @@ impl App {
     async fn place(
         &self,
         session_id: &str,
-    ) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), RpcError> {
+    ) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), Error> {
         let mut tried = Vec::new();
         for _ in 0..self.pool.all().len().max(1) {
             let engine = match self.pick_engine(session_id, &tried).await {
                 Ok(e) => e,
                 Err(why) => {
                     tracing::warn!(session = %session_id, %why, "no engine admitted");
-                    return Err(RpcError::new(
-                        Code::RoomCannotBeCreated,
-                        format!("There is no available Media Node where to initialize session {session_id}"),
-                    ));
+                    return Err(Error::NoMediaNode(session_id.to_string()));
                 }
             };
             match self.open_pipeline(&engine, session_id).await {
@@ -424,10 +408,7 @@ impl App {
                 }
             }
         }
-        Err(RpcError::new(
-            Code::RoomCannotBeCreated,
-            format!("Session {session_id} could not be placed on any media node"),
-        ))
+        Err(Error::NotPlaced(session_id.to_string()))
     }
 
     /// A new pipeline for `session_id` on `engine`, claimed and tagged as ours.
@@ -660,7 +641,7 @@ impl App {
                 self.release(session_id, far).await;
             }
             Err(e) => {
-                tracing::warn!(session = %session_id, error = %e.message, "no engine can take the session; closing it");
+                tracing::warn!(session = %session_id, error = %e, "no engine can take the session; closing it");
                 if let Some(m) = media.take() {
                     self.unclaim(m.pipeline.id());
                 }

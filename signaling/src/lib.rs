@@ -6,6 +6,7 @@ pub mod app;
 pub mod cluster;
 pub mod core;
 pub mod demo;
+pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod local_engines;

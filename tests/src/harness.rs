@@ -19,7 +19,7 @@ pub struct LocalEngine {
     /// The secret it requires, if any.
     pub secret: Option<String>,
     pub stop: CancellationToken,
-    pub task: tokio::task::JoinHandle<Result<(), media_engine::RunError>>,
+    pub task: tokio::task::JoinHandle<Result<(), media_engine::Error>>,
 }
 
 impl LocalEngine {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::rtcp_tap::KeyframeRequestTap;
 use super::srtp_keys::KeyCapture;
+use crate::error::Error;
 use std::sync::Arc;
 
 /// Application-most slot, above every built-in interceptor.
@@ -64,26 +65,12 @@ pub struct Built {
     pub keys: Option<Arc<KeyCapture>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum FactoryError {
-    #[error("rtc: {0}")]
-    Rtc(#[from] rtc::shared::error::Error),
-    #[error("DTLS certificate: {0}")]
-    Certificate(String),
-    #[error("crypto provider: {0}")]
-    Crypto(String),
-    #[error("cannot bind the media worker's UDP socket on {0}: {1}")]
-    Bind(std::net::SocketAddr, std::io::Error),
-    #[error("cannot start a media worker: {0}")]
-    Thread(std::io::Error),
-}
-
 /// A fresh ECDSA P-256 DTLS certificate (the test peers use it too).
-pub fn new_certificate() -> Result<RTCCertificate, FactoryError> {
+pub fn new_certificate() -> Result<RTCCertificate, Error> {
     let provider =
-        rtc::crypto::default_provider().map_err(|e| FactoryError::Certificate(e.to_string()))?;
+        rtc::crypto::default_provider().map_err(|e| Error::Certificate(e.to_string()))?;
     let params = CertificateParams::new(vec!["rtcpool".to_owned()])
-        .map_err(|e| FactoryError::Certificate(e.to_string()))?;
+        .map_err(|e| Error::Certificate(e.to_string()))?;
     Ok(RTCCertificate::generate(
         provider.crypto(),
         rtc::crypto::SignatureScheme::EcdsaP256Sha256,
@@ -97,7 +84,7 @@ impl PcFactory {
         public_ip: Option<IpAddr>,
         gcm_only: bool,
         direct_send: bool,
-    ) -> Result<Self, FactoryError> {
+    ) -> Result<Self, Error> {
         Ok(Self {
             certificate: parking_lot::Mutex::new(new_certificate()?),
             rtc_ip,
@@ -108,7 +95,7 @@ impl PcFactory {
     }
 
     /// A peer connection whose local ICE credentials are `ufrag`/`pwd`.
-    pub fn build(&self, ufrag: &str, pwd: &str, role: Role) -> Result<Built, FactoryError> {
+    pub fn build(&self, ufrag: &str, pwd: &str, role: Role) -> Result<Built, Error> {
         let mut media = MediaEngine::default();
         register_forwarded_codecs(&mut media)?;
         // Registers the feedback and header extensions the interceptors below rely on; the
@@ -121,7 +108,7 @@ impl PcFactory {
         // protect anything with the same keys, so it gets no sender reports and no NACK responder.
         let direct = role == Role::Send && self.direct_send;
         let keys = if direct {
-            Some(KeyCapture::new().map_err(|e| FactoryError::Crypto(e.to_string()))?)
+            Some(KeyCapture::new().map_err(|e| Error::Crypto(e.to_string()))?)
         } else {
             None
         };
@@ -192,7 +179,7 @@ impl PcFactory {
     }
 
     /// The shared certificate, renewed when it is within a day of expiring.
-    fn certificate(&self) -> Result<RTCCertificate, FactoryError> {
+    fn certificate(&self) -> Result<RTCCertificate, Error> {
         let mut c = self.certificate.lock();
         let renew = c
             .expires
@@ -209,7 +196,7 @@ impl PcFactory {
 /// Only the codecs the engine forwards (Opus, VP8, H.264 with RTX): an answer never accepts a
 /// codec no publisher could feed (webrtc-rs's defaults would echo VP9, AV1 and H.265 from a
 /// browser's offer), and each connection's codec tables stay small.
-fn register_forwarded_codecs(media: &mut MediaEngine) -> Result<(), FactoryError> {
+fn register_forwarded_codecs(media: &mut MediaEngine) -> Result<(), Error> {
     use rtc::peer_connection::configuration::media_engine::{
         MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
     };

@@ -9,15 +9,16 @@
 use std::sync::Arc;
 
 use super::snapshot::Snapshot;
-use super::{Route, Unavailable};
+use super::Route;
 use crate::app::App;
+use crate::error::Error;
 use crate::media::{MediaIds, SessionMedia};
 
 impl App {
     /// Takes `session_id` over from its dead owner. True when this node has the session now
     /// (it had it already, or adopted it); false when another live node has it, or nothing of it
     /// is left to adopt.
-    pub async fn adopt(self: &Arc<Self>, session_id: &str) -> Result<bool, Unavailable> {
+    pub async fn adopt(self: &Arc<Self>, session_id: &str) -> Result<bool, Error> {
         let _one_at_a_time = self.adopting.lock().await;
         if self.reg.lock().sessions.contains_key(session_id) {
             return Ok(true);
@@ -94,7 +95,7 @@ impl App {
     /// Where `session_id` is served; a session whose owner is dead is adopted here first. Waits
     /// for an adoption in progress on this node (a reconnecting participant relayed here while
     /// this node is still taking its session over).
-    pub async fn route_or_adopt(self: &Arc<Self>, session_id: &str) -> Result<Route, Unavailable> {
+    pub async fn route_or_adopt(self: &Arc<Self>, session_id: &str) -> Result<Route, Error> {
         for _ in 0..3 {
             match self.cluster.route_session(session_id).await? {
                 Route::Orphaned { .. } if !self.cluster.settled() => {
@@ -123,7 +124,7 @@ impl App {
         self: &Arc<Self>,
         session_id: &str,
         node: &str,
-    ) -> Result<Route, Unavailable> {
+    ) -> Result<Route, Error> {
         for _ in 0..30 {
             if self.cluster.bury(node).await? {
                 return self.route_or_adopt(session_id).await;
@@ -143,7 +144,7 @@ impl App {
     /// A clean stop in a cluster: every session's snapshot written now, then this node leaves;
     /// nothing is released and nobody evicted. The sockets close next and reconnect through the
     /// load balancer to the nodes that adopt the sessions.
-    pub async fn hand_over(&self) -> Result<(), Unavailable> {
+    pub async fn hand_over(&self) -> Result<(), Error> {
         let ids: Vec<String> = self.reg.lock().sessions.keys().cloned().collect();
         let n = ids.len();
         let snaps = super::snapshot::collect(self, ids).await;

@@ -10,6 +10,7 @@
 //! A forwarded call carries [`HOP`], so it is answered where it lands and never forwarded again;
 //! the header grants nothing (the caller's own credentials are passed on and checked there).
 
+use crate::error::Error;
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -197,8 +198,8 @@ pub async fn middleware(State(app): State<Arc<App>>, req: Request, next: Next) -
     }
 }
 
-fn unavailable(e: super::Unavailable, path: &str) -> Response {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), path).into_response()
+fn unavailable(e: Error, path: &str) -> Response {
+    ApiError::of(e, path).into_response()
 }
 
 /// Answers a request here through the whole REST router (the middleware's `next` was spent on

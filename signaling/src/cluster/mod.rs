@@ -25,7 +25,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::app::App;
-pub use store::{NodeInfo, Store, Unavailable};
+pub use store::{NodeInfo, Store};
+
+use crate::error::Error;
 
 /// Where the work for a session is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +71,7 @@ impl Cluster {
         url: String,
         redis: Option<(&str, &str)>,
         node_ttl: Duration,
-    ) -> Result<Self, Unavailable> {
+    ) -> Result<Self, Error> {
         let store = match redis {
             Some((u, name)) => Some(Arc::new(Store::open(u, name, node_ttl)?)),
             None => None,
@@ -115,7 +117,7 @@ impl Cluster {
         id: &str,
         method: &str,
         body: &serde_json::Value,
-    ) -> Result<(), Unavailable> {
+    ) -> Result<(), Error> {
         let Some(store) = &self.store else {
             return Ok(());
         };
@@ -124,12 +126,12 @@ impl Cluster {
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default();
         let new = old.apply_call(method, body);
-        let json = serde_json::to_string(&new).map_err(|e| Unavailable(e.to_string()))?;
+        let json = serde_json::to_string(&new).map_err(|e| Error::Unavailable(e.to_string()))?;
         self.note(store.put_pool_record(id, &json).await)
     }
 
     /// The engine pool's runtime changes recorded so far.
-    pub async fn pool_records(&self) -> Result<Vec<(String, pool::PoolRecord)>, Unavailable> {
+    pub async fn pool_records(&self) -> Result<Vec<(String, pool::PoolRecord)>, Error> {
         let Some(store) = &self.store else {
             return Ok(Vec::new());
         };
@@ -159,7 +161,7 @@ impl Cluster {
         self.store.is_none() || self.reachable_since.lock().is_some()
     }
 
-    fn note<T>(&self, r: Result<T, Unavailable>) -> Result<T, Unavailable> {
+    fn note<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
         let mut since = self.reachable_since.lock();
         match (&r, since.is_some()) {
             (Err(e), true) => {
@@ -204,7 +206,7 @@ impl Cluster {
     }
 
     /// Where `session` lives. Local when this node has it, or no live node does.
-    pub async fn route_session(&self, session: &str) -> Result<Route, Unavailable> {
+    pub async fn route_session(&self, session: &str) -> Result<Route, Error> {
         let Some(store) = &self.store else {
             return Ok(Route::Local);
         };
@@ -213,7 +215,7 @@ impl Cluster {
     }
 
     /// The session of the participant with private id `rpc` (a reconnecting socket names it).
-    pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Unavailable> {
+    pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Error> {
         match &self.store {
             Some(store) => self.note(store.session_of_rpc(rpc).await),
             None => Ok(None),
@@ -222,7 +224,7 @@ impl Cluster {
 
     /// Takes a new session's id cluster-wide: false when another live node has a session by
     /// that id.
-    pub async fn claim_session(&self, session: &str) -> Result<bool, Unavailable> {
+    pub async fn claim_session(&self, session: &str) -> Result<bool, Error> {
         let Some(store) = &self.store else {
             return Ok(true);
         };
@@ -264,10 +266,7 @@ impl Cluster {
 
     /// The engine for a new session, by the round robin all nodes share, among `candidates`
     /// (engine key, weight). `None` without a cluster: the node's own strategy decides.
-    pub async fn pick_engine(
-        &self,
-        candidates: &[(String, u32)],
-    ) -> Result<Option<String>, Unavailable> {
+    pub async fn pick_engine(&self, candidates: &[(String, u32)]) -> Result<Option<String>, Error> {
         let Some(store) = &self.store else {
             return Ok(None);
         };
@@ -295,7 +294,7 @@ impl Cluster {
         &self,
         b: store::Beat,
         owned: impl FnOnce() -> (Vec<String>, Vec<(String, String)>),
-    ) -> Result<(), Unavailable> {
+    ) -> Result<(), Error> {
         let Some(store) = &self.store else {
             return Ok(());
         };
@@ -331,7 +330,7 @@ impl Cluster {
     }
 
     /// The sessions `node` owns.
-    pub async fn sessions_of(&self, node: &str) -> Result<Vec<String>, Unavailable> {
+    pub async fn sessions_of(&self, node: &str) -> Result<Vec<String>, Error> {
         match &self.store {
             Some(store) => self.note(store.sessions_of(node).await),
             None => Ok(Vec::new()),
@@ -347,7 +346,7 @@ impl Cluster {
 
     /// `node` did not answer: dead now if it also missed two heartbeats (its TTL need not run
     /// out first). True when it is dead.
-    pub async fn bury(&self, node: &str) -> Result<bool, Unavailable> {
+    pub async fn bury(&self, node: &str) -> Result<bool, Error> {
         let Some(store) = &self.store else {
             return Ok(false);
         };
@@ -360,7 +359,7 @@ impl Cluster {
     }
 
     /// Writes the snapshots of changed sessions this node owns.
-    pub async fn put_snapshots(&self, snaps: &[(String, String)]) -> Result<(), Unavailable> {
+    pub async fn put_snapshots(&self, snaps: &[(String, String)]) -> Result<(), Error> {
         match &self.store {
             Some(store) if !snaps.is_empty() => self.note(store.put_snapshots(snaps).await),
             _ => Ok(()),
@@ -368,7 +367,7 @@ impl Cluster {
     }
 
     /// A session's last snapshot, written by its (maybe dead) owner.
-    pub async fn snapshot(&self, session: &str) -> Result<Option<String>, Unavailable> {
+    pub async fn snapshot(&self, session: &str) -> Result<Option<String>, Error> {
         match &self.store {
             Some(store) => self.note(store.snapshot(session).await),
             None => Ok(None),
@@ -390,7 +389,7 @@ impl Cluster {
 
     /// A clean stop handing the sessions over: this node is dead to the others at once (they
     /// adopt its sessions when their participants reconnect, or at their next heartbeat).
-    pub async fn retire(&self) -> Result<(), Unavailable> {
+    pub async fn retire(&self) -> Result<(), Error> {
         self.retired.store(true, Ordering::Relaxed);
         match &self.store {
             Some(store) => self.note(store.retire(&self.node).await),

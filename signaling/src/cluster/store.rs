@@ -17,27 +17,17 @@
 //! | `pool` | hash | engine id → what operators changed at runtime (JSON `PoolRecord`, URI with its secret) | one field per engine ever added, patched or removed through the API |
 //!
 //! Every command has a 1 s limit: a Redis that is away makes the calls that need it fail with
-//! [`Unavailable`] instead of hanging.
+//! [`Error::Unavailable`] instead of hanging.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::sentinel::{self, Primary};
+use crate::error::Error;
 use std::collections::HashMap;
 use std::time::Duration;
 
 const RPC_TTL_SECS: u64 = 24 * 3600;
-
-/// Redis could not be reached (or answered an error) within its time limit.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the cluster store (Redis) is unavailable: {0}")]
-pub struct Unavailable(pub String);
-
-impl From<redis::RedisError> for Unavailable {
-    fn from(e: redis::RedisError) -> Self {
-        Self(e.to_string())
-    }
-}
 
 /// A node as the cluster sees it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -77,7 +67,7 @@ pub struct Store {
 }
 
 /// A connection that reconnects by itself, every command limited to a second.
-fn manager(client: redis::Client) -> Result<ConnectionManager, Unavailable> {
+fn manager(client: redis::Client) -> Result<ConnectionManager, Error> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(1)))
         .set_response_timeout(Some(Duration::from_secs(1)))
@@ -90,10 +80,10 @@ impl Store {
     /// Connects lazily: the node starts even when Redis is not up yet, and every call reconnects
     /// when it went away. A `redis+sentinel://` URL is resolved by the first
     /// [`Store::follow_primary`] (the heartbeat's).
-    pub fn open(url: &str, name: &str, node_ttl: Duration) -> Result<Self, Unavailable> {
+    pub fn open(url: &str, name: &str, node_ttl: Duration) -> Result<Self, Error> {
         let (conn, primary) = match sentinel::parse(url) {
             Some(target) => {
-                let target = target.map_err(Unavailable)?;
+                let target = target.map_err(Error::Unavailable)?;
                 (None, Some(Primary::new(&target)?))
             }
             None => (Some(manager(redis::Client::open(url)?)?), None),
@@ -167,23 +157,22 @@ impl Store {
         k
     }
 
-    fn conn(&self) -> Result<ConnectionManager, Unavailable> {
-        self.conn
-            .read()
-            .clone()
-            .ok_or_else(|| Unavailable("Sentinel has not named the Redis primary yet".into()))
+    fn conn(&self) -> Result<ConnectionManager, Error> {
+        self.conn.read().clone().ok_or_else(|| {
+            Error::Unavailable("Sentinel has not named the Redis primary yet".into())
+        })
     }
 
     /// Behind Sentinel: asks the sentinels which server is the primary, and talks to that one
     /// from now on if it changed (a failover). Nothing to do for a plain Redis URL.
-    pub async fn follow_primary(&self) -> Result<(), Unavailable> {
+    pub async fn follow_primary(&self) -> Result<(), Error> {
         let Some(p) = &self.primary else {
             return Ok(());
         };
         if let Some(client) = p
             .changed(Duration::from_secs(1))
             .await
-            .map_err(Unavailable)?
+            .map_err(Error::Unavailable)?
         {
             *self.conn.write() = Some(manager(client)?);
         }
@@ -193,7 +182,7 @@ impl Store {
     /// Registers (or refreshes) this node; it is dead to the others once the TTL passes. True
     /// when the node was not registered (its first beat, or Redis lost it: restarted, or the
     /// node was silent too long), so what it owns must be written again.
-    pub async fn heartbeat(&self, id: &str, url: &str, b: Beat) -> Result<bool, Unavailable> {
+    pub async fn heartbeat(&self, id: &str, url: &str, b: Beat) -> Result<bool, Error> {
         let node = self.key(&["node", id]);
         let ttl = u64::try_from(self.node_ttl.as_millis()).unwrap_or(u64::MAX);
         let (existed,): (bool,) = redis::pipe()
@@ -226,7 +215,7 @@ impl Store {
         node: &str,
         sessions: impl Iterator<Item = &'a str>,
         rpcs: impl Iterator<Item = (&'a str, &'a str)>,
-    ) -> Result<(), Unavailable> {
+    ) -> Result<(), Error> {
         for s in sessions {
             if !self.claim_session(s, node).await? {
                 tracing::warn!(session = %s, "another node owns a session of this node's since the store came back");
@@ -242,7 +231,7 @@ impl Store {
     }
 
     /// Leaves the cluster at once (a clean stop).
-    pub async fn leave(&self, id: &str) -> Result<(), Unavailable> {
+    pub async fn leave(&self, id: &str) -> Result<(), Error> {
         redis::pipe()
             .del(self.key(&["node", id]))
             .ignore()
@@ -254,13 +243,13 @@ impl Store {
     }
 
     /// Dead at once, its sessions left listed for the others to adopt.
-    pub async fn retire(&self, id: &str) -> Result<(), Unavailable> {
+    pub async fn retire(&self, id: &str) -> Result<(), Error> {
         let _: () = self.conn()?.del(self.key(&["node", id])).await?;
         Ok(())
     }
 
     /// The live nodes, and the ids of dead ones still listed (their sessions wait for adoption).
-    pub async fn nodes(&self) -> Result<(Vec<NodeInfo>, Vec<String>), Unavailable> {
+    pub async fn nodes(&self) -> Result<(Vec<NodeInfo>, Vec<String>), Error> {
         let mut c = self.conn()?;
         let ids: Vec<String> = c.smembers(self.key(&["nodes"])).await?;
         let mut pipe = redis::pipe();
@@ -289,7 +278,7 @@ impl Store {
     }
 
     /// The sessions `node` owns (a dead node's, to adopt).
-    pub async fn sessions_of(&self, node: &str) -> Result<Vec<String>, Unavailable> {
+    pub async fn sessions_of(&self, node: &str) -> Result<Vec<String>, Error> {
         Ok(self
             .conn()?
             .smembers(self.key(&["node", node, "sessions"]))
@@ -297,7 +286,7 @@ impl Store {
     }
 
     /// A dead node all of whose sessions were adopted leaves the list.
-    pub async fn forget_node(&self, node: &str) -> Result<(), Unavailable> {
+    pub async fn forget_node(&self, node: &str) -> Result<(), Error> {
         let left: u64 = self
             .conn()?
             .scard(self.key(&["node", node, "sessions"]))
@@ -310,12 +299,7 @@ impl Store {
 
     /// Declares `node` dead if its last heartbeat is older than `max_age_ms` (it also stopped
     /// answering). True when it was.
-    pub async fn bury(
-        &self,
-        node: &str,
-        now_ms: u64,
-        max_age_ms: u64,
-    ) -> Result<bool, Unavailable> {
+    pub async fn bury(&self, node: &str, now_ms: u64, max_age_ms: u64) -> Result<bool, Error> {
         let dead: i64 = self
             .bury
             .key(self.key(&["node", node]))
@@ -327,7 +311,7 @@ impl Store {
     }
 
     /// Writes sessions' snapshots (the owner, after changes).
-    pub async fn put_snapshots(&self, snaps: &[(String, String)]) -> Result<(), Unavailable> {
+    pub async fn put_snapshots(&self, snaps: &[(String, String)]) -> Result<(), Error> {
         let mut pipe = redis::pipe();
         for (session, json) in snaps {
             pipe.set(self.key(&["snap", session]), json).ignore();
@@ -336,12 +320,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn snapshot(&self, session: &str) -> Result<Option<String>, Unavailable> {
+    pub async fn snapshot(&self, session: &str) -> Result<Option<String>, Error> {
         Ok(self.conn()?.get(self.key(&["snap", session])).await?)
     }
 
     /// Takes `session` for `node`: false when a live node owns it already.
-    pub async fn claim_session(&self, session: &str, node: &str) -> Result<bool, Unavailable> {
+    pub async fn claim_session(&self, session: &str, node: &str) -> Result<bool, Error> {
         let taken: i64 = self
             .claim
             .key(self.key(&["session", session]))
@@ -354,7 +338,7 @@ impl Store {
     }
 
     /// The node owning `session`: (id, url), the url empty when that node is dead.
-    pub async fn owner(&self, session: &str) -> Result<Option<(String, String)>, Unavailable> {
+    pub async fn owner(&self, session: &str) -> Result<Option<(String, String)>, Error> {
         let found: Option<(String, String)> = self
             .owner
             .key(self.key(&["session", session]))
@@ -365,7 +349,7 @@ impl Store {
     }
 
     /// Gives `session` up (it closed), if `node` still owns it.
-    pub async fn release_session(&self, session: &str, node: &str) -> Result<(), Unavailable> {
+    pub async fn release_session(&self, session: &str, node: &str) -> Result<(), Error> {
         let _: i64 = self
             .release
             .key(self.key(&["session", session]))
@@ -379,7 +363,7 @@ impl Store {
     }
 
     /// A participant joined `session` with private id `rpc` (a reconnecting socket names it).
-    pub async fn bind_rpc(&self, rpc: &str, session: &str) -> Result<(), Unavailable> {
+    pub async fn bind_rpc(&self, rpc: &str, session: &str) -> Result<(), Error> {
         let _: () = self
             .conn()?
             .set_ex(self.key(&["rpc", rpc]), session, RPC_TTL_SECS)
@@ -387,12 +371,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn unbind_rpc(&self, rpc: &str) -> Result<(), Unavailable> {
+    pub async fn unbind_rpc(&self, rpc: &str) -> Result<(), Error> {
         let _: () = self.conn()?.del(self.key(&["rpc", rpc])).await?;
         Ok(())
     }
 
-    pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Unavailable> {
+    pub async fn session_of_rpc(&self, rpc: &str) -> Result<Option<String>, Error> {
         Ok(self.conn()?.get(self.key(&["rpc", rpc])).await?)
     }
 
@@ -403,7 +387,7 @@ impl Store {
         engine: &str,
         node: &str,
         lease: Duration,
-    ) -> Result<Option<String>, Unavailable> {
+    ) -> Result<Option<String>, Error> {
         let (mine, reading): (i64, String) = self
             .turn
             .key(self.key(&["health", engine, "reader"]))
@@ -415,12 +399,7 @@ impl Store {
         Ok((mine == 0).then_some(reading))
     }
 
-    pub async fn put_health(
-        &self,
-        engine: &str,
-        json: &str,
-        ttl: Duration,
-    ) -> Result<(), Unavailable> {
+    pub async fn put_health(&self, engine: &str, json: &str, ttl: Duration) -> Result<(), Error> {
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let _: () = self
             .conn()?
@@ -430,25 +409,22 @@ impl Store {
     }
 
     /// The engine pool's runtime changes: (engine id, JSON record).
-    pub async fn pool_records(&self) -> Result<Vec<(String, String)>, Unavailable> {
+    pub async fn pool_records(&self) -> Result<Vec<(String, String)>, Error> {
         let all: HashMap<String, String> = self.conn()?.hgetall(self.key(&["pool"])).await?;
         Ok(all.into_iter().collect())
     }
 
-    pub async fn pool_record(&self, engine: &str) -> Result<Option<String>, Unavailable> {
+    pub async fn pool_record(&self, engine: &str) -> Result<Option<String>, Error> {
         Ok(self.conn()?.hget(self.key(&["pool"]), engine).await?)
     }
 
-    pub async fn put_pool_record(&self, engine: &str, json: &str) -> Result<(), Unavailable> {
+    pub async fn put_pool_record(&self, engine: &str, json: &str) -> Result<(), Error> {
         let _: () = self.conn()?.hset(self.key(&["pool"]), engine, json).await?;
         Ok(())
     }
 
     /// One cluster-wide smooth weighted round-robin step over `(engine, weight)`: the winner.
-    pub async fn swrr_pick(
-        &self,
-        candidates: &[(String, u32)],
-    ) -> Result<Option<String>, Unavailable> {
+    pub async fn swrr_pick(&self, candidates: &[(String, u32)]) -> Result<Option<String>, Error> {
         if candidates.is_empty() {
             return Ok(None);
         }

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::error::Error;
 use crate::model::{Active, Connection, ConnectionProps, Publisher, Role, Session};
 use crate::rpc::wire::Notification;
 
@@ -13,16 +14,6 @@ use crate::rpc::wire::Notification;
 pub struct Notice {
     pub to: Vec<String>,
     pub n: Notification,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("the token is not valid")]
-    InvalidToken,
-    #[error("the participant is not in the session")]
-    NotJoined,
-    #[error("the participant is not publishing")]
-    NotPublishing,
 }
 
 /// What a participant's departure did.
@@ -69,7 +60,7 @@ impl Session {
         by_secret: bool,
         active: Active,
         new_id: impl FnOnce() -> String,
-    ) -> Result<String, Refusal> {
+    ) -> Result<String, Error> {
         let id = if by_secret {
             let c = Connection {
                 id: new_id(),
@@ -94,7 +85,7 @@ impl Session {
             self.by_token(token)
                 .filter(|c| c.active.is_none())
                 .map(|c| c.id.clone())
-                .ok_or(Refusal::InvalidToken)?
+                .ok_or(Error::InvalidToken)?
         };
         if let Some(c) = self.connections.get_mut(&id) {
             c.active = Some(active);
@@ -184,16 +175,12 @@ impl Session {
 
     /// The participant's stream is live on the engine: recorded, and the others hear
     /// `participantPublished`.
-    pub fn publish(
-        &mut self,
-        connection_id: &str,
-        publisher: Publisher,
-    ) -> Result<Notice, Refusal> {
+    pub fn publish(&mut self, connection_id: &str, publisher: Publisher) -> Result<Notice, Error> {
         let c = self
             .connections
             .get_mut(connection_id)
             .filter(|c| c.active.is_some())
-            .ok_or(Refusal::NotJoined)?;
+            .ok_or(Error::NotJoined)?;
         c.publisher = Some(publisher);
         let streams = c.stream_json().into_iter().collect();
         Ok(Notice {
@@ -212,12 +199,12 @@ impl Session {
         connection_id: &str,
         reason: &str,
         except: Option<&str>,
-    ) -> Result<Unpublished, Refusal> {
+    ) -> Result<Unpublished, Error> {
         let publisher = self
             .connections
             .get_mut(connection_id)
             .and_then(|c| c.publisher.take())
-            .ok_or(Refusal::NotPublishing)?;
+            .ok_or(Error::NotPublishing)?;
         let cut = self.cut_subscriptions(|st| *st == publisher.stream_id);
         let notice = Notice {
             to: self.audience(except),
@@ -241,12 +228,12 @@ impl Session {
         property: &str,
         new_value: &Value,
         reason: &str,
-    ) -> Result<Notice, Refusal> {
+    ) -> Result<Notice, Error> {
         let pb = self
             .connections
             .get_mut(connection_id)
             .and_then(|c| c.publisher.as_mut())
-            .ok_or(Refusal::NotPublishing)?;
+            .ok_or(Error::NotPublishing)?;
         match property {
             "audioActive" => {
                 pb.media.audio_active = new_value.as_bool().unwrap_or(pb.media.audio_active)
@@ -371,11 +358,11 @@ mod tests {
         );
         assert_eq!(
             s.admit("tok_con_A", false, active("r2"), String::new),
-            Err(Refusal::InvalidToken)
+            Err(Error::InvalidToken)
         );
         assert_eq!(
             s.admit("tok_nope", false, active("r2"), String::new),
-            Err(Refusal::InvalidToken)
+            Err(Error::InvalidToken)
         );
         s.give_back("con_A");
         assert_eq!(
@@ -447,10 +434,7 @@ mod tests {
     #[test]
     fn publishing_and_unpublishing_are_announced_and_subscriptions_follow() {
         let mut s = all_joined();
-        assert_eq!(
-            s.publish("con_nope", publisher("x")),
-            Err(Refusal::NotJoined)
-        );
+        assert_eq!(s.publish("con_nope", publisher("x")), Err(Error::NotJoined));
         let n = s.publish("con_A", publisher("str_CAM_x_con_A"));
         assert_eq!(
             n.map(|n| n.to),
@@ -470,7 +454,7 @@ mod tests {
             .is_some_and(|c| c.subscriptions.is_empty()));
         assert_eq!(
             s.unpublish("con_A", "unpublish", Some("con_A")).err(),
-            Some(Refusal::NotPublishing)
+            Some(Error::NotPublishing)
         );
     }
 
@@ -480,7 +464,7 @@ mod tests {
         assert_eq!(
             s.change_stream_property("con_A", "audioActive", &Value::Bool(false), "publishAudio")
                 .err(),
-            Some(Refusal::NotPublishing)
+            Some(Error::NotPublishing)
         );
         assert!(s.publish("con_A", publisher("str_CAM_x_con_A")).is_ok());
         let n =

@@ -11,6 +11,6 @@ pub mod roster;
 
 pub use deadlines::Deadlines;
 pub use holds::{Hold, Holds};
-pub use lifecycle::{Departure, Notice, Refusal, Unpublished};
+pub use lifecycle::{Departure, Notice, Unpublished};
 pub use ping::PingWatch;
-pub use roster::{Attached, Roster, RosterError};
+pub use roster::{Attached, Roster};

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::Deadlines;
+use crate::error::Error;
 
 /// A socket a participant is on: the shell's id for it and the handle to write to it.
 #[derive(Debug, Clone)]
@@ -20,14 +21,6 @@ pub struct Member<S> {
     pub connection_id: String,
     /// None while detached (within its reconnection window).
     pub socket: Option<Attached<S>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RosterError {
-    #[error("this socket has already joined a session")]
-    AlreadyJoined,
-    #[error("no such participant")]
-    Unknown,
 }
 
 pub struct Roster<S> {
@@ -52,7 +45,7 @@ impl<S> Roster<S> {
         session_id: &str,
         connection_id: &str,
         socket: Attached<S>,
-    ) -> Result<(), RosterError> {
+    ) -> Result<(), Error> {
         self.insert(rpc, session_id, connection_id, Some(socket))
     }
 
@@ -62,9 +55,9 @@ impl<S> Roster<S> {
         session_id: &str,
         connection_id: &str,
         socket: Option<Attached<S>>,
-    ) -> Result<(), RosterError> {
+    ) -> Result<(), Error> {
         if self.members.contains_key(rpc) {
-            return Err(RosterError::AlreadyJoined);
+            return Err(Error::AlreadyJoined);
         }
         self.members.insert(
             rpc.to_string(),
@@ -85,7 +78,7 @@ impl<S> Roster<S> {
         session_id: &str,
         connection_id: &str,
         now: Instant,
-    ) -> Result<(), RosterError> {
+    ) -> Result<(), Error> {
         self.insert(rpc, session_id, connection_id, None)?;
         self.lapses.schedule(rpc.to_string(), now + self.window);
         Ok(())
@@ -106,8 +99,8 @@ impl<S> Roster<S> {
         &mut self,
         rpc: &str,
         socket: Attached<S>,
-    ) -> Result<Option<Attached<S>>, RosterError> {
-        let m = self.members.get_mut(rpc).ok_or(RosterError::Unknown)?;
+    ) -> Result<Option<Attached<S>>, Error> {
+        let m = self.members.get_mut(rpc).ok_or(Error::UnknownParticipant)?;
         self.lapses.cancel(&rpc.to_string());
         Ok(m.socket.replace(socket))
     }
@@ -256,11 +249,11 @@ mod tests {
         assert!(r.join("rpc1", "s", "con_a", on(1)).is_ok());
         assert_eq!(
             r.join("rpc1", "s", "con_b", on(2)),
-            Err(RosterError::AlreadyJoined)
+            Err(Error::AlreadyJoined)
         );
         assert_eq!(
             r.reattach("nobody", on(3)).err(),
-            Some(RosterError::Unknown)
+            Some(Error::UnknownParticipant)
         );
         assert!(!r.detach("nobody", 3, Instant::now()));
     }

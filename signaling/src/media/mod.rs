@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
-use crate::rpc::wire::{Code, Notification, RpcError};
+use crate::error::Error;
+use crate::rpc::wire::Notification;
 use relay::{FarSite, GoneSite, RelayCell, RelayEntry};
 use trace::SharedTrace;
 
@@ -146,13 +147,11 @@ pub struct Bandwidth {
 
 /// An engine failure as the browser sees it: the cause is logged here once; the participant
 /// gets a safe message (an SDP the engine refused, or a generic media error).
-pub fn media_err(e: kms_client::ClientError) -> RpcError {
+pub fn media_err(e: kms_client::ClientError) -> Error {
     tracing::warn!(%e, "engine operation failed");
     match e.code() {
-        Some(c) if (40200..40300).contains(&c) => {
-            RpcError::new(Code::MediaSdp, "The media server could not process the SDP")
-        }
-        _ => RpcError::new(Code::MediaEndpoint, "Media server error"),
+        Some(c) if (40200..40300).contains(&c) => Error::MediaSdp,
+        _ => Error::Media,
     }
 }
 
@@ -576,12 +575,9 @@ impl SessionMedia {
         app: Weak<App>,
         owner: &str,
         stream_id: &str,
-    ) -> Result<PublicationPlan, RpcError> {
+    ) -> Result<PublicationPlan, Error> {
         if self.publishers.contains_key(owner) || self.publishing.contains(owner) {
-            return Err(RpcError::new(
-                Code::UserAlreadyStreaming,
-                "The user is already publishing",
-            ));
+            return Err(Error::AlreadyPublishing);
         }
         Ok(self.new_plan(app, owner, stream_id.to_string(), None, false))
     }
@@ -593,21 +589,15 @@ impl SessionMedia {
         &mut self,
         app: Weak<App>,
         owner: &str,
-    ) -> Result<PublicationPlan, RpcError> {
+    ) -> Result<PublicationPlan, Error> {
         if self.publishing.contains(owner) {
-            return Err(RpcError::new(
-                Code::Generic,
-                "A reconnection of this stream is in progress",
-            ));
+            return Err(Error::Reconnecting);
         }
         if let Some(stream_id) = self.stale_publishers.remove(owner) {
             return Ok(self.new_plan(app, owner, stream_id, None, true));
         }
         let Some(p) = self.publishers.get(owner) else {
-            return Err(RpcError::new(
-                Code::UserNotStreaming,
-                "The user is not publishing",
-            ));
+            return Err(Error::NotPublishing);
         };
         let replaces = Some((p.hub.clone(), p.endpoint.clone()));
         let stream_id = p.stream_id.clone();
@@ -695,12 +685,9 @@ impl SessionMedia {
         subscriber: &str,
         publisher: &str,
         far: Option<(String, KurentoClient)>,
-    ) -> Result<SubscriptionPlan, RpcError> {
+    ) -> Result<SubscriptionPlan, Error> {
         let Some(p) = self.publishers.get(publisher) else {
-            return Err(RpcError::new(
-                Code::UserNotStreaming,
-                format!("Connection {publisher} is not publishing"),
-            ));
+            return Err(Error::PublisherNotPublishing(publisher.to_string()));
         };
         let (hub, stream_id) = (p.hub.clone(), p.stream_id.clone());
         let engine = far
@@ -1050,7 +1037,7 @@ impl EndpointSite {
         offer: &str,
         bw: Bandwidth,
         feeds: Option<&PassThrough>,
-    ) -> Result<(WebRtcEndpoint, String, Candidates), RpcError> {
+    ) -> Result<(WebRtcEndpoint, String, Candidates), Error> {
         let ep = self.new_endpoint(name, bw).await?;
         let trace = SharedTrace::default();
         let result = async {
@@ -1072,7 +1059,7 @@ impl EndpointSite {
                 relay.abort();
                 return Err(media_err(e));
             }
-            Ok::<_, RpcError>((answer, relay))
+            Ok::<_, Error>((answer, relay))
         }
         .await;
         match result {
@@ -1084,7 +1071,7 @@ impl EndpointSite {
         }
     }
 
-    async fn new_endpoint(&self, name: &str, bw: Bandwidth) -> Result<WebRtcEndpoint, RpcError> {
+    async fn new_endpoint(&self, name: &str, bw: Bandwidth) -> Result<WebRtcEndpoint, Error> {
         let ep = self
             .pipeline
             .create_webrtc_endpoint()
@@ -1149,7 +1136,7 @@ impl PublicationPlan {
         self,
         offer: &str,
         bw: Bandwidth,
-    ) -> Result<(NegotiatedPublication, String), (RpcError, PublicationFailed)> {
+    ) -> Result<(NegotiatedPublication, String), (Error, PublicationFailed)> {
         let failed = PublicationFailed {
             owner: self.owner.clone(),
             stream_id: self.stream_id.clone(),
@@ -1271,7 +1258,7 @@ impl SubscriptionPlan {
         self,
         offer: &str,
         bw: Bandwidth,
-    ) -> Result<(NegotiatedSubscription, String), (RpcError, SubscriptionFailed)> {
+    ) -> Result<(NegotiatedSubscription, String), (Error, SubscriptionFailed)> {
         let failed = || SubscriptionFailed {
             publisher: self.publisher.clone(),
             engine: self.engine.clone(),
@@ -1321,7 +1308,7 @@ impl SubscriptionPlan {
     }
 
     /// The far engine's pipeline and the relay's PassThrough there, made if needed.
-    async fn reach(&self, far: &FarPlan) -> Result<(EndpointSite, PassThrough), RpcError> {
+    async fn reach(&self, far: &FarPlan) -> Result<(EndpointSite, PassThrough), Error> {
         let pipeline = far
             .site
             .pipeline(&self.at.app, &self.at.session_id)

@@ -11,6 +11,7 @@ mod signal;
 mod streams;
 mod tokens;
 
+use crate::error::Error;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -128,6 +129,11 @@ impl ApiError {
             message: message.into(),
             path: path.to_string(),
         }
+    }
+
+    /// What signaling refused, written for HTTP (the one place an [`Error`] becomes a status).
+    pub fn of(e: Error, path: &str) -> Self {
+        Self::new(e.status(), e.to_string(), path)
     }
 
     /// "`{what} {id} not found`" with the status the endpoint answers it with.

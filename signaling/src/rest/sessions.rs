@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{flag, no_content, object_body, ok_json, ApiError};
-use crate::app::{App, CreateError};
+use crate::app::App;
+use crate::error::Error;
 use crate::media::stats::add_to_session;
 use crate::model::{list_json, SessionProps};
 
@@ -38,10 +39,9 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
     }
     match app.create_session(props).await {
         Ok(json) => ok_json(json),
-        Err(CreateError::Exists) => StatusCode::CONFLICT.into_response(),
-        Err(CreateError::Unavailable(why)) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why, PATH).into_response()
-        }
+        // OpenVidu answers an existing id with a bare 409.
+        Err(Error::SessionExists(_)) => StatusCode::CONFLICT.into_response(),
+        Err(e) => ApiError::of(e, PATH).into_response(),
     }
 }
 

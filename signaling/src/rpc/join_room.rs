@@ -67,7 +67,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
         if let Some(s) = ctx.app.reg.lock().sessions.get_mut(&session_id) {
             s.give_back(&connection_id);
         }
-        return Err(e);
+        return Err(e.into());
     }
     let (result, joined, hook) = {
         let mut reg = ctx.app.reg.lock();

@@ -1,13 +1,13 @@
 //! `publishVideo`: a WebRtcEndpoint feeding a PassThrough answers the browser's offer;
 //! `{sdpAnswer, id, createdAt}`; the others get `participantPublished`.
 
+use crate::error::Error;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 use super::request::PublishVideo;
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
-use crate::core::Refusal;
 use crate::ids;
 use crate::media::{PublicationPlan, Released, SessionMedia};
 use crate::model::{MediaOptions, Publisher};
@@ -45,7 +45,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
         .lock()
         .sessions
         .get_mut(&me.session_id)
-        .ok_or(Refusal::NotJoined)
+        .ok_or(Error::NotJoined)
         .and_then(|s| {
             let p = Publisher {
                 stream_id: stream_id.clone(),
@@ -66,7 +66,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
                 hook,
             );
         }
-        Err(_) => return Err(RpcError::new(Code::UserNotFound, "Participant left")),
+        Err(_) => return Err(Error::ParticipantLeft.into()),
     }
     Ok(json!({"sdpAnswer": answer, "id": stream_id, "createdAt": created_at}))
 }
@@ -78,13 +78,13 @@ pub(super) async fn publish_on_engine(
     ctx: &Ctx<'_>,
     me: &Me,
     offer: &str,
-    plan: impl FnOnce(&mut SessionMedia) -> Result<PublicationPlan, RpcError>,
+    plan: impl FnOnce(&mut SessionMedia) -> Result<PublicationPlan, Error>,
 ) -> Result<String, RpcError> {
     let slot = ctx.app.media_slot(&me.session_id);
     let plan = {
         let mut guard = slot.lock().await;
         let Some(sm) = guard.as_mut() else {
-            return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
+            return Err(Error::NoMedia.into());
         };
         plan(sm)?
     };
@@ -94,7 +94,7 @@ pub(super) async fn publish_on_engine(
             if let Some(sm) = slot.lock().await.as_mut() {
                 sm.abort_publication(&failed);
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     let committed = match slot.lock().await.as_mut() {
@@ -120,7 +120,7 @@ pub(super) async fn publish_on_engine(
                 Some(sm.detach_publisher(&me.connection_id))
             })
             .await;
-        return Err(RpcError::new(Code::UserNotFound, "Participant left"));
+        return Err(Error::ParticipantLeft.into());
     }
     ctx.app.changed(&me.session_id);
     for c in held {

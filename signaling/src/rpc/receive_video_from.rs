@@ -1,6 +1,7 @@
 //! `receiveVideoFrom {sender: streamId, sdpOffer}`: a subscriber endpoint fed from the
 //! publisher's PassThrough answers the browser's offer → `{sdpAnswer}`.
 
+use crate::error::Error;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -53,7 +54,7 @@ pub async fn subscribe(
         let ready = {
             let mut guard = slot.lock().await;
             let Some(sm) = guard.as_mut() else {
-                return Err(RpcError::new(Code::RoomClosed, "The session has no media"));
+                return Err(Error::NoMedia.into());
             };
             if sm.publisher_state(&publisher) != PublisherState::Stale {
                 // Its own engine, or another one fed through a relay when that one is full.
@@ -80,7 +81,7 @@ pub async fn subscribe(
             ctx.app
                 .release_detached(session_id, |sm| Some(sm.abort_subscription(&failed)))
                 .await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let committed = match slot.lock().await.as_mut() {
@@ -104,7 +105,7 @@ pub async fn subscribe(
         ctx.app
             .release_detached(session_id, |sm| sm.detach_subscription(me, &publisher))
             .await;
-        return Err(RpcError::new(Code::UserNotFound, "Participant left"));
+        return Err(Error::ParticipantLeft.into());
     }
     for c in held {
         let _ = endpoint.add_ice_candidate(&c).await;

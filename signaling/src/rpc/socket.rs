@@ -14,7 +14,7 @@ use super::wire::{self, method, Incoming};
 use super::wire::{Code, RpcError};
 use super::{dispatch, Ctx};
 use crate::app::{App, OutTx, Outgoing};
-use crate::cluster::{relay, Route, Unavailable};
+use crate::cluster::{relay, Route};
 use crate::core::PingWatch;
 
 /// Dispatches one request and writes its answer (with the rpc session injected).
@@ -185,7 +185,6 @@ async fn relay_if_remote<S>(
 where
     S: futures::Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let unavailable = |e: Unavailable| RpcError::new(Code::Generic, e.to_string());
     let wanted = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or_default();
     let session = {
         let reg = app.reg.lock();
@@ -204,10 +203,10 @@ where
         None => match app.cluster.session_of_rpc(wanted("sessionId")).await {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(None),
-            Err(e) => return Err(unavailable(e)),
+            Err(e) => return Err(e.into()),
         },
     };
-    let mut route = app.route_or_adopt(&session).await.map_err(unavailable)?;
+    let mut route = app.route_or_adopt(&session).await.map_err(RpcError::from)?;
     for _ in 0..2 {
         let Route::Remote { node, url } = route else {
             return Ok(None);
@@ -219,7 +218,7 @@ where
                 route = app
                     .reroute_after_failure(&session, &node)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(RpcError::from)?;
             }
         }
     }

@@ -2,11 +2,11 @@
 //! video dimensions on the caller's stream and tells the others, with `newValue` as the JSON text
 //! of what the client sent (`"true"`, or a double-encoded dimensions string) as OpenVidu does.
 
+use crate::error::Error;
 use serde_json::Value;
 
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
-use crate::core::Refusal;
 
 pub fn handle(
     ctx: &mut Ctx<'_>,
@@ -21,7 +21,7 @@ pub fn handle(
         .lock()
         .sessions
         .get_mut(&me.session_id)
-        .ok_or(Refusal::NotPublishing)
+        .ok_or(Error::NotPublishing)
         .and_then(|s| s.change_stream_property(&me.connection_id, &property, &new_value, &reason));
     match changed {
         Ok(notice) => {

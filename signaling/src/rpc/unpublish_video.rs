@@ -1,11 +1,11 @@
 //! `unpublishVideo`: releases the publisher endpoint, its PassThrough and every subscription to
 //! it; the others get `participantUnpublished {reason: "unpublish"}`. Not publishing → 105.
 
+use crate::error::Error;
 use serde_json::Value;
 
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
-use crate::core::Refusal;
 
 pub async fn handle(ctx: &mut Ctx<'_>, me: Me) -> Result<Value, RpcError> {
     unpublish(
@@ -32,7 +32,7 @@ pub async fn unpublish(
         .lock()
         .sessions
         .get_mut(session_id)
-        .ok_or(Refusal::NotPublishing)
+        .ok_or(Error::NotPublishing)
         .and_then(|s| {
             s.unpublish(publisher, reason, except)
                 .map(|u| (u, s.created_at))

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::factory::{FactoryError, PcFactory};
+use super::factory::PcFactory;
+use crate::error::Error;
 pub use handle::{
     new_credentials, ConnInit, ConnKey, Ctl, Delivery, Op, Reply, SharedSnapshot, Snapshot,
     WorkerHandle, WorkerShared, WorkerStats,
@@ -60,7 +61,7 @@ impl Workers {
         udp_port: u16,
         io: IoSettings,
         cancel: &CancellationToken,
-    ) -> Result<Self, FactoryError> {
+    ) -> Result<Self, Error> {
         let factory = Arc::new(factory);
         let mut workers = Vec::new();
         for index in 0..count.max(1) {
@@ -70,10 +71,8 @@ impl Workers {
                 udp_port.saturating_add(index as u16)
             };
             let bind = SocketAddr::new(factory.rtc_ip, port);
-            let socket = UdpSocket::bind(bind).map_err(|e| FactoryError::Bind(bind, e))?;
-            let local = socket
-                .local_addr()
-                .map_err(|e| FactoryError::Bind(bind, e))?;
+            let socket = UdpSocket::bind(bind).map_err(|e| Error::Bind(bind, e))?;
+            let local = socket.local_addr().map_err(|e| Error::Bind(bind, e))?;
             let advertised = SocketAddr::new(factory.public_ip.unwrap_or(local.ip()), local.port());
             let (ctl_tx, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
             let (media_tx, media_rx) = mpsc::channel(CROSS_QUEUE);
@@ -93,7 +92,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("media-worker-{index}"))
                 .spawn(move || run.run(cancel))
-                .map_err(FactoryError::Thread)?;
+                .map_err(Error::Thread)?;
             workers.push(handle);
         }
         Ok(Self { factory, workers })

@@ -301,8 +301,11 @@ impl Cluster {
         if self.retired.load(Ordering::Relaxed) {
             return Ok(());
         }
-        // Behind Sentinel, the primary may have changed since the last beat (a failover).
-        self.note(store.follow_primary().await)?;
+        // Behind Sentinel: which server is the primary, asked at start and after any failed
+        // call (a dead primary, or one demoted by a failover: READONLY), not at every beat.
+        if self.reachable_since.lock().is_none() {
+            self.note(store.follow_primary().await)?;
+        }
         if self.note(store.heartbeat(&self.node, &self.url, b).await)? {
             let (sessions, rpcs) = owned();
             if !sessions.is_empty() {

@@ -1,7 +1,8 @@
 //! A Redis behind Sentinel: `REDIS_URL=redis+sentinel://[[user]:password@]host:port[,host:port…]/service[/db]`.
 //! The sentinels are asked which server is the service's primary (the client checks that server
-//! agrees with `ROLE`); the store talks to it, and asks again at every heartbeat so that after a
-//! failover it follows the promoted replica within a beat. The password (and user, db) are the
+//! agrees with `ROLE`); the store talks to it, and asks again at the next heartbeat after any
+//! failed call, so that after a failover (the old primary dead, or demoted: its writes fail
+//! with READONLY) it follows the promoted replica within a beat. The password (and user, db) are the
 //! data servers'; the sentinels are reached without one.
 
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};

@@ -53,7 +53,7 @@ pub struct Beat {
 pub struct Store {
     /// `None` until Sentinel named the primary.
     conn: parking_lot::RwLock<Option<ConnectionManager>>,
-    /// With `redis+sentinel://`: the sentinels, asked for the primary at every heartbeat.
+    /// With `redis+sentinel://`: the sentinels, asked for the primary at start and after a failed call.
     primary: Option<Primary>,
     /// The cluster's name and a colon: several clusters can share one Redis.
     prefix: String,

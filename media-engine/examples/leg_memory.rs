@@ -16,8 +16,6 @@ use rtc::dtls::endpoint::{Endpoint, EndpointEvent};
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::agent::agent_config::AgentConfig;
 use rtc::ice::agent::Agent;
-use rtc::ice::candidate::candidate_host::CandidateHostConfig;
-use rtc::ice::candidate::CandidateConfig;
 use rtc::ice::state::ConnectionState;
 use rtc::ice::Event;
 use rtc::sansio::Protocol;
@@ -72,17 +70,7 @@ fn side(
         ..Default::default()
     };
     let mut ice = Agent::new(now, Arc::new(config), provider.clone())?;
-    let host = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".into(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()?;
+    let host = media_engine::media::factory::host_candidate(addr)?;
     ice.add_local_candidate(host)?;
     Ok(Side {
         ice,

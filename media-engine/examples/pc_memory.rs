@@ -7,15 +7,13 @@
 //!
 //!     cargo run --release -p media-engine --example pc_memory
 
-use media_engine::media::factory::{PcFactory, Role};
+use media_engine::media::factory::{host_candidate, PcFactory, Role};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
-};
+use rtc::peer_connection::transport::{RTCIceCandidate, RTCIceCandidateInit};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -163,18 +161,7 @@ fn negotiated(f: &PcFactory, offer: &str) -> anyhow::Result<()> {
 
 /// `addr` as a host candidate, for `add_*_candidate`.
 fn host(addr: SocketAddr) -> anyhow::Result<RTCIceCandidateInit> {
-    let c = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()?;
-    Ok(RTCIceCandidate::from(&c).to_json()?)
+    Ok(RTCIceCandidate::from(&host_candidate(addr)?).to_json()?)
 }
 
 /// Everything `from` (at `from_addr`) has to send, handed to `to` (at `to_addr`); both drained of

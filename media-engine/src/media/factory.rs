@@ -65,6 +65,24 @@ pub struct Built {
     pub keys: Option<Arc<KeyCapture>>,
 }
 
+/// `addr` (a worker's socket address) as a UDP host candidate, component 1.
+pub fn host_candidate(
+    addr: std::net::SocketAddr,
+) -> Result<rtc::ice::candidate::Candidate, rtc::shared::error::Error> {
+    use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig};
+    CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+}
+
 /// A fresh ECDSA P-256 DTLS certificate (the test peers use it too).
 pub fn new_certificate() -> Result<RTCCertificate, Error> {
     let provider =

@@ -5,9 +5,7 @@ use kms_client::wire::complex::{IceCandidate, OfferOptions};
 use kms_client::wire::{ErrorCode, RpcError};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
-};
+use rtc::peer_connection::transport::{RTCIceCandidate, RTCIceCandidateInit};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -17,7 +15,7 @@ use serde_json::json;
 use std::time::Instant;
 
 use super::Conn;
-use crate::media::factory::Role;
+use crate::media::factory::{host_candidate, Role};
 use crate::media::sink::{self, SinkSpec};
 use crate::media::worker::handle::Op;
 use crate::media::{sdp, MediaKind};
@@ -218,19 +216,8 @@ impl Conn {
         if self.gathering_complete {
             return;
         }
-        let addr = self.local_addr();
-        let host = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: addr.ip().to_string(),
-                port: addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .and_then(|c| RTCIceCandidate::from(&c).to_json());
+        let host =
+            host_candidate(self.local_addr()).and_then(|c| RTCIceCandidate::from(&c).to_json());
         match host {
             Ok(init) => {
                 if let Err(e) = self.pc.add_local_candidate(init) {

@@ -87,14 +87,7 @@ impl RedisServer {
             .spawn()
             .map_err(|e| anyhow::anyhow!("redis-server: {e} (scripts/test installs it)"))?;
         let me = Self { child, port };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while me.ping().await.is_err() {
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        started("redis-server", || async { me.ping().await.is_ok() }).await?;
         Ok(me)
     }
 
@@ -116,6 +109,23 @@ impl RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Until `up` says the process answers (five seconds at most).
+async fn started<F, Fut>(what: &str, mut up: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !up().await {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// One RESP command to the server on `port`, its raw answer.
@@ -179,14 +189,7 @@ impl Sentinel {
             service: service.to_owned(),
             dir,
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while me.primary().await.is_err() {
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "the sentinel did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        started("the sentinel", || async { me.primary().await.is_ok() }).await?;
         Ok(me)
     }
 

@@ -132,7 +132,7 @@ impl PcFactory {
         };
         let mut registry = Registry::new();
         if direct {
-            registry = registry.with(Slot::from(TAP_SLOT), KeyframeRequestTap::default());
+            registry = registry.with(Slot::from(TAP_SLOT), KeyframeRequestTap::with_nacks());
         } else if sends {
             registry = registry
                 .with(Slot::SenderReport, SenderReportBuilder::new().build())

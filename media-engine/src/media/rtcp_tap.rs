@@ -1,5 +1,6 @@
-//! An interceptor that hands inbound keyframe requests (PLI, FIR) and NACKs to the application
-//! (a direct subscriber leg answers NACKs itself; elsewhere `rtc`'s responder has seen them).
+//! An interceptor that hands inbound keyframe requests (PLI, FIR) to the application, and on a
+//! direct subscriber leg (which answers them itself) NACKs too; elsewhere `rtc`'s responder
+//! answers NACKs and the application never sees them.
 //! Without it webrtc-rs 0.21 ends all inbound RTCP inside the chain, and a subscriber's PLI never
 //! reaches the publisher. Registered application-most, so every other interceptor has seen the
 //! packet first.
@@ -16,6 +17,18 @@ use std::time::Instant;
 pub struct KeyframeRequestTap {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+    /// NACKs go to the application as well (a direct leg's).
+    nacks: bool,
+}
+
+impl KeyframeRequestTap {
+    /// Also hands NACKs to the application.
+    pub fn with_nacks() -> Self {
+        Self {
+            nacks: true,
+            ..Self::default()
+        }
+    }
 }
 
 fn is_nack(p: &dyn rtc::rtcp::Packet) -> bool {
@@ -38,7 +51,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
         if let Packet::Rtcp(pkts) = &msg.message.packet {
             let keep: Vec<Box<dyn rtc::rtcp::Packet>> = pkts
                 .iter()
-                .filter(|p| is_keyframe_request(p.as_ref()) || is_nack(p.as_ref()))
+                .filter(|p| is_keyframe_request(p.as_ref()) || (self.nacks && is_nack(p.as_ref())))
                 .cloned()
                 .collect();
             if keep.is_empty() {

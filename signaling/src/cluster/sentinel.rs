@@ -72,11 +72,10 @@ fn parse_rest(rest: &str) -> Result<Target, String> {
     })
 }
 
-/// The sentinels of one service, asked for its primary.
+/// The sentinels of one service, asked for its primary, and the primary's address last found
+/// (`host:port`).
 pub struct Primary {
-    client: tokio::sync::Mutex<SentinelClient>,
-    /// The primary's address last found (`host:port`).
-    current: parking_lot::Mutex<Option<String>>,
+    state: tokio::sync::Mutex<(SentinelClient, Option<String>)>,
 }
 
 impl Primary {
@@ -94,20 +93,19 @@ impl Primary {
             b = b.set_client_to_redis_password(p);
         }
         Ok(Self {
-            client: tokio::sync::Mutex::new(b.build()?),
-            current: parking_lot::Mutex::new(None),
+            state: tokio::sync::Mutex::new((b.build()?, None)),
         })
     }
 
     /// A client for the primary when it is not the one last found (`None`: unchanged).
     pub async fn changed(&self, limit: Duration) -> Result<Option<redis::Client>, String> {
-        let mut sentinel = self.client.lock().await;
+        let mut state = self.state.lock().await;
+        let (sentinel, current) = &mut *state;
         let client = tokio::time::timeout(limit, sentinel.async_get_client())
             .await
             .map_err(|_| "the sentinels did not answer in time".to_owned())?
             .map_err(|e| e.to_string())?;
         let addr = client.get_connection_info().addr().to_string();
-        let mut current = self.current.lock();
         if current.as_deref() == Some(addr.as_str()) {
             return Ok(None);
         }

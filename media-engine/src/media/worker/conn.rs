@@ -390,7 +390,7 @@ impl Conn {
         }
         self.writable.store(now_connected, Ordering::Relaxed);
         if now_connected {
-            let cipher = self.srtp_cipher();
+            let cipher = self.srtp_cipher(now);
             self.count_srtp_profile(&cipher);
             self.start_direct(&cipher, now);
             // A new subscriber needs a keyframe now, not whenever the encoder makes one.
@@ -465,10 +465,8 @@ impl Conn {
     }
 
     /// The SRTP protection profile DTLS chose, as `rtc` names it.
-    fn srtp_cipher(&mut self) -> String {
-        let report = self
-            .pc
-            .get_stats(Instant::now(), rtc::statistics::StatsSelector::None);
+    fn srtp_cipher(&mut self, now: Instant) -> String {
+        let report = self.pc.get_stats(now, rtc::statistics::StatsSelector::None);
         report
             .transport()
             .map(|t| t.srtp_cipher.clone())

@@ -1,6 +1,8 @@
 //! Signaling's shared state and the lifecycle operations the REST API and the browser protocol
-//! both use. The registry lock guards small maps and is never held across an `.await`; each
-//! session's media has its own async lock so engine operations of one session run in order.
+//! both use. The registry lock guards the sessions' plain state and is never held across an
+//! `.await`; each session's media has one owner task (`media/owner.rs`) that applies its
+//! changes in order and runs placement and re-homing as transitions, so nothing waits on a lock
+//! across an engine round trip.
 
 use parking_lot::Mutex;
 use rtcpool_config::SignalingSettings;
@@ -16,6 +18,7 @@ use crate::cluster::Cluster;
 use crate::core::{Attached, Hold, Holds, Notice, Roster};
 use crate::error::Error;
 use crate::ids;
+use crate::media::owner::{Owner, Slot, Step};
 use crate::media::{Bandwidth, Released, SessionMedia};
 use crate::model::{Connection, ConnectionProps, Publisher, Session, SessionProps};
 use crate::pool::{EnginePool, PoolEvent};
@@ -82,7 +85,8 @@ pub struct Metrics {
     pub ws_open: AtomicU64,
 }
 
-pub(crate) type MediaSlot = Arc<tokio::sync::Mutex<Option<SessionMedia>>>;
+/// The handle to a session media's owner task.
+pub(crate) type MediaOwner = Owner<SessionMedia>;
 
 pub struct App {
     /// This process's identity, tagged on every pipeline it creates (`ownership.rs`); its node
@@ -94,7 +98,8 @@ pub struct App {
     pub(crate) pipelines: Mutex<HashMap<String, String>>,
     pub settings: SignalingSettings,
     pub reg: Mutex<Registry>,
-    media: Mutex<HashMap<String, MediaSlot>>,
+    /// Each session's media owner (a map lookup under this lock, never held across `.await`).
+    media: Mutex<HashMap<String, MediaOwner>>,
     pub pool: Arc<EnginePool>,
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
@@ -110,6 +115,20 @@ pub struct App {
     /// Each session's relays as its media keeps them (`media/relay.rs`), for the REST API and
     /// metrics.
     pub(crate) relay_views: Mutex<HashMap<String, Arc<Mutex<Vec<crate::media::RelayView>>>>>,
+}
+
+/// How a re-homing ended.
+enum Rehomed {
+    /// On a new pipeline: the old one (released when its engine still answers) and the far
+    /// sites to release.
+    Moved {
+        old: kms_client::MediaPipeline,
+        far: Released,
+    },
+    /// No engine could take the session: it is closed; its far sites are released.
+    Nowhere(Released),
+    /// The session was closed meanwhile.
+    Closed,
 }
 
 /// How long a participant whose socket dropped keeps its place (OpenVidu: 10 s).
@@ -268,8 +287,8 @@ impl App {
 
     // ---- media -------------------------------------------------------------------------
 
-    /// Every session's media slot (for the rare walks over all sessions' media).
-    pub(crate) fn media_slots(&self) -> Vec<(String, MediaSlot)> {
+    /// Every session's media owner (for the rare walks over all sessions' media).
+    pub(crate) fn media_owners(&self) -> Vec<(String, MediaOwner)> {
         self.media
             .lock()
             .iter()
@@ -277,27 +296,58 @@ impl App {
             .collect()
     }
 
-    pub fn media_slot(&self, session_id: &str) -> MediaSlot {
+    /// The owner of the session's media, started when it has none yet (its first join).
+    fn media_owner(&self, session_id: &str) -> MediaOwner {
         self.media
             .lock()
             .entry(session_id.to_string())
-            .or_default()
+            .or_insert_with(|| Owner::spawn(None))
             .clone()
     }
 
-    /// Takes engine objects out of the session's media under its lock (`take`) and releases them
-    /// after it, so no lock is held across the engine round trips.
+    /// The owner of the session's media, if it has one.
+    pub(crate) fn existing_media(&self, session_id: &str) -> Option<MediaOwner> {
+        self.media.lock().get(session_id).cloned()
+    }
+
+    fn take_media_owner(&self, session_id: &str) -> Option<MediaOwner> {
+        self.media.lock().remove(session_id)
+    }
+
+    /// Gives the session the media a node adopting it rebuilt (`cluster/adopt.rs`).
+    pub(crate) async fn install_media(&self, session_id: &str, m: SessionMedia) {
+        self.relay_views
+            .lock()
+            .insert(session_id.to_string(), m.view.clone());
+        let owner = self.media_owner(session_id);
+        let clash = owner
+            .slot(true, move |s| match s.media {
+                Some(_) => Some(m),
+                None => {
+                    s.media = Some(m);
+                    None
+                }
+            })
+            .await
+            .flatten();
+        if let Some(m) = clash {
+            tracing::warn!(session = %session_id, "adopted media for a session that has some; releasing the adopted objects");
+            self.unclaim(m.pipeline.id());
+            m.release_all().await;
+        }
+    }
+
+    /// Takes engine objects out of the session's media (`take`, a step of its owner) and releases
+    /// them after.
     pub async fn release_detached(
         &self,
         session_id: &str,
-        take: impl FnOnce(&mut SessionMedia) -> Option<Released>,
+        take: impl FnOnce(&mut SessionMedia) -> Option<Released> + Send + 'static,
     ) {
-        let gone = self
-            .media_slot(session_id)
-            .lock()
-            .await
-            .as_mut()
-            .and_then(take);
+        let gone = match self.existing_media(session_id) {
+            Some(owner) => owner.with(take).await.flatten(),
+            None => None,
+        };
         self.changed(session_id);
         if let Some(gone) = gone {
             self.release(session_id, gone).await;
@@ -305,7 +355,7 @@ impl App {
     }
 
     /// Whether `connection` is still a joined participant of `session_id` (it may have left
-    /// while its engine work ran without the session's lock).
+    /// while its engine work ran).
     pub fn still_joined(&self, session_id: &str, connection: &str) -> bool {
         self.reg
             .lock()
@@ -313,14 +363,6 @@ impl App {
             .get(session_id)
             .and_then(|s| s.connections.get(connection))
             .is_some_and(|c| c.active.is_some())
-    }
-
-    fn take_media_slot(&self, session_id: &str) -> Option<MediaSlot> {
-        self.media.lock().remove(session_id)
-    }
-
-    pub(crate) fn existing_media_slot(&self, session_id: &str) -> Option<MediaSlot> {
-        self.media.lock().get(session_id).cloned()
     }
 
     /// Records that our `pipeline` carries `session_id` (reconciliation keeps it).
@@ -337,23 +379,50 @@ impl App {
 
     /// Places the session on an engine and creates its pipeline, once (first join). A failed
     /// placement lowers that engine's effective weight and the next admitted engine is tried.
-    pub async fn ensure_pipeline(&self, session_id: &str) -> Result<(), Error> {
-        let slot = self.media_slot(session_id);
-        let mut media = slot.lock().await;
-        if media.is_some() {
-            return Ok(());
+    /// Placement is the media owner's transition: joins arriving meanwhile wait for it, not for
+    /// a lock, and other sessions never do.
+    pub async fn ensure_pipeline(self: &Arc<Self>, session_id: &str) -> Result<(), Error> {
+        if !self.reg.lock().sessions.contains_key(session_id) {
+            return Err(Error::SessionClosed(session_id.to_string()));
         }
-        let (engine, client, pipeline) = self.place(session_id).await?;
-        // The session may have been closed while the pipeline was being made: then nobody would
-        // ever release it.
-        let current = {
+        let owner = self.media_owner(session_id);
+        let (outcome, placed) = tokio::sync::oneshot::channel();
+        let (app, sid, me) = (self.clone(), session_id.to_string(), owner.clone());
+        owner
+            .transition(move |slot| {
+                if slot.media.is_some() || slot.closed {
+                    let done = slot.media.is_some();
+                    let _ = outcome.send(done.then_some(()).ok_or(Error::SessionClosed(sid)));
+                    return None;
+                }
+                Some(Box::pin(async move {
+                    let placed = app.place(&sid).await;
+                    let step: Step<SessionMedia> = Box::new(move |slot| {
+                        let _ = outcome.send(app.commit_placement(&sid, &me, slot, placed));
+                    });
+                    step
+                }))
+            })
+            .await;
+        placed
+            .await
+            .unwrap_or_else(|_| Err(Error::SessionClosed(session_id.to_string())))
+    }
+
+    /// The placement's result, applied by the session's media owner. The session may have been
+    /// closed while the pipeline was being made: then nobody would ever release it, so it goes
+    /// now.
+    fn commit_placement(
+        &self,
+        session_id: &str,
+        me: &MediaOwner,
+        slot: &mut Slot<SessionMedia>,
+        placed: Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), Error>,
+    ) -> Result<(), Error> {
+        let (engine, client, pipeline) = placed?;
+        let live = !slot.closed && {
             let mut reg = self.reg.lock();
-            let live = self
-                .media
-                .lock()
-                .get(session_id)
-                .is_some_and(|s| Arc::ptr_eq(s, &slot));
-            match reg.sessions.get_mut(session_id).filter(|_| live) {
+            match reg.sessions.get_mut(session_id) {
                 Some(s) => {
                     s.engine = Some(engine.clone());
                     true
@@ -361,26 +430,28 @@ impl App {
                 None => false,
             }
         };
-        if !current {
-            // Drop the slot this join re-created for the closed session, if it is still ours.
+        if !live {
+            // Drop the owner this join started for the closed session, if it is still there.
             {
-                let mut slots = self.media.lock();
-                if slots.get(session_id).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
-                    slots.remove(session_id);
+                let mut owners = self.media.lock();
+                if owners.get(session_id).is_some_and(|o| o.same(me)) {
+                    owners.remove(session_id);
                 }
             }
             self.unclaim(pipeline.id());
             if let Some(e) = self.pool.get(&engine) {
                 e.session_removed(session_id);
             }
-            let _ = pipeline.release().await;
+            tokio::spawn(async move {
+                let _ = pipeline.release().await;
+            });
             return Err(Error::SessionClosed(session_id.to_string()));
         }
         let m = SessionMedia::new(session_id.to_string(), engine, client, pipeline);
         self.relay_views
             .lock()
             .insert(session_id.to_string(), m.view.clone());
-        *media = Some(m);
+        slot.media = Some(m);
         self.changed(session_id);
         Ok(())
     }
@@ -498,7 +569,7 @@ impl App {
     /// An engine was lost: every session it hosted moves to an admitted engine (participants keep
     /// their sockets and reconnect their streams), or, when none can take it, is closed with
     /// `nodeCrashed`.
-    pub async fn rehome_engine(&self, engine_id: &str) {
+    pub async fn rehome_engine(self: &Arc<Self>, engine_id: &str) {
         self.rehome_engine_now(engine_id, "nodeCrashed").await;
     }
 
@@ -526,12 +597,12 @@ impl App {
 
     /// The nudge of a re-homed session fell due.
     async fn nudge(&self, session_id: &str) {
-        let Some(slot) = self.existing_media_slot(session_id) else {
+        let Some(owner) = self.existing_media(session_id) else {
             return;
         };
-        let unsettled: Vec<String> = match slot.lock().await.as_ref() {
-            Some(m) => m.unsettled.iter().cloned().collect(),
-            None => return,
+        let unsettled = owner.with(|m| m.unsettled.clone()).await;
+        let Some(unsettled) = unsettled else {
+            return;
         };
         let reg = self.reg.lock();
         let Some(s) = reg.sessions.get(session_id) else {
@@ -553,12 +624,11 @@ impl App {
     /// The wait for a re-homed session's publishers ended: those that did not come back are
     /// unpublished.
     async fn unpublish_stale(self: &Arc<Self>, session_id: &str) {
-        let Some(slot) = self.existing_media_slot(session_id) else {
+        let Some(owner) = self.existing_media(session_id) else {
             return;
         };
-        let stale = match slot.lock().await.as_ref() {
-            Some(m) => m.stale_publishers(),
-            None => return,
+        let Some(stale) = owner.with(|m| m.stale_publishers()).await else {
+            return;
         };
         for publisher in stale {
             tracing::info!(session = %session_id, connection = %publisher, "publisher did not come back after re-homing; unpublishing");
@@ -569,7 +639,7 @@ impl App {
     }
 
     /// Moves every session off `engine_id`; sessions no engine can take are closed with `reason`.
-    pub async fn rehome_engine_now(&self, engine_id: &str, reason: &str) {
+    pub async fn rehome_engine_now(self: &Arc<Self>, engine_id: &str, reason: &str) {
         let old_alive = self
             .pool
             .get(engine_id)
@@ -583,70 +653,115 @@ impl App {
             .map(|s| s.id.clone())
             .collect();
         for session_id in sessions {
-            self.rehome_session(&session_id, reason, old_alive, |m| m.engine_id == engine_id)
-                .await;
+            let engine = engine_id.to_string();
+            self.rehome_session(&session_id, reason, old_alive, move |m| {
+                m.engine_id == engine
+            })
+            .await;
         }
         self.drop_far_engine(engine_id, old_alive).await;
     }
 
     /// Moves one session to a new pipeline on an admitted engine (perhaps the same one), if
-    /// `still_broken` holds for its media once locked (another path may have moved it already).
-    /// Participants keep their sockets and reconnect their streams; a session no engine can take
-    /// is closed with `reason`. `release_old`: the old pipeline's engine still answers, so the
-    /// old pipeline is released.
+    /// `still_broken` holds for its media when the move starts (another path may have moved it
+    /// already). Participants keep their sockets and reconnect their streams; a session no engine
+    /// can take is closed with `reason`. `release_old`: the old pipeline's engine still answers,
+    /// so the old pipeline is released. The move is a transition of the session's media owner:
+    /// the session's other steps wait for it, reads and other sessions do not.
     pub async fn rehome_session(
-        &self,
+        self: &Arc<Self>,
         session_id: &str,
         reason: &str,
         release_old: bool,
-        still_broken: impl Fn(&SessionMedia) -> bool,
+        still_broken: impl FnOnce(&SessionMedia) -> bool + Send + 'static,
     ) {
-        let Some(slot) = self.existing_media_slot(session_id) else {
+        let Some(owner) = self.existing_media(session_id) else {
             return;
         };
-        let mut media = slot.lock().await;
-        let Some(m) = media.as_mut().filter(|m| still_broken(m)) else {
-            return;
-        };
-        let old_engine = m.engine_id.clone();
-        let placed = match self.place(session_id).await {
-            Err(e) => match self.place_on_spanned(session_id, &m.far_engines()).await {
-                Some(p) => Ok(p),
-                None => Err(e),
-            },
-            ok => ok,
-        };
-        match placed {
-            Ok((new_engine, client, pipeline)) => {
-                tracing::info!(session = %session_id, from = %old_engine, to = %new_engine, "session re-homed");
-                let old = m.pipeline.clone();
-                let (_, far) = m.rehome(new_engine.clone(), client, pipeline);
-                self.unclaim(old.id());
-                if let Some(e) = self.pool.get(&old_engine) {
-                    e.session_removed(session_id);
-                }
-
+        let (outcome, moved) = tokio::sync::oneshot::channel();
+        let (app, sid) = (self.clone(), session_id.to_string());
+        owner
+            .transition(move |slot| {
+                let far = slot
+                    .media
+                    .as_ref()
+                    .filter(|m| still_broken(m))?
+                    .far_engines();
+                Some(Box::pin(async move {
+                    let placed = match app.place(&sid).await {
+                        Err(e) => match app.place_on_spanned(&sid, &far).await {
+                            Some(p) => Ok(p),
+                            None => Err(e),
+                        },
+                        ok => ok,
+                    };
+                    let step: Step<SessionMedia> = Box::new(move |slot| {
+                        let _ = outcome.send(app.commit_rehoming(&sid, slot, placed));
+                    });
+                    step
+                }))
+            })
+            .await;
+        match moved.await {
+            Ok(Rehomed::Moved { old, far }) => {
                 if release_old {
                     // Drained on purpose: the old engine still holds the session's objects.
                     let _ = tokio::time::timeout(Duration::from_secs(2), old.release()).await;
+                }
+                // The far sites go; relays are rebuilt from the new engine as subscribers come
+                // back.
+                self.release(session_id, far).await;
+            }
+            Ok(Rehomed::Nowhere(far)) => {
+                // The engines the session spanned may still answer.
+                self.release(session_id, far).await;
+                self.close_session(session_id, reason).await;
+            }
+            Ok(Rehomed::Closed) | Err(_) => {}
+        }
+    }
+
+    /// A re-homing's placement, applied by the session's media owner.
+    fn commit_rehoming(
+        &self,
+        session_id: &str,
+        slot: &mut Slot<SessionMedia>,
+        placed: Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), Error>,
+    ) -> Rehomed {
+        let Some(m) = slot.media.as_mut() else {
+            // Closed while the new pipeline was being made.
+            if let Ok((engine, _, pipeline)) = placed {
+                self.unclaim(pipeline.id());
+                self.engine_left(&engine, session_id);
+                tokio::spawn(async move {
+                    let _ = pipeline.release().await;
+                });
+            }
+            return Rehomed::Closed;
+        };
+        match placed {
+            Ok((new_engine, client, pipeline)) => {
+                let old = m.pipeline.clone();
+                let (old_engine, far) = m.rehome(new_engine.clone(), client, pipeline);
+                tracing::info!(session = %session_id, from = %old_engine, to = %new_engine, "session re-homed");
+                self.unclaim(old.id());
+                if let Some(e) = self.pool.get(&old_engine) {
+                    e.session_removed(session_id);
                 }
                 if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
                     s.engine = Some(new_engine);
                 }
                 self.changed(session_id);
                 self.schedule_holds(session_id, &old_engine);
-                drop(media);
-                // The far sites go; relays are rebuilt from the new engine as subscribers come
-                // back.
-                self.release(session_id, far).await;
+                Rehomed::Moved { old, far }
             }
             Err(e) => {
                 tracing::warn!(session = %session_id, error = %e, "no engine can take the session; closing it");
-                if let Some(m) = media.take() {
+                let far = slot.media.take().map(|mut m| {
                     self.unclaim(m.pipeline.id());
-                }
-                drop(media);
-                self.close_session(session_id, reason).await;
+                    m.take_far()
+                });
+                Rehomed::Nowhere(far.unwrap_or_default())
             }
         }
     }
@@ -692,7 +807,8 @@ impl App {
                 let _ = tx.send(Outgoing::Close("evicted"));
             });
         }
-        self.release_detached(session_id, |m| Some(m.detach_participant(connection_id)))
+        let connection = connection_id.to_string();
+        self.release_detached(session_id, move |m| Some(m.detach_participant(&connection)))
             .await;
         let empty = self
             .reg
@@ -730,8 +846,8 @@ impl App {
 
     async fn release_media(&self, session_id: &str, engine: Option<String>) {
         self.relay_views.lock().remove(session_id);
-        if let Some(slot) = self.take_media_slot(session_id) {
-            if let Some(mut m) = slot.lock().await.take() {
+        if let Some(owner) = self.take_media_owner(session_id) {
+            if let Some(mut m) = owner.close().await {
                 self.unclaim(m.pipeline.id());
                 let far = m.take_far();
                 self.release(session_id, far).await;

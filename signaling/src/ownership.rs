@@ -66,7 +66,7 @@ pub async fn follow_pool(app: Weak<App>, mut events: mpsc::Receiver<PoolEvent>) 
             }
             PoolEvent::Destroyed { engine, object } => {
                 // Most destroyed objects are not ours (or were released by us): decided without
-                // waiting; the rest wait for their session's media lock off this loop.
+                // waiting; the rest wait for their session's media owner off this loop.
                 let pipeline = object.split('/').next().unwrap_or(&object);
                 if app.pipelines.lock().contains_key(pipeline) {
                     tokio::spawn(async move { object_destroyed(&app, &engine, &object).await });
@@ -77,7 +77,7 @@ pub async fn follow_pool(app: Weak<App>, mut events: mpsc::Receiver<PoolEvent>) 
 }
 
 /// An object was destroyed on `engine`: if one of our live sessions used it, the session moves.
-pub async fn object_destroyed(app: &App, engine: &str, object: &str) {
+pub async fn object_destroyed(app: &Arc<App>, engine: &str, object: &str) {
     let pipeline = object.split('/').next().unwrap_or(object);
     let Some(session) = app.pipelines.lock().get(pipeline).cloned() else {
         return;
@@ -85,8 +85,9 @@ pub async fn object_destroyed(app: &App, engine: &str, object: &str) {
     let engine_alive = app.pool.get(engine).is_some_and(|e| e.snapshot().connected);
     // Our own releases remove the object from the session's media before they complete, so
     // only objects that vanished behind our back still match here.
-    app.rehome_session(&session, "nodeCrashed", engine_alive, |m| {
-        m.engine_id == engine && m.uses(object)
+    let (engine, object) = (engine.to_string(), object.to_string());
+    app.rehome_session(&session, "nodeCrashed", engine_alive, move |m| {
+        m.engine_id == engine && m.uses(&object)
     })
     .await;
 }
@@ -146,8 +147,9 @@ pub async fn reconcile(app: &Arc<App>, engine_id: &str) {
         .map(|(p, s)| (p.clone(), s.clone()))
         .collect();
     for (pipeline, session) in missing {
-        app.rehome_session(&session, "nodeCrashed", true, |m| {
-            m.engine_id == engine_id && m.pipeline.id() == pipeline
+        let engine = engine_id.to_string();
+        app.rehome_session(&session, "nodeCrashed", true, move |m| {
+            m.engine_id == engine && m.pipeline.id() == pipeline
         })
         .await;
     }

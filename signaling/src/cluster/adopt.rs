@@ -60,10 +60,7 @@ impl App {
         };
         let with_media = media.is_some();
         if let Some(m) = media {
-            self.relay_views
-                .lock()
-                .insert(session_id.to_string(), m.view.clone());
-            *self.media_slot(session_id).lock().await = Some(m);
+            self.install_media(session_id, m).await;
         }
         self.timers_changed.notify_one();
         self.changed(session_id);

@@ -48,8 +48,8 @@ pub async fn collect(app: &App, sessions: Vec<String>) -> Vec<(String, String)> 
         let Some(session) = app.reg.lock().sessions.get(&id).cloned() else {
             continue;
         };
-        let media = match app.existing_media_slot(&id) {
-            Some(slot) => slot.lock().await.as_ref().map(|m| m.ids()),
+        let media = match app.existing_media(&id) {
+            Some(owner) => owner.peek(|m| m.ids()).await,
             None => None,
         };
         if let Ok(json) = serde_json::to_string(&Snapshot { session, media }) {

@@ -4,6 +4,7 @@
 //! endpoint exists are held. A subscription the session's engine cannot take may go to another
 //! engine, fed through a relay of its publisher (`relay.rs`).
 
+pub mod owner;
 pub mod relay;
 mod span;
 pub use span::sample_relays;
@@ -54,7 +55,7 @@ pub struct SessionMedia {
     /// before their endpoints exist).
     in_flight: HashMap<String, usize>,
     /// The session's relays as the REST API and metrics show them (kept current by every
-    /// change, read without the session's lock).
+    /// change, read without asking the session's media owner).
     pub view: Arc<parking_lot::Mutex<Vec<RelayView>>>,
 }
 
@@ -567,8 +568,8 @@ impl SessionMedia {
         }
     }
 
-    /// `publishVideo`, step 1 (under the session's lock): refuses a second publication and
-    /// marks this one in progress; the engine work then runs without the lock
+    /// `publishVideo`, step 1 (a step of the session's media owner): refuses a second publication and
+    /// marks this one in progress; the engine work then runs outside the owner
     /// (`PublicationPlan::negotiate`), and `commit_publication` or `abort_publication` ends it.
     pub fn plan_publication(
         &mut self,
@@ -638,9 +639,9 @@ impl SessionMedia {
         }
     }
 
-    /// Step 3 (under the lock again): the negotiated endpoint publishes, unless the session
+    /// Step 3 (a step of the owner again): the negotiated endpoint publishes, unless the session
     /// moved or (for a replacement) the stream ended meanwhile. Returns what is to be done
-    /// without the lock: the endpoint it replaces, to release, and the candidates that arrived
+    /// outside the owner: the endpoint it replaces, to release, and the candidates that arrived
     /// for it meanwhile (with those recently given to the one it replaces).
     pub fn commit_publication(
         &mut self,
@@ -675,8 +676,8 @@ impl SessionMedia {
         Ok((old, held, endpoint))
     }
 
-    /// `receiveVideoFrom` (client offer), step 1 (under the session's lock): what a subscription
-    /// to `publisher` needs, taken so the engine work can run without the lock. `far`: the
+    /// `receiveVideoFrom` (client offer), step 1 (a step of the session's media owner): what a subscription
+    /// to `publisher` needs, taken so the engine work can run outside the owner. `far`: the
     /// engine it goes to when not the session's own (see `pool::select::span`), fed through a
     /// relay of the publisher made there on first demand.
     pub fn plan_subscription(
@@ -772,9 +773,9 @@ impl SessionMedia {
         gone
     }
 
-    /// Step 3 (under the lock again): the negotiated endpoint becomes the subscription, replacing
+    /// Step 3 (a step of the owner again): the negotiated endpoint becomes the subscription, replacing
     /// an older one (make before break), unless the session moved, the publisher went or the
-    /// relay it goes through was dropped meanwhile. Returns what is to be done without the lock:
+    /// relay it goes through was dropped meanwhile. Returns what is to be done outside the owner:
     /// what to release (the replaced subscription, a relay it alone used) and the candidates that
     /// arrived for the new endpoint while it was being made.
     pub fn commit_subscription(
@@ -825,8 +826,8 @@ impl SessionMedia {
         fresh.chain(held).collect()
     }
 
-    /// `onIceCandidate`, under the lock: `endpoint_name` is the connection id of the stream's
-    /// owner. Returns the endpoint to give the candidate to (without the lock), or holds the
+    /// `onIceCandidate`, a step of the media owner: `endpoint_name` is the connection id of the stream's
+    /// owner. Returns the endpoint to give the candidate to (outside the owner), or holds the
     /// candidate until that endpoint exists.
     pub fn route_ice_candidate(
         &mut self,
@@ -865,7 +866,7 @@ impl SessionMedia {
 
     /// Takes `publisher`'s endpoint and PassThrough and every subscription to it out of the
     /// session (their candidate relays stop now); the engine objects are released by the caller,
-    /// without the session's lock (`Released::release`).
+    /// outside the session's media owner (`Released::release`).
     pub fn detach_publisher(&mut self, publisher: &str) -> Released {
         let mut gone = Released::default();
         let keys: Vec<(String, String)> = self
@@ -1097,7 +1098,7 @@ impl EndpointSite {
     }
 }
 
-/// A (re)publication being made: everything its engine work needs, without the session's lock.
+/// A (re)publication being made: everything its engine work needs, outside the media owner.
 pub struct PublicationPlan {
     at: EndpointSite,
     owner: String,
@@ -1129,7 +1130,7 @@ pub struct NegotiatedPublication {
 }
 
 impl PublicationPlan {
-    /// Step 2 (no lock): a new PassThrough (or the one being kept), the endpoint feeding it,
+    /// Step 2 (outside the owner): a new PassThrough (or the one being kept), the endpoint feeding it,
     /// its answer. Make before break: a replaced endpoint keeps publishing until the commit,
     /// and gets the PassThrough back if the new one took it and then failed.
     pub async fn negotiate(
@@ -1189,7 +1190,7 @@ impl PublicationPlan {
     }
 }
 
-/// A subscription being made: everything its engine work needs, without the session's lock.
+/// A subscription being made: everything its engine work needs, outside the media owner.
 pub struct SubscriptionPlan {
     /// The session's own engine (where the publisher is).
     at: EndpointSite,
@@ -1252,7 +1253,7 @@ impl From<NegotiatedSubscription> for Released {
 }
 
 impl SubscriptionPlan {
-    /// Step 2 (no lock): the endpoint, its answer, candidates trickling, fed from the publisher
+    /// Step 2 (outside the owner): the endpoint, its answer, candidates trickling, fed from the publisher
     /// (on a far engine: from the relay, made first if it is not there yet).
     pub async fn negotiate(
         self,
@@ -1329,7 +1330,7 @@ impl SubscriptionPlan {
     }
 }
 
-/// Engine objects taken out of a session, to release without its lock: subscriber endpoints
+/// Engine objects taken out of a session, to release outside its media owner: subscriber endpoints
 /// first, then publisher endpoints, then PassThroughs, then relays and far pipelines (the
 /// caller, `App::release`, first unclaims the pipelines).
 #[derive(Default)]

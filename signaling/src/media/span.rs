@@ -138,12 +138,15 @@ impl App {
     /// site there; the subscribers it had reconnect their streams and are placed again (nudged
     /// like after a re-homing if they do not).
     pub async fn drop_far_engine(&self, engine_id: &str, alive: bool) {
-        let slots = self.media_slots();
-        for (session_id, slot) in slots {
-            let gone = match slot.lock().await.as_mut() {
-                Some(m) if m.engine_id != engine_id => m.drop_site(engine_id, alive),
-                _ => None,
-            };
+        for (session_id, owner) in self.media_owners() {
+            let engine = engine_id.to_string();
+            let gone = owner
+                .with(move |m| match m.engine_id != engine {
+                    true => m.drop_site(&engine, alive),
+                    false => None,
+                })
+                .await
+                .flatten();
             if let Some(gone) = gone {
                 tracing::info!(session = %session_id, engine = %engine_id, "far engine lost; its subscribers are placed again");
                 self.changed(&session_id);

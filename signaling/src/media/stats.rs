@@ -1,7 +1,7 @@
 //! `webRtcStats=true` on the REST API: per publisher and subscriber endpoint, what OpenVidu's
 //! `withStatsToJson` shows (`webrtcEndpointName`, `localSdp`, `remoteSdp`, the candidates each
 //! side trickled, the selected pair's `localCandidate` / `remoteCandidate`, `events`) plus the
-//! engine's Kurento `getStats` as `serverStats`. Read from the engine without the session's lock,
+//! engine's Kurento `getStats` as `serverStats`. Read from the engine without waiting for the session's other work,
 //! every endpoint at once, each bounded in time.
 
 use futures::future::join_all;
@@ -33,12 +33,11 @@ pub type Figures = HashMap<(String, String), Value>;
 impl App {
     /// The WebRTC figures of every endpoint of `session_id` (empty when it has no media here).
     pub async fn webrtc_figures(&self, session_id: &str) -> Figures {
-        let Some(slot) = self.existing_media_slot(session_id) else {
+        let Some(owner) = self.existing_media(session_id) else {
             return Figures::new();
         };
-        let targets = match slot.lock().await.as_ref() {
-            Some(m) => m.webrtc_targets(),
-            None => return Figures::new(),
+        let Some(targets) = owner.peek(|m| m.webrtc_targets()).await else {
+            return Figures::new();
         };
         join_all(targets.into_iter().map(|t| async move {
             let ep = &t.endpoint;

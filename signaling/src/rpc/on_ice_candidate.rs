@@ -17,13 +17,16 @@ pub async fn handle(
     let Some(c) = candidate else {
         return Ok(super::empty());
     };
-    let slot = ctx.app.media_slot(&me.session_id);
-    // The session's lock only to find the endpoint: a candidate does not wait behind another
-    // participant's negotiation.
-    let endpoint = match slot.lock().await.as_mut() {
-        Some(sm) => sm.route_ice_candidate(&me.connection_id, &endpoint, &c),
-        None => None,
+    let Some(owner) = ctx.app.existing_media(&me.session_id) else {
+        return Ok(super::empty());
     };
+    // One step of the session's media owner finds the endpoint: a candidate does not wait behind
+    // another participant's negotiation.
+    let (connection, candidate) = (me.connection_id.clone(), c.clone());
+    let endpoint = owner
+        .with(move |sm| sm.route_ice_candidate(&connection, &endpoint, &candidate))
+        .await
+        .flatten();
     if let Some(ep) = endpoint {
         ep.add_ice_candidate(&c)
             .await

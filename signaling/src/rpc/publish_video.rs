@@ -33,9 +33,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
         video_dimensions: p.video_dimensions,
     };
     let stream_id = ids::stream_id(media.type_of_video.as_deref(), has_video, &me.connection_id);
-    let app = Arc::downgrade(ctx.app);
-    let answer = publish_on_engine(ctx, &me, &offer, |sm| {
-        sm.plan_publication(app, &me.connection_id, &stream_id)
+    let (app, connection, stream) = (
+        Arc::downgrade(ctx.app),
+        me.connection_id.clone(),
+        stream_id.clone(),
+    );
+    let answer = publish_on_engine(ctx, &me, &offer, move |sm| {
+        sm.plan_publication(app, &connection, &stream)
     })
     .await?;
     let created_at = ids::now_ms();
@@ -71,39 +75,37 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
     Ok(json!({"sdpAnswer": answer, "id": stream_id, "createdAt": created_at}))
 }
 
-/// Runs a (re)publication planned under the session's media lock: its engine work without the
-/// lock, then the commit; the endpoint it replaces is released afterwards; a participant that
-/// left meanwhile takes it along. Returns the SDP answer.
+/// Runs a (re)publication planned by a step of the session's media owner: its engine work
+/// outside the owner, then the commit, another step; the endpoint it replaces is released
+/// afterwards; a participant that left meanwhile takes it along. Returns the SDP answer.
 pub(super) async fn publish_on_engine(
     ctx: &Ctx<'_>,
     me: &Me,
     offer: &str,
-    plan: impl FnOnce(&mut SessionMedia) -> Result<PublicationPlan, Error>,
+    plan: impl FnOnce(&mut SessionMedia) -> Result<PublicationPlan, Error> + Send + 'static,
 ) -> Result<String, RpcError> {
-    let slot = ctx.app.media_slot(&me.session_id);
-    let plan = {
-        let mut guard = slot.lock().await;
-        let Some(sm) = guard.as_mut() else {
-            return Err(Error::NoMedia.into());
-        };
-        plan(sm)?
-    };
+    let owner = ctx
+        .app
+        .existing_media(&me.session_id)
+        .ok_or(Error::NoMedia)?;
+    let plan = owner.with(plan).await.ok_or(Error::NoMedia)??;
     let (negotiated, answer) = match plan.negotiate(offer, ctx.app.bandwidth()).await {
         Ok(n) => n,
         Err((e, failed)) => {
-            if let Some(sm) = slot.lock().await.as_mut() {
-                sm.abort_publication(&failed);
-            }
+            owner.with(move |sm| sm.abort_publication(&failed)).await;
             return Err(e.into());
         }
     };
-    let committed = match slot.lock().await.as_mut() {
-        Some(sm) => sm.commit_publication(negotiated),
-        None => Err(Released::from(negotiated)),
-    };
+    let committed = owner
+        .slot(true, move |s| match s.media.as_mut() {
+            Some(sm) => sm.commit_publication(negotiated),
+            None => Err(Released::from(negotiated)),
+        })
+        .await;
     let (old, held, endpoint) = match committed {
-        Ok(c) => c,
-        Err(gone) => {
+        Some(Ok(c)) => c,
+        None => return Err(Error::NoMedia.into()),
+        Some(Err(gone)) => {
             ctx.app.release(&me.session_id, gone).await;
             return Err(RpcError::new(
                 Code::RoomClosed,
@@ -115,9 +117,10 @@ pub(super) async fn publish_on_engine(
         let _ = old.release().await;
     }
     if !ctx.app.still_joined(&me.session_id, &me.connection_id) {
+        let connection = me.connection_id.clone();
         ctx.app
-            .release_detached(&me.session_id, |sm| {
-                Some(sm.detach_publisher(&me.connection_id))
+            .release_detached(&me.session_id, move |sm| {
+                Some(sm.detach_publisher(&connection))
             })
             .await;
         return Err(Error::ParticipantLeft.into());

@@ -46,22 +46,24 @@ pub async fn subscribe(
             format!("Stream {stream_id} does not exist"),
         ));
     };
-    let slot = ctx.app.media_slot(session_id);
+    let owner = ctx.app.existing_media(session_id).ok_or(Error::NoMedia)?;
     // After an engine loss the publisher reconnects first; a subscriber asking before that waits
-    // for it (bounded), without holding the session's media lock.
+    // for it (bounded), outside the session's media owner.
     let deadline = tokio::time::Instant::now() + PUBLISHER_WAIT;
     let plan = loop {
-        let ready = {
-            let mut guard = slot.lock().await;
-            let Some(sm) = guard.as_mut() else {
-                return Err(Error::NoMedia.into());
-            };
-            if sm.publisher_state(&publisher) != PublisherState::Stale {
-                // Its own engine, or another one fed through a relay when that one is full.
-                let far = ctx.app.subscriber_site(sm, &publisher);
-                break sm.plan_subscription(Arc::downgrade(ctx.app), me, &publisher, far)?;
+        let (app, subscriber, from) = (ctx.app.clone(), me.to_string(), publisher.clone());
+        let step = owner.with(move |sm| {
+            if sm.publisher_state(&from) == PublisherState::Stale {
+                return Ok(Err(sm.ready.clone()));
             }
-            sm.ready.clone()
+            // Its own engine, or another one fed through a relay when that one is full.
+            let far = app.subscriber_site(sm, &from);
+            sm.plan_subscription(Arc::downgrade(&app), &subscriber, &from, far)
+                .map(Ok)
+        });
+        let ready = match step.await.ok_or(Error::NoMedia)?? {
+            Ok(plan) => break plan,
+            Err(ready) => ready,
         };
         if tokio::time::timeout_at(deadline, ready.notified())
             .await
@@ -73,24 +75,27 @@ pub async fn subscribe(
             ));
         }
     };
-    // The engine work runs without the session's lock: other participants' subscriptions and
-    // candidates go on meanwhile.
+    // The engine work runs outside the session's media owner: other participants'
+    // subscriptions and candidates go on meanwhile.
     let (negotiated, answer) = match plan.negotiate(offer, ctx.app.bandwidth()).await {
         Ok(n) => n,
         Err((e, failed)) => {
             ctx.app
-                .release_detached(session_id, |sm| Some(sm.abort_subscription(&failed)))
+                .release_detached(session_id, move |sm| Some(sm.abort_subscription(&failed)))
                 .await;
             return Err(e.into());
         }
     };
-    let committed = match slot.lock().await.as_mut() {
-        Some(sm) => sm.commit_subscription(negotiated),
-        None => Err(Released::from(negotiated)),
-    };
+    let committed = owner
+        .slot(true, move |s| match s.media.as_mut() {
+            Some(sm) => sm.commit_subscription(negotiated),
+            None => Err(Released::from(negotiated)),
+        })
+        .await;
     let (old, held, endpoint) = match committed {
-        Ok(c) => c,
-        Err(gone) => {
+        Some(Ok(c)) => c,
+        None => return Err(Error::NoMedia.into()),
+        Some(Err(gone)) => {
             ctx.app.release(session_id, gone).await;
             return Err(RpcError::new(
                 Code::UserNotStreaming,
@@ -102,8 +107,9 @@ pub async fn subscribe(
     // The subscriber may have left while its endpoint was being made (its objects were released
     // before this one joined them): then this one goes too.
     if !ctx.app.still_joined(session_id, me) {
+        let (me, from) = (me.to_string(), publisher.clone());
         ctx.app
-            .release_detached(session_id, |sm| sm.detach_subscription(me, &publisher))
+            .release_detached(session_id, move |sm| sm.detach_subscription(&me, &from))
             .await;
         return Err(Error::ParticipantLeft.into());
     }

@@ -28,9 +28,9 @@ pub async fn handle(
     if let Some(created_at) = mine {
         // The publisher's own stream: on the same engine a new endpoint on the same PassThrough;
         // after an engine loss, a fresh publication on the session's new engine.
-        let app = Arc::downgrade(ctx.app);
-        let answer = publish_on_engine(ctx, &me, &offer, |sm| {
-            sm.plan_republication(app, &me.connection_id)
+        let (app, connection) = (Arc::downgrade(ctx.app), me.connection_id.clone());
+        let answer = publish_on_engine(ctx, &me, &offer, move |sm| {
+            sm.plan_republication(app, &connection)
         })
         .await?;
         return Ok(json!({"sdpAnswer": answer, "id": stream, "createdAt": created_at}));

@@ -43,7 +43,8 @@ pub async fn unpublish(
             "The user is not publishing",
         ));
     };
-    app.release_detached(session_id, |sm| Some(sm.detach_publisher(publisher)))
+    let connection = publisher.to_string();
+    app.release_detached(session_id, move |sm| Some(sm.detach_publisher(&connection)))
         .await;
     app.deliver(&[u.notice]);
     app.hook_stream_ended(

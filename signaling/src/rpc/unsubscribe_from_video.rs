@@ -12,12 +12,16 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
     let publisher = crate::ids::connection_of_stream(&sender)
         .unwrap_or(&sender)
         .to_string();
-    let slot = ctx.app.media_slot(&me.session_id);
-    let gone = slot
-        .lock()
-        .await
-        .as_mut()
-        .and_then(|sm| sm.detach_subscription(&me.connection_id, &publisher));
+    let gone = match ctx.app.existing_media(&me.session_id) {
+        Some(owner) => {
+            let (me, publisher) = (me.connection_id.clone(), publisher.clone());
+            owner
+                .with(move |sm| sm.detach_subscription(&me, &publisher))
+                .await
+                .flatten()
+        }
+        None => None,
+    };
     // Not through `release_detached`: "not subscribed" is an error here.
     let Some(gone) = gone else {
         return Err(RpcError::new(

@@ -1,0 +1,315 @@
+//! One owner per session's media: a task that holds the state and applies every change to it in
+//! turn, so no lock guards it and nothing waits on one across an engine round trip.
+//!
+//! Callers hold an [`Owner`] handle (a cheap clone) and send it *steps*: plain functions on the
+//! state that return at once. Engine work runs outside the task: a caller plans under a step,
+//! negotiates with the engine on its own, and commits under another step. The owner's own
+//! engine work — placing the session's pipeline, moving it to another engine — is a
+//! *transition*: the owner starts it as a child task and goes on serving; when the work ends its
+//! result is applied as one more step. Meanwhile steps that depend on which pipeline is current
+//! ([`Owner::with`], and further transitions) wait for it, in order; reads ([`Owner::peek`]) do
+//! not.
+
+use futures::future::BoxFuture;
+use std::collections::VecDeque;
+use tokio::sync::{mpsc, oneshot};
+
+/// The state a step sees: the media (none before placement or after close) and whether the
+/// session was closed (work finishing after that releases what it made).
+pub struct Slot<M> {
+    pub media: Option<M>,
+    pub closed: bool,
+}
+
+/// A change applied by the owner, with the state to itself.
+pub type Step<M> = Box<dyn FnOnce(&mut Slot<M>) + Send>;
+/// A transition's engine work; its output is applied when it ends.
+pub type Work<M> = BoxFuture<'static, Step<M>>;
+/// Starts a transition: looks at the state and returns the work, or nothing to do.
+pub type Start<M> = Box<dyn FnOnce(&mut Slot<M>) -> Option<Work<M>> + Send>;
+
+enum Command<M> {
+    Step {
+        step: Step<M>,
+        settled: bool,
+    },
+    Begin {
+        start: Start<M>,
+        done: oneshot::Sender<()>,
+    },
+    Done(Step<M>),
+}
+
+/// How many commands may wait for one owner before senders wait.
+const QUEUE: usize = 256;
+
+/// A handle to a session media's owner task. The task ends when every handle is gone and no
+/// transition is running.
+pub struct Owner<M> {
+    tx: mpsc::Sender<Command<M>>,
+}
+
+impl<M> Clone for Owner<M> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<M: Send + 'static> Owner<M> {
+    /// Starts the owner of `media` (none until placed).
+    pub fn spawn(media: Option<M>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(
+            Slot {
+                media,
+                closed: false,
+            },
+            rx,
+            tx.downgrade(),
+        ));
+        Self { tx }
+    }
+
+    /// Whether two handles reach the same owner.
+    pub fn same(&self, other: &Self) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
+    /// Runs `f` on the media once no transition is running; `None` when there is no media (not
+    /// placed, or closed).
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut M) -> R + Send + 'static,
+    ) -> Option<R> {
+        self.slot(true, move |s| s.media.as_mut().map(f))
+            .await
+            .flatten()
+    }
+
+    /// Runs `f` on the media now, even while a transition runs (reads: snapshots, statistics).
+    pub async fn peek<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut M) -> R + Send + 'static,
+    ) -> Option<R> {
+        self.slot(false, move |s| s.media.as_mut().map(f))
+            .await
+            .flatten()
+    }
+
+    /// Runs `f` on the whole state (`settled`: after any running transition); `None` when the
+    /// owner is gone.
+    pub async fn slot<R: Send + 'static>(
+        &self,
+        settled: bool,
+        f: impl FnOnce(&mut Slot<M>) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (reply, answer) = oneshot::channel();
+        let step: Step<M> = Box::new(move |s| {
+            let _ = reply.send(f(s));
+        });
+        self.tx.send(Command::Step { step, settled }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Closes the session's media: takes it out at once (even while a transition runs, whose
+    /// result then finds the slot closed); later steps see none.
+    pub async fn close(&self) -> Option<M> {
+        self.slot(false, |s| {
+            s.closed = true;
+            s.media.take()
+        })
+        .await
+        .flatten()
+    }
+
+    /// Starts a transition once no other one runs, and returns when it has ended (at once when
+    /// `start` finds nothing to do).
+    pub async fn transition(
+        &self,
+        start: impl FnOnce(&mut Slot<M>) -> Option<Work<M>> + Send + 'static,
+    ) {
+        let (done, ended) = oneshot::channel();
+        let begin = Command::Begin {
+            start: Box::new(start),
+            done,
+        };
+        if self.tx.send(begin).await.is_ok() {
+            let _ = ended.await;
+        }
+    }
+}
+
+/// The owner task: applies steps in arrival order, parks settled ones during a transition.
+async fn run<M: Send + 'static>(
+    mut slot: Slot<M>,
+    mut rx: mpsc::Receiver<Command<M>>,
+    me: mpsc::WeakSender<Command<M>>,
+) {
+    // The transition running now (its caller waits for `done`) and what waits for it.
+    let mut moving: Option<oneshot::Sender<()>> = None;
+    let mut parked: VecDeque<Command<M>> = VecDeque::new();
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            Command::Done(step) => {
+                step(&mut slot);
+                if let Some(done) = moving.take() {
+                    let _ = done.send(());
+                }
+                while moving.is_none() {
+                    let Some(next) = parked.pop_front() else {
+                        break;
+                    };
+                    moving = apply(&mut slot, next, &me);
+                }
+            }
+            Command::Step { settled: true, .. } | Command::Begin { .. } if moving.is_some() => {
+                parked.push_back(cmd);
+            }
+            // A read while a transition runs: applied without touching the transition.
+            Command::Step { step, .. } => step(&mut slot),
+            begin => moving = apply(&mut slot, begin, &me),
+        }
+    }
+}
+
+/// Applies a step or starts a transition; returns the transition's `done` when one started.
+fn apply<M: Send + 'static>(
+    slot: &mut Slot<M>,
+    cmd: Command<M>,
+    me: &mpsc::WeakSender<Command<M>>,
+) -> Option<oneshot::Sender<()>> {
+    match cmd {
+        Command::Step { step, .. } | Command::Done(step) => {
+            step(slot);
+            None
+        }
+        Command::Begin { start, done } => {
+            let work = start(slot)?;
+            // The work holds a sender until it reports, so the owner outlives it.
+            let tx = me.upgrade()?;
+            tokio::spawn(async move {
+                let step = work.await;
+                let _ = tx.send(Command::Done(step)).await;
+            });
+            Some(done)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::{sleep, Instant};
+
+    fn placing(value: u32, after: Duration) -> Work<Vec<u32>> {
+        Box::pin(async move {
+            sleep(after).await;
+            let step: Step<Vec<u32>> = Box::new(move |s| {
+                if s.closed {
+                    return;
+                }
+                s.media.get_or_insert_with(Vec::new).push(value);
+            });
+            step
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steps_wait_for_a_transition_and_reads_do_not() {
+        let owner = Owner::<Vec<u32>>::spawn(Some(vec![1]));
+        let t0 = Instant::now();
+        let mover = owner.clone();
+        let (began, started) = oneshot::channel();
+        let moved = tokio::spawn(async move {
+            mover
+                .transition(|_| {
+                    let _ = began.send(());
+                    Some(placing(2, Duration::from_secs(1)))
+                })
+                .await;
+            Instant::now() - t0
+        });
+        assert!(started.await.is_ok());
+        // A read answers at once, from the state before the transition ends.
+        assert_eq!(owner.peek(|m| m.clone()).await, Some(vec![1]));
+        assert_eq!(Instant::now() - t0, Duration::ZERO);
+        // A step waits and sees the transition's result.
+        assert_eq!(owner.with(|m| m.clone()).await, Some(vec![1, 2]));
+        assert_eq!(Instant::now() - t0, Duration::from_secs(1));
+        assert_eq!(moved.await.ok(), Some(Duration::from_secs(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transitions_run_one_at_a_time_and_in_order() {
+        let owner = Owner::<Vec<u32>>::spawn(None);
+        let mut waits = Vec::new();
+        for v in 0..3 {
+            let o = owner.clone();
+            waits.push(tokio::spawn(async move {
+                o.transition(move |s| {
+                    // Only the first finds nothing placed.
+                    if s.media.is_some() && v > 0 {
+                        return None;
+                    }
+                    Some(placing(v, Duration::from_millis(100)))
+                })
+                .await
+            }));
+            tokio::task::yield_now().await;
+        }
+        for w in waits {
+            assert!(w.await.is_ok());
+        }
+        assert_eq!(owner.with(|m| m.clone()).await, Some(vec![0]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_close_during_a_transition_is_seen_by_its_result() {
+        let owner = Owner::<Vec<u32>>::spawn(None);
+        let mover = owner.clone();
+        let (began, started) = oneshot::channel();
+        let moved = tokio::spawn(async move {
+            mover
+                .transition(|_| {
+                    let _ = began.send(());
+                    Some(placing(7, Duration::from_secs(1)))
+                })
+                .await
+        });
+        assert!(started.await.is_ok());
+        assert_eq!(owner.close().await, None);
+        assert!(moved.await.is_ok());
+        let after = owner.slot(true, |s| (s.closed, s.media.clone())).await;
+        assert_eq!(after, Some((true, None)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transition_reports_after_the_last_handle_is_gone() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let owner = Owner::<Vec<u32>>::spawn(None);
+        let applied = Arc::new(AtomicBool::new(false));
+        let seen = applied.clone();
+        let (began, started) = oneshot::channel();
+        let start = move |_: &mut Slot<Vec<u32>>| -> Option<Work<Vec<u32>>> {
+            let _ = began.send(());
+            Some(Box::pin(async move {
+                sleep(Duration::from_secs(1)).await;
+                let step: Step<Vec<u32>> = Box::new(move |_| seen.store(true, Ordering::SeqCst));
+                step
+            }))
+        };
+        let mover = owner.clone();
+        let moved = tokio::spawn(async move { mover.transition(start).await });
+        assert!(started.await.is_ok());
+        // The caller gives up and every handle goes.
+        moved.abort();
+        drop(owner);
+        sleep(Duration::from_secs(2)).await;
+        // Its result was applied by the owner (work releasing what it made relies on it).
+        assert!(applied.load(Ordering::SeqCst));
+    }
+}

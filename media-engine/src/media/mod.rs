@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod factory;
 pub mod flow;
 pub mod hub;
+pub mod leg;
 pub mod passthrough;
 pub mod publish;
 pub mod rtcp_tap;

@@ -89,7 +89,7 @@ pub struct Conn {
     pub dirty: bool,
 }
 
-mod direct;
+pub(crate) mod direct;
 mod negotiate;
 mod stats;
 

@@ -29,6 +29,10 @@ pub struct EngineSettings {
     /// Subscriber legs (connections that only send) protect and send their RTP and RTCP
     /// themselves instead of through `rtc`'s per-connection pipeline; ICE and DTLS stay `rtc`'s.
     pub direct_send: bool,
+    /// Subscriber legs answered from the engine's own template and run on `rtc-ice` + `rtc-dtls`
+    /// without a peer connection (about a third of the memory); offers it cannot answer (the
+    /// peer sends media too, or insists on the DTLS server role) still get a peer connection.
+    pub direct_legs: bool,
     pub max_pipelines: usize,
     pub max_endpoints: usize,
     /// Largest accepted WebSocket message, bytes.
@@ -77,6 +81,7 @@ impl Default for EngineSettings {
             udp_gso: true,
             srtp_gcm_only: false,
             direct_send: true,
+            direct_legs: true,
             max_pipelines: 1000,
             max_endpoints: 4000,
             max_message_size: 1 << 20,

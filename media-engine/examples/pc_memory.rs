@@ -69,7 +69,7 @@ fn recvonly_offer() -> anyhow::Result<String> {
 
 #[allow(clippy::print_stdout)] // the figures are this tool's output
 fn main() -> anyhow::Result<()> {
-    let f = PcFactory::new("127.0.0.1".parse()?, None, false, true)?;
+    let f = PcFactory::new("127.0.0.1".parse()?, None, false, true, false)?;
     for role in [Role::Both, Role::Send, Role::Receive] {
         let before = live();
         let mut pcs = Vec::new();

@@ -32,6 +32,7 @@ pub async fn run(
         settings.public_ip,
         settings.srtp_gcm_only,
         settings.direct_send,
+        settings.direct_legs,
     )?;
     let cancel = shutdown.child_token();
     let workers = media::worker::Workers::start(

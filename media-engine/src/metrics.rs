@@ -100,6 +100,12 @@ pub fn render(engine: &Engine) -> String {
     );
     counters(
         &mut reg,
+        "media_engine_leg_transports",
+        "subscriber legs without a peer connection (the engine's answer, rtc-ice and rtc-dtls)",
+        c(&COUNTERS.leg_transports),
+    );
+    counters(
+        &mut reg,
         "media_engine_retransmissions",
         "packets sent again for NACKs on direct legs",
         c(&COUNTERS.retransmissions),

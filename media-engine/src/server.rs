@@ -110,6 +110,7 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
             "other": COUNTERS.srtp_other.load(Ordering::Relaxed),
         },
         "directLegs": COUNTERS.direct_legs.load(Ordering::Relaxed),
+        "legTransports": COUNTERS.leg_transports.load(Ordering::Relaxed),
         "retransmissions": COUNTERS.retransmissions.load(Ordering::Relaxed),
         "refusedConnections": engine.sockets_stats.refused.load(Ordering::Relaxed),
         "socketsClosedSlow": engine.sockets_stats.closed_slow.load(Ordering::Relaxed),

@@ -60,10 +60,12 @@ try {
   // The receive-only subscriber is on the engine's direct send path (Chromium's SRTP profile:
   // AES_CM_128_HMAC_SHA1_80), and what it decoded came that way.
   const health = await (await fetch(ENGINE.replace(/^ws/, 'http').replace(/\/kurento$/, '/health'))).json();
-  console.log(JSON.stringify({ result: 'engine', directLegs: health.directLegs, srtpProfiles: health.srtpProfiles }));
+  console.log(JSON.stringify({ result: 'engine', directLegs: health.directLegs, legTransports: health.legTransports, srtpProfiles: health.srtpProfiles }));
   if (!(inbound.framesDecoded > 0)) failed = 'subscriber decoded no frames';
   else if (!(inbound.audioPackets > 0)) failed = 'subscriber received no audio';
   else if (health.directLegs !== 1) failed = `expected the subscriber on the direct path: ${JSON.stringify(health)}`;
+  // Chromium's receive-only offer answered by the engine itself, the leg on rtc-ice + rtc-dtls.
+  else if (health.legTransports !== 1) failed = `expected the subscriber without a peer connection: ${JSON.stringify(health)}`;
   stopPub(); stopSub();
   await pipeline.release();
   const left = await (await client.getServerManager()).getPipelines();

@@ -73,6 +73,8 @@ async fn publisher_fans_out_through_passthrough_and_pli_flows_back() -> anyhow::
     })
     .await?;
     assert_eq!(h["directLegs"], 2, "{h}");
+    // Both without a peer connection: the engine answered them itself.
+    assert_eq!(h["legTransports"], 2, "{h}");
     let before = h["retransmissions"].as_u64().unwrap_or(0);
     assert_eq!(subs[0].send_nack(5).await, 1);
     let h = wait_health(engine.addr, Duration::from_secs(5), |h| {

@@ -56,6 +56,19 @@ pub struct PcFactory {
     pub gcm_only: bool,
     /// Subscriber legs send RTP/RTCP themselves (`direct_send`, `worker/conn/direct.rs`).
     pub direct_send: bool,
+    /// Subscriber legs run without a peer connection (`direct_legs`, `media/leg/`).
+    pub direct_legs: bool,
+    /// What those legs share: the DTLS server configuration and the certificate's fingerprint,
+    /// made again when the certificate is renewed.
+    legs: parking_lot::Mutex<Option<(RTCCertificate, LegTls)>>,
+}
+
+/// The DTLS server configuration and certificate fingerprint every direct leg shares.
+#[derive(Clone)]
+pub struct LegTls {
+    pub dtls: Arc<rtc::dtls::config::HandshakeConfig>,
+    pub fingerprint: Arc<str>,
+    pub provider: Arc<dyn rtc::crypto::RTCCryptoProvider>,
 }
 
 /// A new peer connection, and for a direct subscriber leg the provider its SRTP keys are read
@@ -102,6 +115,7 @@ impl PcFactory {
         public_ip: Option<IpAddr>,
         gcm_only: bool,
         direct_send: bool,
+        direct_legs: bool,
     ) -> Result<Self, Error> {
         Ok(Self {
             certificate: parking_lot::Mutex::new(new_certificate()?),
@@ -109,7 +123,28 @@ impl PcFactory {
             public_ip,
             gcm_only,
             direct_send,
+            direct_legs,
+            legs: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// What a direct leg needs of the engine's certificate (`media/leg/`).
+    pub fn leg_tls(&self) -> Result<LegTls, Error> {
+        let cert = self.certificate()?;
+        let mut legs = self.legs.lock();
+        if let Some((c, tls)) = legs.as_ref().filter(|(c, _)| *c == cert) {
+            let _ = c;
+            return Ok(tls.clone());
+        }
+        let provider =
+            rtc::crypto::default_provider().map_err(|e| Error::Crypto(e.to_string()))?;
+        let tls = LegTls {
+            dtls: crate::media::leg::dtls_server(&provider, &cert)?,
+            fingerprint: crate::media::leg::fingerprint(&provider, &cert)?.into(),
+            provider,
+        };
+        *legs = Some((cert, tls.clone()));
+        Ok(tls)
     }
 
     /// A peer connection whose local ICE credentials are `ufrag`/`pwd`.

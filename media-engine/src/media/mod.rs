@@ -64,6 +64,9 @@ pub struct Counters {
     pub srtp_other: AtomicU64,
     /// Subscriber legs that went on the direct send path (`worker/conn/direct.rs`).
     pub direct_legs: AtomicU64,
+    /// Of those, the ones without a peer connection: answered by the engine, on `rtc-ice` and
+    /// `rtc-dtls` (`leg/`).
+    pub leg_transports: AtomicU64,
     /// Packets a direct leg sent again for a NACK.
     pub retransmissions: AtomicU64,
 }
@@ -81,6 +84,7 @@ pub static COUNTERS: Counters = Counters {
     srtp_gcm: AtomicU64::new(0),
     srtp_other: AtomicU64::new(0),
     direct_legs: AtomicU64::new(0),
+    leg_transports: AtomicU64::new(0),
     retransmissions: AtomicU64::new(0),
 };
 

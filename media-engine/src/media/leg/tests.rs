@@ -261,7 +261,7 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
         }
         // Once secure: a packet per stream every 20 ms.
         if let (Some(d), Some(dest)) = (direct.as_mut(), leg.remote()) {
-            if (now - t0).as_millis() % 20 == 0 {
+            if (now - t0).as_millis().is_multiple_of(20) {
                 seq = seq.wrapping_add(1);
                 for g in &a.agreed {
                     let mut p = rtc::rtp::Packet::default();

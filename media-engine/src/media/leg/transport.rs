@@ -14,7 +14,6 @@ use rtc::dtls::config::HandshakeConfig;
 use rtc::dtls::endpoint::{Endpoint, EndpointEvent};
 use rtc::ice::agent::agent_config::AgentConfig;
 use rtc::ice::agent::Agent;
-use rtc::ice::candidate::Candidate;
 use rtc::ice::state::ConnectionState;
 use rtc::ice::Event;
 use rtc::sansio::Protocol;
@@ -32,8 +31,12 @@ use crate::media::srtp_keys::MasterKeys;
 /// What the transport reports (no `Debug`: it carries keys).
 pub enum LegEvent {
     Ice(ConnectionState),
-    /// ICE selected this pair: media goes to `remote` from now on.
-    Selected { local: Candidate, remote: Candidate },
+    /// ICE selected this pair (as `candidate:` lines): media goes to `to` from now on.
+    Selected {
+        local: String,
+        remote: String,
+        to: SocketAddr,
+    },
     /// DTLS is up and the peer proved its certificate: the sending path's keys.
     Secure {
         keys: MasterKeys,
@@ -129,7 +132,9 @@ impl Transport {
 
     /// A candidate of the peer (from its offer or trickled), as an SDP `candidate:` value.
     pub fn add_remote_candidate(&mut self, c: &str) -> Result<(), rtc::shared::error::Error> {
-        let c = rtc::ice::candidate::unmarshal_candidate(c)?;
+        let c = c.trim();
+        let c = c.strip_prefix("a=").unwrap_or(c);
+        let c = rtc::ice::candidate::unmarshal_candidate(c.strip_prefix("candidate:").unwrap_or(c))?;
         self.ice.add_remote_candidate(c)?;
         Ok(())
     }
@@ -247,8 +252,9 @@ impl Transport {
                     // change (the peer's network moved) keeps its keys and SRTP state.
                     self.remote = Some(remote.addr());
                     self.events.push_back(LegEvent::Selected {
-                        local: *local,
-                        remote: *remote,
+                        local: format!("candidate:{}", local.marshal()),
+                        remote: format!("candidate:{}", remote.marshal()),
+                        to: remote.addr(),
                     });
                 }
                 _ => {}

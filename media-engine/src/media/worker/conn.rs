@@ -50,7 +50,10 @@ pub struct Conn {
     id: String,
     pwd: String,
     stream_id: String,
-    pc: RTCPeerConnection,
+    /// The endpoint's peer connection; none once it runs on a direct leg.
+    pc: Option<RTCPeerConnection>,
+    /// A viewer's endpoint without a peer connection (`leg.rs`).
+    leg: Option<Box<leg::Leg>>,
     factory: Arc<PcFactory>,
     worker: WorkerHandle,
     ports: Arc<Ports>,
@@ -90,6 +93,7 @@ pub struct Conn {
 }
 
 pub(crate) mod direct;
+mod leg;
 mod negotiate;
 mod stats;
 
@@ -103,7 +107,8 @@ impl Conn {
             id: init.id,
             pwd: init.pwd,
             stream_id: format!("rtcpool-{}", uuid::Uuid::new_v4().simple()),
-            pc: init.pc,
+            pc: Some(init.pc),
+            leg: None,
             keys: None,
             direct: None,
             out_tracks: Vec::new(),
@@ -137,12 +142,18 @@ impl Conn {
         if data.first().is_some_and(|b| *b < 2) {
             self.stun_from = Some(from);
         }
-        let ok = self
-            .pc
+        if self.leg.is_some() {
+            return self.leg_datagram(now, from, data);
+        }
+        let local_addr = self.local_addr();
+        let Some(pc) = self.pc.as_mut() else {
+            return false;
+        };
+        let ok = pc
             .handle_read(TaggedBytesMut {
                 now,
                 transport: TransportContext {
-                    local_addr: self.local_addr(),
+                    local_addr,
                     peer_addr: from,
                     ecn: None,
                     transport_protocol: TransportProtocol::UDP,
@@ -162,13 +173,22 @@ impl Conn {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Err(e) = self.pc.handle_timeout(now) {
-            tracing::debug!(%e, "timeout");
+        if let Some(l) = self.leg.as_mut() {
+            l.transport_timeout(now);
+            self.drain_leg(now);
+        } else if let Some(pc) = self.pc.as_mut() {
+            if let Err(e) = pc.handle_timeout(now) {
+                tracing::debug!(%e, "timeout");
+            }
         }
     }
 
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.pc.poll_timeout()
+        match (self.leg.as_mut(), self.pc.as_mut()) {
+            (Some(l), _) => l.transport_poll_timeout(),
+            (None, Some(pc)) => pc.poll_timeout(),
+            (None, None) => None,
+        }
     }
 
     /// Writes a rewritten packet on one of our senders: on the direct path straight into `out`
@@ -186,7 +206,7 @@ impl Conn {
             }
             return false;
         }
-        match self.pc.rtp_sender(sender) {
+        match self.pc.as_mut().and_then(|pc| pc.rtp_sender(sender)) {
             Some(mut s) => {
                 if s.write_rtp(now, packet).is_err() {
                     bump(&COUNTERS.rtp_dropped);
@@ -231,7 +251,7 @@ impl Conn {
     }
 
     pub fn send_pli(&mut self, now: Instant, receiver: RTCRtpReceiverId, media_ssrc: u32) {
-        if let Some(mut r) = self.pc.rtp_receiver(receiver) {
+        if let Some(mut r) = self.pc.as_mut().and_then(|pc| pc.rtp_receiver(receiver)) {
             let pli = PictureLossIndication {
                 sender_ssrc: 0,
                 media_ssrc,
@@ -244,7 +264,12 @@ impl Conn {
 
     /// Everything the connection wants sent, in order: (destination, datagram).
     pub fn drain_writes(&mut self, out: &mut Vec<(SocketAddr, BytesMut)>) {
-        while let Some(w) = self.pc.poll_write() {
+        if let Some(l) = self.leg.as_mut() {
+            while let Some(w) = l.transport_transmit() {
+                out.push(w);
+            }
+        }
+        while let Some(w) = self.pc.as_mut().and_then(|pc| pc.poll_write()) {
             // DTLS (and SRTP) go over the selected pair only; STUN answers any pair's checks.
             if self.keys.is_some() && w.message.first().is_some_and(|b| *b >= 2) {
                 self.media_dest = Some(w.transport.peer_addr);
@@ -267,7 +292,7 @@ impl Conn {
     }
 
     fn drain_reads(&mut self, now: Instant) {
-        while let Some(m) = self.pc.poll_read() {
+        while let Some(m) = self.pc.as_mut().and_then(|pc| pc.poll_read()) {
             match m.message {
                 RTCMessage::RtpPacket(track, packet) => self.on_rtp(now, &track, packet),
                 RTCMessage::RtcpPacket(track, pkts) => {
@@ -314,7 +339,7 @@ impl Conn {
     }
 
     fn drain_events(&mut self, now: Instant) {
-        while let Some(ev) = self.pc.poll_event() {
+        while let Some(ev) = self.pc.as_mut().and_then(|pc| pc.poll_event()) {
             match ev {
                 RTCPeerConnectionEvent::OnIceCandidateEvent(e) => {
                     if let Ok(c) = e.candidate.to_json() {
@@ -419,7 +444,8 @@ impl Conn {
     }
 
     fn on_track(&mut self, init: RTCTrackEventInit) {
-        let Some(mut receiver) = self.pc.rtp_receiver(init.receiver_id) else {
+        let Some(mut receiver) = self.pc.as_mut().and_then(|pc| pc.rtp_receiver(init.receiver_id))
+        else {
             return;
         };
         let kind = match receiver.track().kind() {
@@ -466,7 +492,10 @@ impl Conn {
 
     /// The SRTP protection profile DTLS chose, as `rtc` names it.
     fn srtp_cipher(&mut self, now: Instant) -> String {
-        let report = self.pc.get_stats(now, rtc::statistics::StatsSelector::None);
+        let Some(pc) = self.pc.as_mut() else {
+            return String::new();
+        };
+        let report = pc.get_stats(now, rtc::statistics::StatsSelector::None);
         report
             .transport()
             .map(|t| t.srtp_cipher.clone())
@@ -498,7 +527,7 @@ impl Conn {
 
     fn selected_pair(&mut self, now: Instant) -> Option<(String, String)> {
         use rtc::statistics::StatsSelector;
-        let report = self.pc.get_stats(now, StatsSelector::None);
+        let report = self.pc.as_mut()?.get_stats(now, StatsSelector::None);
         let pair = report.candidate_pairs().find(|p| p.nominated)?;
         let describe = |id: &str, local: bool| {
             stats::candidate_entry(&report, id, local).map(stats::candidate_line)
@@ -516,9 +545,10 @@ impl Conn {
         self.cancel.cancel();
         self.writable.store(false, Ordering::Relaxed);
         self.ports.disconnect_all();
-        if let Err(e) = self.pc.close() {
+        if let Some(Err(e)) = self.pc.as_mut().map(|pc| pc.close()) {
             tracing::debug!(%e, "close");
         }
+        self.leg = None;
         self.inbound.clear();
     }
 

@@ -61,10 +61,13 @@ impl Conn {
 
     /// A fresh peer connection (same credentials: the worker routes by them).
     fn rebuild(&mut self, role: Role) {
-        let _ = self.pc.close();
+        if let Some(pc) = self.pc.as_mut() {
+            let _ = pc.close();
+        }
+        self.leg = None;
         match self.factory.build(&self.ufrag, &self.pwd, role) {
             Ok(b) => {
-                self.pc = b.pc;
+                self.pc = Some(b.pc);
                 self.keys = b.keys;
             }
             Err(e) => tracing::warn!(%e, "could not rebuild the peer connection"),
@@ -91,6 +94,10 @@ impl Conn {
                 format!("Invalid SDP offer: no {missing}"),
             ));
         }
+        // A viewer's offer is answered by the engine itself, on a leg without a peer connection.
+        if let Some(answer) = self.answer_on_leg(&offer, &sections, now) {
+            return Ok(answer);
+        }
         // `rtc` keeps its own copies of the offer, parsed and as text, for the connection's
         // life: give it only the codecs the answer can accept.
         let desc =
@@ -109,7 +116,7 @@ impl Conn {
         if role != Role::Both {
             self.rebuild(role);
         }
-        self.pc.set_remote_description(now, desc).map_err(|e| {
+        self.pc()?.set_remote_description(now, desc).map_err(|e| {
             RpcError::new(
                 ErrorCode::SdpEndPointProcessOfferError,
                 format!("Cannot process offer: {e}"),
@@ -126,8 +133,8 @@ impl Conn {
             added.push((s.kind, self.add_local_track(s.kind, &s.codecs)?));
         }
         self.add_host_candidate();
-        let answer = self.pc.create_answer(None).map_err(offer_err)?;
-        self.pc
+        let answer = self.pc()?.create_answer(None).map_err(offer_err)?;
+        self.pc()?
             .set_local_description(now, answer)
             .map_err(offer_err)?;
         let local = self.record_local_description();
@@ -157,8 +164,8 @@ impl Conn {
                 format!("Cannot generate offer: {e}"),
             )
         };
-        let offer = self.pc.create_offer(None).map_err(err)?;
-        self.pc.set_local_description(now, offer).map_err(err)?;
+        let offer = self.pc()?.create_offer(None).map_err(err)?;
+        self.pc()?.set_local_description(now, offer).map_err(err)?;
         let local = self.record_local_description();
         Ok(local)
     }
@@ -185,7 +192,7 @@ impl Conn {
         let desc = RTCSessionDescription::answer(answer.clone()).map_err(|e| {
             RpcError::new(ErrorCode::SdpParseError, format!("Invalid SDP answer: {e}"))
         })?;
-        self.pc.set_remote_description(now, desc).map_err(|e| {
+        self.pc()?.set_remote_description(now, desc).map_err(|e| {
             RpcError::new(
                 ErrorCode::SdpEndPointProcessAnswerError,
                 format!("Cannot process answer: {e}"),
@@ -203,7 +210,8 @@ impl Conn {
     fn record_local_description(&mut self) -> String {
         let local = self
             .pc
-            .local_description()
+            .as_ref()
+            .and_then(|pc| pc.local_description())
             .map(|d| d.sdp)
             .unwrap_or_default();
         self.snapshot.lock().local_sdp = Some(local.clone());
@@ -213,20 +221,24 @@ impl Conn {
     /// The worker's socket address as this connection's one host candidate, then the end of
     /// gathering. Kept until `gatherCandidates` asks for them (KMS emits none before).
     fn add_host_candidate(&mut self) {
+        let local_addr = self.local_addr();
+        let Some(pc) = self.pc.as_mut() else {
+            return;
+        };
         if self.gathering_complete {
             return;
         }
         let host =
-            host_candidate(self.local_addr()).and_then(|c| RTCIceCandidate::from(&c).to_json());
+            host_candidate(local_addr).and_then(|c| RTCIceCandidate::from(&c).to_json());
         match host {
             Ok(init) => {
-                if let Err(e) = self.pc.add_local_candidate(init) {
+                if let Err(e) = pc.add_local_candidate(init) {
                     tracing::warn!(%e, "host candidate refused");
                 }
             }
             Err(e) => tracing::warn!(%e, "host candidate"),
         }
-        let _ = self.pc.add_local_candidate(RTCIceCandidateInit::default());
+        let _ = pc.add_local_candidate(RTCIceCandidateInit::default());
     }
 
     fn add_local_track(
@@ -264,7 +276,7 @@ impl Conn {
                 ..Default::default()
             }],
         );
-        let sender = self.pc.add_track(track).map_err(offer_err)?;
+        let sender = self.pc()?.add_track(track).map_err(offer_err)?;
         self.local_tracks.insert(track_id, kind);
         self.out_tracks.push(out);
         Ok(sender)
@@ -272,7 +284,7 @@ impl Conn {
 
     /// Attaches a tap for this outgoing track to the element's input hub.
     fn start_sink(&mut self, kind: MediaKind, sender_id: RTCRtpSenderId) {
-        let Some(mut sender) = self.pc.rtp_sender(sender_id) else {
+        let Some(mut sender) = self.pc.as_mut().and_then(|pc| pc.rtp_sender(sender_id)) else {
             return;
         };
         let ssrc = sender.track().ssrcs().next().unwrap_or(0);
@@ -311,13 +323,28 @@ impl Conn {
             name::ICE_COMPONENT_STATE_CHANGED,
             json!({"state": "GATHERING", "streamId": 1, "componentId": 1}),
         );
+        self.emit_gathered();
+        Ok(())
+    }
+
+    /// The candidates held until `gatherCandidates` asked, and the end of gathering once done.
+    pub(super) fn emit_gathered(&mut self) {
         for c in std::mem::take(&mut self.local_candidates) {
             self.emit_candidate(&c);
         }
         if self.gathering_complete {
             self.emit(name::ICE_GATHERING_DONE, json!({}));
         }
-        Ok(())
+    }
+
+    /// The peer connection, for the operations only it can do (none once on a direct leg).
+    fn pc(&mut self) -> Result<&mut rtc::peer_connection::RTCPeerConnection, RpcError> {
+        self.pc.as_mut().ok_or_else(|| {
+            RpcError::new(
+                ErrorCode::SdpEndPointAlreadyNegotiated,
+                "Endpoint already negotiated",
+            )
+        })
     }
 
     fn add_candidate(&mut self, c: IceCandidate) -> Result<(), RpcError> {
@@ -333,7 +360,15 @@ impl Conn {
             }
             return Ok(());
         }
-        self.pc.add_remote_candidate(init).map_err(|e| {
+        if self.leg.is_some() {
+            return self.leg_candidate(&init.candidate).map_err(|e| {
+                RpcError::new(
+                    ErrorCode::IceAddCandidateError,
+                    format!("Cannot add candidate: {e}"),
+                )
+            });
+        }
+        self.pc()?.add_remote_candidate(init).map_err(|e| {
             RpcError::new(
                 ErrorCode::IceAddCandidateError,
                 format!("Cannot add candidate: {e}"),
@@ -342,8 +377,11 @@ impl Conn {
     }
 
     fn apply_remote_candidates(&mut self) {
+        let Some(pc) = self.pc.as_mut() else {
+            return;
+        };
         for c in std::mem::take(&mut self.remote_candidates) {
-            if let Err(e) = self.pc.add_remote_candidate(c) {
+            if let Err(e) = pc.add_remote_candidate(c) {
                 tracing::debug!(%e, "queued remote candidate rejected");
             }
         }
@@ -357,7 +395,7 @@ fn offer_err(e: rtc::shared::error::Error) -> RpcError {
     )
 }
 
-fn rand_ssrc() -> u32 {
+pub(super) fn rand_ssrc() -> u32 {
     let u = uuid::Uuid::new_v4();
     let b = u.as_bytes();
     u32::from_le_bytes([b[0], b[1], b[2], b[3]]).max(1)

@@ -15,17 +15,13 @@ use crate::media::MediaKind;
 impl Conn {
     /// The statistics of this endpoint's connection; RTP streams of `kind` only when given.
     pub fn kurento_stats(&mut self, kind: Option<MediaKind>, now: Instant) -> Value {
-        let report = self.pc.get_stats(now, StatsSelector::None);
-        let ms = now_millis() as u64;
-        let mut out = Map::new();
-        let mut put = |id: &str, ty: &str, kurento_type: &str, mut fields: Value| {
-            fields["__module__"] = json!("kurento");
-            fields["__type__"] = json!(kurento_type);
-            fields["id"] = json!(id);
-            fields["type"] = json!(ty);
-            fields["timestamp"] = json!(ms as f64 / 1000.0);
-            fields["timestampMillis"] = json!(ms);
-            out.insert(id.to_string(), fields);
+        let Some(pc) = self.pc.as_mut() else {
+            return self.leg_stats(kind);
+        };
+        let report = pc.get_stats(now, StatsSelector::None);
+        let mut report_out = Report::new();
+        let mut put = |id: &str, ty: &str, kurento_type: &str, fields: Value| {
+            report_out.put(id, ty, kurento_type, fields)
         };
         let wanted = |k: RtpCodecKind| match kind {
             None => true,
@@ -188,9 +184,129 @@ impl Conn {
                 }),
             );
         }
-        let id = self.id.clone();
-        put(
-            &id,
+        report_out.endpoint(&self.id);
+        report_out.done()
+    }
+
+    /// The same shapes for a direct leg (`leg.rs`): its outgoing streams, the selected pair and
+    /// its candidates, the transport, the endpoint.
+    fn leg_stats(&self, kind: Option<MediaKind>) -> Value {
+        let mut r = Report::new();
+        let Some(leg) = self.leg.as_ref() else {
+            r.endpoint(&self.id);
+            return r.done();
+        };
+        let transport = "RTCTransport_0_1";
+        let sent = self.direct.as_ref().map_or(0, |d| d.bytes_sent());
+        for g in leg.agreed().iter().filter(|g| kind.is_none_or(|k| k == g.kind)) {
+            let kind = match g.kind {
+                MediaKind::Audio => "audio",
+                MediaKind::Video => "video",
+            };
+            let c = self.direct.as_ref().and_then(|d| d.counts(g.ssrc));
+            r.put(
+                &format!("RTCOutboundRTP{kind}Stream_{}", g.ssrc),
+                "outboundrtp",
+                "RTCOutboundRTPStreamStats",
+                json!({
+                    "associateStatsId": "",
+                    "mediaTrackId": format!("{kind}-{}", g.ssrc),
+                    "firCount": 0,
+                    "pliCount": 0,
+                    "nackCount": c.map_or(0, |c| c.nacks),
+                    "packetsLost": 0,
+                    "fractionLost": 0.0,
+                    "packetsSent": c.map_or(0, |c| c.packets),
+                    "bytesSent": c.map_or(0, |c| c.bytes),
+                    "targetBitrate": 0.0,
+                    "roundTripTime": 0.0,
+                    "ssrc": g.ssrc.to_string(),
+                    "kind": kind,
+                    "isRemote": false,
+                    "transportId": transport,
+                    "codecId": format!("RTCCodec_{}_{}", g.mid, g.pt),
+                    "sliCount": 0,
+                    "remb": 0,
+                }),
+            );
+        }
+        let pair = "RTCIceCandidatePair_leg";
+        if let Some((local, remote)) = &leg.selected {
+            for (id, ty, line) in [
+                ("RTCLocalIceCandidate_leg", "localcandidate", local),
+                ("RTCRemoteIceCandidate_leg", "remotecandidate", remote),
+            ] {
+                r.put(id, ty, "RTCIceCandidateAttributes", candidate_fields(line));
+            }
+            r.put(
+                pair,
+                "candidatepair",
+                "RTCIceCandidatePairStats",
+                json!({
+                    "transportId": transport,
+                    "localCandidateId": "RTCLocalIceCandidate_leg",
+                    "remoteCandidateId": "RTCRemoteIceCandidate_leg",
+                    "state": "succeeded",
+                    "priority": 0,
+                    "nominated": true,
+                    "writable": true,
+                    "readable": leg.bytes_received > 0,
+                    "bytesSent": sent,
+                    "bytesReceived": leg.bytes_received,
+                    "roundTripTime": 0.0,
+                    "availableOutgoingBitrate": 0.0,
+                    "availableIncomingBitrate": 0.0,
+                }),
+            );
+        }
+        r.put(
+            transport,
+            "transport",
+            "RTCTransportStats",
+            json!({
+                "bytesSent": sent,
+                "bytesReceived": leg.bytes_received,
+                "rtcpTransportStatsId": "",
+                "activeConnection": leg.selected.is_some(),
+                "selectedCandidatePairId": if leg.selected.is_some() { pair } else { "" },
+                "localCertificateId": "",
+                "remoteCertificateId": "",
+                "srtpCipher": leg.cipher,
+            }),
+        );
+        r.endpoint(&self.id);
+        r.done()
+    }
+}
+
+/// Kurento's statistics map being built: id → fields with the common ones added.
+struct Report {
+    out: Map<String, Value>,
+    ms: u64,
+}
+
+impl Report {
+    fn new() -> Self {
+        Self {
+            out: Map::new(),
+            ms: now_millis() as u64,
+        }
+    }
+
+    fn put(&mut self, id: &str, ty: &str, kurento_type: &str, mut fields: Value) {
+        fields["__module__"] = json!("kurento");
+        fields["__type__"] = json!(kurento_type);
+        fields["id"] = json!(id);
+        fields["type"] = json!(ty);
+        fields["timestamp"] = json!(self.ms as f64 / 1000.0);
+        fields["timestampMillis"] = json!(self.ms);
+        self.out.insert(id.to_string(), fields);
+    }
+
+    /// The endpoint's own entry (Kurento's `EndpointStats`; latencies are not measured).
+    fn endpoint(&mut self, id: &str) {
+        self.put(
+            id,
             "endpoint",
             "EndpointStats",
             json!({
@@ -202,8 +318,27 @@ impl Conn {
                 "E2ELatency": [],
             }),
         );
-        Value::Object(out)
     }
+
+    fn done(self) -> Value {
+        Value::Object(self.out)
+    }
+}
+
+/// A candidate's fields from its SDP line (`candidate:<foundation> <component> <transport>
+/// <priority> <address> <port> typ <type> …`).
+fn candidate_fields(line: &str) -> Value {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let at = |i: usize| parts.get(i).copied().unwrap_or_default();
+    json!({
+        "ipAddress": at(4),
+        "portNumber": at(5).parse::<u16>().unwrap_or(0),
+        "transport": at(2).to_ascii_lowercase(),
+        "candidateType": at(7),
+        "priority": at(3).parse::<u64>().unwrap_or(0),
+        "addressSourceUrl": "",
+        "candidate": line,
+    })
 }
 
 /// A candidate of the report by the id a candidate pair names it with: `rtc` files candidates

@@ -50,8 +50,9 @@ pub struct Conn {
     id: String,
     pwd: String,
     stream_id: String,
-    /// The endpoint's peer connection; none once it runs on a direct leg.
-    pc: Option<RTCPeerConnection>,
+    /// The endpoint's peer connection (boxed: 8.5 KB a leg without one should not carry);
+    /// none once it runs on a direct leg.
+    pc: Option<Box<RTCPeerConnection>>,
     /// A viewer's endpoint without a peer connection (`leg.rs`).
     leg: Option<Box<leg::Leg>>,
     factory: Arc<PcFactory>,
@@ -107,7 +108,7 @@ impl Conn {
             id: init.id,
             pwd: init.pwd,
             stream_id: format!("rtcpool-{}", uuid::Uuid::new_v4().simple()),
-            pc: Some(init.pc),
+            pc: Some(Box::new(init.pc)),
             leg: None,
             keys: None,
             direct: None,

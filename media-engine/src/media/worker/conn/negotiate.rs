@@ -67,7 +67,7 @@ impl Conn {
         self.leg = None;
         match self.factory.build(&self.ufrag, &self.pwd, role) {
             Ok(b) => {
-                self.pc = Some(b.pc);
+                self.pc = Some(Box::new(b.pc));
                 self.keys = b.keys;
             }
             Err(e) => tracing::warn!(%e, "could not rebuild the peer connection"),
@@ -339,7 +339,7 @@ impl Conn {
 
     /// The peer connection, for the operations only it can do (none once on a direct leg).
     fn pc(&mut self) -> Result<&mut rtc::peer_connection::RTCPeerConnection, RpcError> {
-        self.pc.as_mut().ok_or_else(|| {
+        self.pc.as_deref_mut().ok_or_else(|| {
             RpcError::new(
                 ErrorCode::SdpEndPointAlreadyNegotiated,
                 "Endpoint already negotiated",

@@ -136,8 +136,7 @@ impl PcFactory {
             let _ = c;
             return Ok(tls.clone());
         }
-        let provider =
-            rtc::crypto::default_provider().map_err(|e| Error::Crypto(e.to_string()))?;
+        let provider = rtc::crypto::default_provider().map_err(|e| Error::Crypto(e.to_string()))?;
         let tls = LegTls {
             dtls: crate::media::leg::dtls_server(&provider, &cert)?,
             fingerprint: crate::media::leg::fingerprint(&provider, &cert)?.into(),

@@ -36,6 +36,9 @@ pub struct Local<'a> {
     pub stream: &'a str,
     /// The `o=` line's session id.
     pub session_id: u64,
+    /// The leg's candidates (`candidate:` values), written into the answer: the peer can start
+    /// its checks without waiting for them to be trickled (a signaling round trip).
+    pub candidates: &'a [String],
 }
 
 /// What was agreed for one outgoing stream.
@@ -149,7 +152,13 @@ pub fn answer(offer: &str, local: &Local, sends: &[Outgoing]) -> Result<Answer, 
             nack: fb("nack"),
             keyframes: fb("nack pli") || fb("ccm fir"),
         };
-        accept(&mut sections, &m.media_name.protos.join("/"), &a, &codec, local);
+        accept(
+            &mut sections,
+            &m.media_name.protos.join("/"),
+            &a,
+            &codec,
+            local,
+        );
         bundle.push(mid);
         agreed.push(a);
     }
@@ -249,7 +258,11 @@ fn accept(out: &mut String, protos: &str, a: &Agreed, codec: &Codec, local: &Loc
         let _ = write!(out, "a=rtcp-fb:{} nack\r\n", a.pt);
     }
     for fb in ["nack pli", "ccm fir"] {
-        if codec.rtcp_feedback.iter().any(|f| f.eq_ignore_ascii_case(fb)) {
+        if codec
+            .rtcp_feedback
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(fb))
+        {
             let _ = write!(out, "a=rtcp-fb:{} {fb}\r\n", a.pt);
         }
     }
@@ -262,6 +275,9 @@ fn accept(out: &mut String, protos: &str, a: &Agreed, codec: &Codec, local: &Loc
             "a=rtpmap:{rtx_pt} rtx/{}\r\na=fmtp:{rtx_pt} apt={}\r\na=ssrc-group:FID {} {rtx_ssrc}\r\n",
             codec.clock_rate, a.pt, a.ssrc
         );
+    }
+    for c in local.candidates {
+        let _ = write!(out, "a={}\r\n", c.strip_prefix("a=").unwrap_or(c));
     }
     let mut ssrcs = vec![a.ssrc];
     ssrcs.extend(a.rtx.map(|(_, s)| s));

@@ -38,6 +38,7 @@ fn local<'a>(fingerprint: &'a str) -> Local<'a> {
         cname: "rtcpool",
         stream: "stream-1",
         session_id: 42,
+        candidates: &[],
     }
 }
 
@@ -67,7 +68,16 @@ fn chromiums_offer_gets_opus_and_vp8_with_rtx_and_nothing_else() {
     let got: Vec<_> = a
         .agreed
         .iter()
-        .map(|g| (g.mid.as_str(), g.codec.as_str(), g.pt, g.rtx, g.nack, g.keyframes))
+        .map(|g| {
+            (
+                g.mid.as_str(),
+                g.codec.as_str(),
+                g.pt,
+                g.rtx,
+                g.nack,
+                g.keyframes,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -93,6 +103,19 @@ fn chromiums_offer_gets_opus_and_vp8_with_rtx_and_nothing_else() {
     );
     // rtc itself reads it as an answer.
     assert!(RTCSessionDescription::answer(a.sdp).is_ok());
+    // The leg's candidates go in every accepted section: the peer need not wait for a trickle.
+    let host = ["candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host".to_string()];
+    let with = Local {
+        candidates: &host,
+        ..local("sha-256 AA:BB")
+    };
+    let a = ok(answer(CHROMIUM_OFFER, &with, &SENDS));
+    assert_eq!(
+        a.sdp
+            .matches("a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n")
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -100,7 +123,9 @@ fn sections_without_a_stream_are_rejected_and_bad_offers_refused() {
     // Video only: the audio section is rejected, port 0, out of the bundle.
     let a = ok(answer(CHROMIUM_OFFER, &local("sha-256 AA"), &SENDS[1..]));
     assert_eq!(a.agreed.len(), 1);
-    assert!(a.sdp.contains("m=audio 0 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"));
+    assert!(a
+        .sdp
+        .contains("m=audio 0 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"));
     assert!(a.sdp.contains("a=group:BUNDLE 1\r\n"));
     // The peer sends only: nothing for a sending leg to do.
     let sendonly = CHROMIUM_OFFER.replace("a=recvonly", "a=sendonly");
@@ -195,11 +220,19 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
     ok(peer.set_remote_description(t0, ok(RTCSessionDescription::answer(a.sdp.clone()))));
     let host = ok(crate::media::factory::host_candidate(peer_addr));
     let peer_host = ok(RTCIceCandidate::from(&host).to_json());
-    let engine_host = ok(RTCIceCandidate::from(&ok(crate::media::factory::host_candidate(engine))).to_json());
+    let engine_host =
+        ok(RTCIceCandidate::from(&ok(crate::media::factory::host_candidate(engine))).to_json());
     ok(peer.add_local_candidate(peer_host.clone()));
     ok(peer.add_remote_candidate(engine_host));
 
-    let mut leg = ok(Transport::new(t0, engine, l.ufrag, l.pwd, server, provider.clone()));
+    let mut leg = ok(Transport::new(
+        t0,
+        engine,
+        l.ufrag,
+        l.pwd,
+        server,
+        provider.clone(),
+    ));
     ok(leg.start(t0, &a.remote_ufrag, &a.remote_pwd, &a.remote_fingerprint));
     ok(leg.add_remote_candidate(&peer_host.candidate));
 
@@ -253,7 +286,13 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
             match e {
                 LegEvent::Secure { keys, profile } => {
                     seen.secure_at = Some(now);
-                    direct = Some(ok(Direct::new(now, &keys, profile, &tracks, provider.crypto())));
+                    direct = Some(ok(Direct::new(
+                        now,
+                        &keys,
+                        profile,
+                        &tracks,
+                        provider.crypto(),
+                    )));
                 }
                 LegEvent::Failed(why) => panic!("leg failed: {why}"),
                 _ => {}
@@ -275,7 +314,10 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
                 }
                 for (to, datagram) in out.drain(..) {
                     // The network loses the video packet 10.
-                    if seq == LOST && datagram.len() > 20 && datagram[8..12] == 2001u32.to_be_bytes() {
+                    if seq == LOST
+                        && datagram.len() > 20
+                        && datagram[8..12] == 2001u32.to_be_bytes()
+                    {
                         continue;
                     }
                     ok(peer.handle_read(tagged(now, engine, to, datagram)));
@@ -302,10 +344,26 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
         }
     }
     let secure = seen.secure_at.map(|t| t - t0);
-    assert!(secure.is_some_and(|t| t < Duration::from_secs(2)), "secure after {secure:?}");
-    assert!(received.get(&1001).is_some_and(|n| *n >= 50), "{received:?}");
-    assert!(received.get(&2001).is_some_and(|n| *n >= 50), "{received:?}");
-    assert!(seen.rtcp > 0, "no RTCP opened from the peer; dropped: {:?}", seen.dropped.iter().filter(|d| **d != Dropped::Unknown).collect::<Vec<_>>());
+    assert!(
+        secure.is_some_and(|t| t < Duration::from_secs(2)),
+        "secure after {secure:?}"
+    );
+    assert!(
+        received.get(&1001).is_some_and(|n| *n >= 50),
+        "{received:?}"
+    );
+    assert!(
+        received.get(&2001).is_some_and(|n| *n >= 50),
+        "{received:?}"
+    );
+    assert!(
+        seen.rtcp > 0,
+        "no RTCP opened from the peer; dropped: {:?}",
+        seen.dropped
+            .iter()
+            .filter(|d| **d != Dropped::Unknown)
+            .collect::<Vec<_>>()
+    );
     assert!(seen.nacks > 0, "the peer never NACKed the lost packet");
     assert!(seen.recovered, "the lost packet was not sent again");
     assert!(seen.dropped.contains(&Dropped::Unknown));

@@ -4,7 +4,8 @@
 //! for the leg's sending path and the context that opens the peer's RTCP. Plain state: datagrams
 //! and time in, datagrams and events out.
 //!
-//! Only the peer ICE validated is heard: DTLS and SRTCP from any other address are dropped, and
+//! Only the peer is heard: DTLS and SRTCP are taken from the peer's candidates (those its offer
+//! or its trickle named, or that proved our password in a check) and DTLS from one of them only;
 //! the peer's certificate must match the fingerprint its offer announced before any key is
 //! handed out.
 
@@ -61,8 +62,10 @@ pub struct Transport {
     ice: Agent,
     dtls: Endpoint,
     local: SocketAddr,
-    /// The selected pair's remote side: where DTLS and media go, whence they are accepted.
+    /// The selected pair's remote side: where media goes.
     remote: Option<SocketAddr>,
+    /// The address the peer's DTLS handshake came from (its session is keyed by it).
+    dtls_peer: Option<SocketAddr>,
     /// The `sha-256` fingerprint the peer's offer announced (lower case, `:`-separated).
     fingerprint: String,
     provider: Arc<dyn RTCCryptoProvider>,
@@ -100,6 +103,7 @@ impl Transport {
             dtls: Endpoint::new(local, TransportProtocol::UDP, Some(dtls)),
             local,
             remote: None,
+            dtls_peer: None,
             fingerprint: String::new(),
             provider,
             srtcp: None,
@@ -134,7 +138,8 @@ impl Transport {
     pub fn add_remote_candidate(&mut self, c: &str) -> Result<(), rtc::shared::error::Error> {
         let c = c.trim();
         let c = c.strip_prefix("a=").unwrap_or(c);
-        let c = rtc::ice::candidate::unmarshal_candidate(c.strip_prefix("candidate:").unwrap_or(c))?;
+        let c =
+            rtc::ice::candidate::unmarshal_candidate(c.strip_prefix("candidate:").unwrap_or(c))?;
         self.ice.add_remote_candidate(c)?;
         Ok(())
     }
@@ -155,11 +160,14 @@ impl Transport {
                     transport: self.context(from),
                     message: datagram,
                 };
-                self.ice.handle_read(message).map_err(|_| Dropped::Malformed)?;
+                self.ice
+                    .handle_read(message)
+                    .map_err(|_| Dropped::Malformed)?;
                 self.drain_ice();
                 Ok(None)
             }
-            Some(20..=63) if Some(from) == self.remote => {
+            Some(20..=63) if self.dtls_peer.is_none_or(|p| p == from) && self.heard(now, from) => {
+                self.dtls_peer = Some(from);
                 let events = self
                     .dtls
                     .read(now, from, None, datagram)
@@ -172,7 +180,7 @@ impl Transport {
                 }
                 Ok(None)
             }
-            Some(128..=191) if Some(from) == self.remote => {
+            Some(128..=191) if self.heard(now, from) => {
                 let srtcp = self.srtcp.as_mut().ok_or(Dropped::Unauthenticated)?;
                 // RTCP's packet types are 192–223 (RFC 5761); the leg receives no RTP.
                 if !matches!(datagram.get(1), Some(192..=223)) {
@@ -183,7 +191,7 @@ impl Transport {
                     .map(Some)
                     .map_err(|_| Dropped::Unauthenticated)
             }
-            Some(_) if Some(from) != self.remote => Err(Dropped::Unknown),
+            Some(20..=63 | 128..=191) => Err(Dropped::Unknown),
             _ => Err(Dropped::Malformed),
         }
     }
@@ -192,7 +200,9 @@ impl Transport {
     pub fn handle_timeout(&mut self, now: Instant) {
         let _ = self.ice.handle_timeout(now);
         // DTLS has a timer only once the peer's handshake began.
-        let due = self.remote.filter(|r| self.dtls.poll_timeout(r).is_some_and(|t| t <= now));
+        let due = self
+            .dtls_peer
+            .filter(|r| self.dtls.poll_timeout(r).is_some_and(|t| t <= now));
         if let Some(remote) = due {
             if let Err(e) = self.dtls.handle_timeout(remote, now) {
                 self.events.push_back(LegEvent::Failed(e.to_string()));
@@ -204,7 +214,7 @@ impl Transport {
     /// When [`Transport::handle_timeout`] is next due.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let ice = self.ice.poll_timeout();
-        let dtls = self.remote.and_then(|r| self.dtls.poll_timeout(&r));
+        let dtls = self.dtls_peer.and_then(|r| self.dtls.poll_timeout(&r));
         match (ice, dtls) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -225,9 +235,16 @@ impl Transport {
         self.events.pop_front()
     }
 
-    /// Where media goes (the selected pair's remote side).
+    /// Where media goes (the selected pair's remote side, else where DTLS came from).
     pub fn remote(&self) -> Option<SocketAddr> {
-        self.remote
+        self.remote.or(self.dtls_peer)
+    }
+
+    /// Whether `from` is one of the peer's candidates (what `rtc` accepts non-STUN traffic
+    /// from); it counts as the peer being heard for ICE's consent.
+    fn heard(&mut self, now: Instant, from: SocketAddr) -> bool {
+        let context = self.context(from);
+        self.ice.is_valid_non_stun_traffic(now, context)
     }
 
     pub fn is_secure(&self) -> bool {

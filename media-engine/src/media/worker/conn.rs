@@ -445,7 +445,10 @@ impl Conn {
     }
 
     fn on_track(&mut self, init: RTCTrackEventInit) {
-        let Some(mut receiver) = self.pc.as_mut().and_then(|pc| pc.rtp_receiver(init.receiver_id))
+        let Some(mut receiver) = self
+            .pc
+            .as_mut()
+            .and_then(|pc| pc.rtp_receiver(init.receiver_id))
         else {
             return;
         };

@@ -86,6 +86,9 @@ impl Conn {
                 return None;
             }
         };
+        let host = crate::media::factory::host_candidate(self.local_addr())
+            .map(|c| format!("candidate:{}", c.marshal()));
+        let candidates: Vec<String> = host.iter().cloned().collect();
         let local = Local {
             ufrag: &self.ufrag,
             pwd: &self.pwd,
@@ -93,6 +96,7 @@ impl Conn {
             cname: &self.stream_id,
             stream: &self.stream_id,
             session_id: u64::from(super::negotiate::rand_ssrc()),
+            candidates: &candidates,
         };
         let a = match answer::answer(offer, &local, &sends) {
             Ok(a) => a,
@@ -146,12 +150,13 @@ impl Conn {
             snap.remote_sdp = Some(offer.to_string());
             snap.local_sdp = Some(a.sdp.clone());
         }
-        // Its one host candidate, held until `gatherCandidates` asks (as on `rtc`).
+        // Its host candidate is in the answer, and also held until `gatherCandidates` asks for
+        // it (as on `rtc`).
         let mid = a.agreed.first().map(|g| g.mid.clone());
-        if let Ok(host) = crate::media::factory::host_candidate(self.local_addr()) {
+        for candidate in candidates {
             self.local_candidates.push(RTCIceCandidateInit {
-                candidate: format!("candidate:{}", host.marshal()),
-                sdp_mid: mid,
+                candidate,
+                sdp_mid: mid.clone(),
                 sdp_mline_index: Some(0),
                 ..Default::default()
             });
@@ -216,7 +221,10 @@ impl Conn {
         let Some(leg) = self.leg.as_mut() else {
             return false;
         };
-        let taken = match leg.transport.handle_datagram(now, from, BytesMut::from(data)) {
+        let taken = match leg
+            .transport
+            .handle_datagram(now, from, BytesMut::from(data))
+        {
             Ok(Some(rtcp)) => {
                 leg.bytes_received += data.len() as u64;
                 self.leg_rtcp(rtcp);
@@ -286,9 +294,9 @@ impl Conn {
                     }
                     self.count_srtp_profile(cipher);
                     let crypto = self.factory.leg_tls().map(|t| t.provider);
-                    match crypto.map(|p| {
-                        Direct::new(now, &keys, profile, &self.out_tracks, p.crypto())
-                    }) {
+                    match crypto
+                        .map(|p| Direct::new(now, &keys, profile, &self.out_tracks, p.crypto()))
+                    {
                         Ok(Ok(d)) => self.direct = Some(d),
                         Ok(Err(e)) => tracing::warn!(endpoint = %self.id, %e, "direct leg: SRTP"),
                         Err(e) => tracing::warn!(endpoint = %self.id, %e, "direct leg: SRTP"),

@@ -228,8 +228,7 @@ impl Conn {
         if self.gathering_complete {
             return;
         }
-        let host =
-            host_candidate(local_addr).and_then(|c| RTCIceCandidate::from(&c).to_json());
+        let host = host_candidate(local_addr).and_then(|c| RTCIceCandidate::from(&c).to_json());
         match host {
             Ok(init) => {
                 if let Err(e) = pc.add_local_candidate(init) {

@@ -198,7 +198,11 @@ impl Conn {
         };
         let transport = "RTCTransport_0_1";
         let sent = self.direct.as_ref().map_or(0, |d| d.bytes_sent());
-        for g in leg.agreed().iter().filter(|g| kind.is_none_or(|k| k == g.kind)) {
+        for g in leg
+            .agreed()
+            .iter()
+            .filter(|g| kind.is_none_or(|k| k == g.kind))
+        {
             let kind = match g.kind {
                 MediaKind::Audio => "audio",
                 MediaKind::Video => "video",

@@ -1,14 +1,15 @@
-//! The other design of a subscriber leg, measured for memory: what a leg would hold if it ran on
-//! webrtc-rs's lower crates (an `rtc-ice` agent, an `rtc-dtls` endpoint, the two SRTP contexts
-//! a leg needs) instead of an `RTCPeerConnection`. No SDP is kept: the engine would answer from
-//! its own template. Each of 200 legs completes ICE (full, controlled, one host candidate, as the
-//! engine runs it) and a DTLS handshake (server, AES-128-GCM, the engine's one certificate) with
-//! a peer made of the same crates, in memory and on virtual time; the peers are then dropped and
-//! the heap the legs still hold is counted.
+//! A direct leg's transport measured for memory: the engine's own
+//! `media_engine::media::leg::transport::Transport` (an `rtc-ice` agent, an `rtc-dtls` server
+//! endpoint, the keys and the SRTCP context once DTLS is up) instead of an `RTCPeerConnection`.
+//! Each of 200 legs completes ICE (full, controlled, one host candidate) and a DTLS handshake
+//! (AES-128-GCM, the engine's one certificate and shared configuration, the peer's fingerprint
+//! checked) with a peer made of the same crates, in memory and on virtual time; the peers are then
+//! dropped and the heap the legs still hold is counted.
 //!
 //!     cargo run --release -p media-engine --example leg_memory
 
 use bytes::BytesMut;
+use media_engine::media::leg::transport::{LegEvent, Transport};
 use rtc::crypto::RTCCryptoProvider;
 use rtc::dtls::config::{ClientAuthType, ConfigBuilder, ExtendedMasterSecretType, HandshakeConfig};
 use rtc::dtls::crypto::Certificate;
@@ -20,9 +21,6 @@ use rtc::ice::state::ConnectionState;
 use rtc::ice::Event;
 use rtc::sansio::Protocol;
 use rtc::shared::{TransportContext, TransportMessage, TransportProtocol};
-use rtc::srtp::config::{Config as SrtpConfig, LABEL_EXTRACTOR_DTLS_SRTP};
-use rtc::srtp::context::Context;
-use rtc::srtp::protection_profile::ProtectionProfile;
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use std::net::SocketAddr;
@@ -47,12 +45,6 @@ struct Side {
     addr: SocketAddr,
     connected: bool,
     handshaken: bool,
-}
-
-/// What a leg keeps once up: its transport, and the SRTP contexts (media out, feedback in).
-struct Leg {
-    _transport: Side,
-    _srtp: (Context, Context),
 }
 
 fn side(
@@ -98,91 +90,68 @@ fn dtls_config(
     ))
 }
 
-/// Everything `from` has to send, handed to `to` (STUN to ICE, the rest to DTLS).
-fn carry(now: Instant, from: &mut Side, to: &mut Side) -> anyhow::Result<()> {
+/// Everything the peer has to send, handed to the leg; true once the leg reported its keys.
+fn to_leg(now: Instant, peer: &mut Side, leg: &mut Transport) -> bool {
     let mut datagrams: Vec<BytesMut> = Vec::new();
-    while let Some(t) = from.ice.poll_write() {
+    while let Some(t) = peer.ice.poll_write() {
         datagrams.push(t.message);
     }
-    while let Some(t) = from.dtls.poll_transmit() {
+    while let Some(t) = peer.dtls.poll_transmit() {
         datagrams.push(t.message);
     }
     for d in datagrams {
+        let _ = leg.handle_datagram(now, peer.addr, d);
+    }
+    let mut secure = false;
+    while let Some(e) = leg.poll_event() {
+        secure |= matches!(e, LegEvent::Secure { .. });
+    }
+    secure
+}
+
+/// Everything the leg has to send, handed to the peer.
+fn to_peer(
+    now: Instant,
+    leg: &mut Transport,
+    engine: SocketAddr,
+    peer: &mut Side,
+) -> anyhow::Result<()> {
+    while let Some((_, d)) = leg.poll_transmit() {
         if rtc::stun::message::is_stun_message(&d) {
-            to.ice.handle_read(TransportMessage {
+            peer.ice.handle_read(TransportMessage {
                 now,
                 transport: TransportContext {
-                    local_addr: to.addr,
-                    peer_addr: from.addr,
+                    local_addr: peer.addr,
+                    peer_addr: engine,
                     ecn: None,
                     transport_protocol: TransportProtocol::UDP,
                 },
                 message: d,
             })?;
         } else {
-            for e in to.dtls.read(now, from.addr, None, d)? {
+            for e in peer.dtls.read(now, engine, None, d)? {
                 if matches!(e, EndpointEvent::HandshakeComplete) {
-                    to.handshaken = true;
+                    peer.handshaken = true;
                 }
             }
         }
     }
-    while let Some(e) = to.ice.poll_event() {
+    while let Some(e) = peer.ice.poll_event() {
         if let Event::ConnectionStateChange(ConnectionState::Connected) = e.event {
-            to.connected = true;
+            peer.connected = true;
         }
     }
     Ok(())
 }
 
-/// The leg's SRTP contexts from its DTLS session, as `rtc` derives them.
-fn srtp(
-    leg: &Side,
-    peer: SocketAddr,
-    crypto: &dyn rtc::crypto::RTCCrypto,
-) -> anyhow::Result<(Context, Context)> {
-    let state = leg
-        .dtls
-        .get_connection_state(peer)
-        .ok_or_else(|| anyhow::anyhow!("no DTLS state"))?;
-    let mut config = SrtpConfig {
-        profile: ProtectionProfile::AeadAes128Gcm,
-        ..Default::default()
-    };
-    let material = state.export_keying_material(
-        LABEL_EXTRACTOR_DTLS_SRTP,
-        &[],
-        config.keying_material_len(),
-    )?;
-    config.set_session_keys_from_keying_material(material.as_ref(), state.is_client())?;
-    let k = &config.keys;
-    Ok((
-        Context::new(
-            &k.local_master_key,
-            &k.local_master_salt,
-            config.profile,
-            None,
-            None,
-            crypto,
-        )?,
-        Context::new(
-            &k.remote_master_key,
-            &k.remote_master_salt,
-            config.profile,
-            Some(rtc::srtp::option::srtp_replay_protection(64)),
-            Some(rtc::srtp::option::srtcp_replay_protection(64)),
-            crypto,
-        )?,
-    ))
-}
-
 #[allow(clippy::print_stdout)] // the figures are this tool's output
 fn main() -> anyhow::Result<()> {
     let provider = rtc::crypto::default_provider().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let cert = Certificate::generate_self_signed(vec!["rtcpool".to_owned()], provider.crypto())?;
-    // One server configuration and certificate for every leg, as the engine has one.
-    let server = dtls_config(&provider, &cert, false)?;
-    let client = dtls_config(&provider, &cert, true)?;
+    // The engine's certificate and the one DTLS configuration every leg shares.
+    let cert = media_engine::media::factory::new_certificate()?;
+    let server = media_engine::media::leg::dtls_server(&provider, &cert)?;
+    let fingerprint = media_engine::media::leg::fingerprint(&provider, &cert)?;
+    let client = dtls_config(&provider, &cert.dtls_certificate, true)?;
     let engine_addr: SocketAddr = "127.0.0.1:40000".parse()?;
     let t0 = Instant::now();
     let before = live();
@@ -190,55 +159,53 @@ fn main() -> anyhow::Result<()> {
     let mut peer_bytes = 0isize;
     for i in 0..N {
         let mut now = t0;
-        let mut leg = side(
+        let ufrag = format!("leg{i:09}");
+        let mut leg = Transport::new(
             now,
-            &provider,
             engine_addr,
-            format!("leg{i:09}"),
-            Some(server.clone()),
+            &ufrag,
+            "passwordpasswordpassword",
+            server.clone(),
+            provider.clone(),
         )?;
         let peer_addr: SocketAddr = format!("127.0.0.2:{}", 20_000 + i).parse()?;
         let mut peer = side(now, &provider, peer_addr, format!("peer{i:08}"), None)?;
-        let leg_host = leg.ice.get_local_candidates()[0].clone();
-        let peer_host = peer.ice.get_local_candidates()[0].clone();
-        leg.ice.add_remote_candidate(peer_host)?;
-        peer.ice.add_remote_candidate(leg_host)?;
-        let creds = |s: &Side| {
-            let c = s.ice.get_local_credentials();
+        let peer_host = peer.ice.get_local_candidates()[0].marshal();
+        leg.add_remote_candidate(&peer_host)?;
+        peer.ice
+            .add_remote_candidate(media_engine::media::factory::host_candidate(engine_addr)?)?;
+        let (pu, pp) = {
+            let c = peer.ice.get_local_credentials();
             (c.ufrag.clone(), c.pwd.clone())
         };
-        let (pu, pp) = creds(&peer);
-        let (lu, lp) = creds(&leg);
-        leg.ice.start_connectivity_checks(now, false, pu, pp)?;
-        peer.ice.start_connectivity_checks(now, true, lu, lp)?;
+        leg.start(now, &pu, &pp, &fingerprint)?;
+        peer.ice
+            .start_connectivity_checks(now, true, ufrag, "passwordpasswordpassword".into())?;
         let mut dtls_started = false;
+        let mut secure = false;
         for _ in 0..400 {
             now += Duration::from_millis(5);
-            leg.ice.handle_timeout(now)?;
+            leg.handle_timeout(now);
             peer.ice.handle_timeout(now)?;
-            carry(now, &mut peer, &mut leg)?;
-            carry(now, &mut leg, &mut peer)?;
-            if leg.connected && peer.connected && !dtls_started {
+            secure |= to_leg(now, &mut peer, &mut leg);
+            to_peer(now, &mut leg, engine_addr, &mut peer)?;
+            if peer.connected && !dtls_started {
                 peer.dtls.connect(now, engine_addr, client.clone(), None)?;
                 dtls_started = true;
             }
-            if leg.handshaken && peer.handshaken {
+            if secure && peer.handshaken {
                 break;
             }
         }
-        anyhow::ensure!(leg.handshaken, "leg {i}: no handshake");
-        let keys = srtp(&leg, peer_addr, provider.crypto())?;
+        anyhow::ensure!(secure, "leg {i}: no keys");
         let held_with_peer = live();
         drop(peer);
         peer_bytes += held_with_peer - live();
-        legs.push(Leg {
-            _transport: leg,
-            _srtp: keys,
-        });
+        legs.push(leg);
     }
     let held = live() - before;
     println!(
-        "{N} subscriber legs on rtc-ice + rtc-dtls + SRTP (ICE and DTLS done, no SDP kept): {:.1} KB per leg (the peers held {:.1} KB each)",
+        "{N} direct legs' transports (media_engine::media::leg::transport, ICE and DTLS done, keys derived): {:.1} KB per leg (the peers held {:.1} KB each)",
         held as f64 / N as f64 / 1000.0,
         peer_bytes as f64 / N as f64 / 1000.0
     );

@@ -195,16 +195,19 @@ fn tagged(now: Instant, from: SocketAddr, to: SocketAddr, message: BytesMut) -> 
 /// What the leg saw of the peer over the run.
 #[derive(Default)]
 struct Seen {
-    secure_at: Option<Instant>,
+    /// How long after the start DTLS was up.
+    secure_at: Option<Duration>,
     rtcp: usize,
     nacks: usize,
     /// The lost packet reached the peer, sent again after its NACK.
     recovered: bool,
+    failed: Option<String>,
     dropped: Vec<Dropped>,
 }
 
-#[test]
-fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
+/// An `rtc` peer and a leg (that expects `fingerprint`, the peer's own when `None`) run for up
+/// to 10 s of virtual time; the leg sends media once secure.
+fn run(fingerprint: Option<&str>) -> (Seen, std::collections::HashMap<u32, usize>) {
     let t0 = Instant::now();
     let provider = ok(rtc::crypto::default_provider());
     let cert = ok(crate::media::factory::new_certificate());
@@ -233,7 +236,8 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
         server,
         provider.clone(),
     ));
-    ok(leg.start(t0, &a.remote_ufrag, &a.remote_pwd, &a.remote_fingerprint));
+    let expected = fingerprint.unwrap_or(&a.remote_fingerprint);
+    ok(leg.start(t0, &a.remote_ufrag, &a.remote_pwd, expected));
     ok(leg.add_remote_candidate(&peer_host.candidate));
 
     let tracks: Vec<Track> = a
@@ -285,7 +289,7 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
         while let Some(e) = leg.poll_event() {
             match e {
                 LegEvent::Secure { keys, profile } => {
-                    seen.secure_at = Some(now);
+                    seen.secure_at = Some(now - t0);
                     direct = Some(ok(Direct::new(
                         now,
                         &keys,
@@ -294,7 +298,7 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
                         provider.crypto(),
                     )));
                 }
-                LegEvent::Failed(why) => panic!("leg failed: {why}"),
+                LegEvent::Failed(why) => seen.failed = Some(why),
                 _ => {}
             }
         }
@@ -339,11 +343,19 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
                 }
             }
         }
-        if received.values().all(|n| *n >= 50) && received.len() == 2 && seen.recovered {
+        let done = received.values().all(|n| *n >= 50) && received.len() == 2 && seen.recovered;
+        if done || seen.failed.is_some() {
             break;
         }
     }
-    let secure = seen.secure_at.map(|t| t - t0);
+    (seen, received)
+}
+
+#[test]
+fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
+    let (seen, received) = run(None);
+    assert_eq!(seen.failed, None);
+    let secure = seen.secure_at;
     assert!(
         secure.is_some_and(|t| t < Duration::from_secs(2)),
         "secure after {secure:?}"
@@ -367,4 +379,13 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
     assert!(seen.nacks > 0, "the peer never NACKed the lost packet");
     assert!(seen.recovered, "the lost packet was not sent again");
     assert!(seen.dropped.contains(&Dropped::Unknown));
+}
+
+#[test]
+fn a_peer_whose_certificate_is_not_the_offered_one_gets_no_keys() {
+    let other = "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF";
+    let (seen, received) = run(Some(other));
+    assert!(seen.failed.is_some_and(|why| why.contains("fingerprint")));
+    assert_eq!(seen.secure_at, None);
+    assert!(received.is_empty(), "{received:?}");
 }

@@ -405,21 +405,33 @@ impl Conn {
             | RTCPeerConnectionState::Closed => false,
             _ => return,
         };
-        let was = self.snapshot.lock().connected;
-        if was == now_connected {
+        if self.snapshot.lock().connected == now_connected {
             return;
         }
+        if now_connected {
+            let cipher = self.srtp_cipher(now);
+            self.count_srtp_profile(&cipher);
+            self.start_direct(&cipher, now);
+        }
+        self.set_connected(now_connected);
+        if matches!(s, RTCPeerConnectionState::Failed) {
+            self.emit_error("ICE or DTLS connection failed");
+        }
+    }
+
+    /// The connection can (or can no longer) carry media: Kurento's connection and media
+    /// states; a new subscriber asks for a keyframe now, not whenever the encoder makes one.
+    fn set_connected(&mut self, now_connected: bool) {
         {
             let mut snap = self.snapshot.lock();
+            if snap.connected == now_connected {
+                return;
+            }
             snap.connected = now_connected;
             snap.media_connected = now_connected;
         }
         self.writable.store(now_connected, Ordering::Relaxed);
         if now_connected {
-            let cipher = self.srtp_cipher(now);
-            self.count_srtp_profile(&cipher);
-            self.start_direct(&cipher, now);
-            // A new subscriber needs a keyframe now, not whenever the encoder makes one.
             for kind in MediaKind::ALL {
                 if let Some(h) = self.ports.input(kind).borrow().as_ref() {
                     h.request_keyframe();
@@ -439,9 +451,6 @@ impl Conn {
             name::MEDIA_STATE_CHANGED,
             json!({"oldState": old, "newState": new}),
         );
-        if matches!(s, RTCPeerConnectionState::Failed) {
-            self.emit_error("ICE or DTLS connection failed");
-        }
     }
 
     fn on_track(&mut self, init: RTCTrackEventInit) {

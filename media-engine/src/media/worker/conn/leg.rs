@@ -16,7 +16,6 @@ use rtc::sansio::Protocol;
 use rtc::srtp::protection_profile::ProtectionProfile;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::{direct, Conn, Direct};
@@ -302,11 +301,11 @@ impl Conn {
                         Err(e) => tracing::warn!(endpoint = %self.id, %e, "direct leg: SRTP"),
                     }
                     self.media_dest = self.leg.as_ref().and_then(|l| l.transport.remote());
-                    self.leg_connected(true);
+                    self.set_connected(true);
                 }
                 LegEvent::Failed(why) => {
                     tracing::info!(endpoint = %self.id, %why, "direct leg failed");
-                    self.leg_connected(false);
+                    self.set_connected(false);
                     self.emit_error("ICE or DTLS connection failed");
                 }
             }
@@ -337,11 +336,11 @@ impl Conn {
         }
         // Consent lost: nothing can be sent until ICE is back (DTLS and SRTP stay as they are).
         if matches!(s, ConnectionState::Failed | ConnectionState::Disconnected) {
-            self.leg_connected(false);
+            self.set_connected(false);
         } else if s == ConnectionState::Connected
             && self.leg.as_ref().is_some_and(|l| l.transport.is_secure())
         {
-            self.leg_connected(true);
+            self.set_connected(true);
         }
     }
 
@@ -350,41 +349,6 @@ impl Conn {
         self.emit(
             name::NEW_CANDIDATE_PAIR_SELECTED,
             json!({"candidatePair": pair}),
-        );
-    }
-
-    /// The leg can (or can no longer) carry media: Kurento's connection and media states.
-    fn leg_connected(&mut self, now_connected: bool) {
-        let was = self.snapshot.lock().connected;
-        if was == now_connected {
-            return;
-        }
-        {
-            let mut snap = self.snapshot.lock();
-            snap.connected = now_connected;
-            snap.media_connected = now_connected;
-        }
-        self.writable.store(now_connected, Ordering::Relaxed);
-        if now_connected {
-            // A new viewer needs a keyframe now, not whenever the encoder makes one.
-            for kind in MediaKind::ALL {
-                if let Some(h) = self.ports.input(kind).borrow().as_ref() {
-                    h.request_keyframe();
-                }
-            }
-        }
-        let (old, new) = if now_connected {
-            ("DISCONNECTED", "CONNECTED")
-        } else {
-            ("CONNECTED", "DISCONNECTED")
-        };
-        self.emit(
-            name::CONNECTION_STATE_CHANGED,
-            json!({"oldState": old, "newState": new}),
-        );
-        self.emit(
-            name::MEDIA_STATE_CHANGED,
-            json!({"oldState": old, "newState": new}),
         );
     }
 

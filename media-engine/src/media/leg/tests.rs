@@ -202,6 +202,8 @@ struct Seen {
     /// The lost packet reached the peer, sent again after its NACK.
     recovered: bool,
     failed: Option<String>,
+    /// What the leg sent when closed: (to the peer, first byte).
+    closed_with: Option<(bool, Option<u8>)>,
     dropped: Vec<Dropped>,
 }
 
@@ -348,6 +350,11 @@ fn run(fingerprint: Option<&str>) -> (Seen, std::collections::HashMap<u32, usize
             break;
         }
     }
+    // Released: the peer is told with DTLS's close_notify (an alert record, content type 21).
+    leg.close(now);
+    seen.closed_with = leg
+        .poll_transmit()
+        .map(|(to, d)| (to == peer_addr, d.first().copied()));
     (seen, received)
 }
 
@@ -379,6 +386,7 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
     assert!(seen.nacks > 0, "the peer never NACKed the lost packet");
     assert!(seen.recovered, "the lost packet was not sent again");
     assert!(seen.dropped.contains(&Dropped::Unknown));
+    assert_eq!(seen.closed_with, Some((true, Some(21))));
 }
 
 #[test]

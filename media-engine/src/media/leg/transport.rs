@@ -231,6 +231,16 @@ impl Transport {
             .map(|t| (t.transport.peer_addr, t.message))
     }
 
+    /// Ends the DTLS session: its close_notify is queued for [`Transport::poll_transmit`], and
+    /// nothing more is heard.
+    pub fn close(&mut self, now: Instant) {
+        if let Some(peer) = self.dtls_peer {
+            let _ = self.dtls.stop(now, peer);
+        }
+        self.srtcp = None;
+        self.secure = false;
+    }
+
     pub fn poll_event(&mut self) -> Option<LegEvent> {
         self.events.pop_front()
     }

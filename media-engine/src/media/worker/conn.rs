@@ -551,9 +551,9 @@ impl Conn {
         ))
     }
 
-    /// Closes the peer connection (its last writes are drained by the caller) and ends the
-    /// endpoint's tasks.
-    pub fn close(&mut self) {
+    /// Closes the peer connection or the leg (its last writes, DTLS's close_notify, are drained
+    /// by the caller) and ends the endpoint's tasks.
+    pub fn close(&mut self, now: Instant) {
         self.direct = None;
         self.cancel.cancel();
         self.writable.store(false, Ordering::Relaxed);
@@ -561,7 +561,9 @@ impl Conn {
         if let Some(Err(e)) = self.pc.as_mut().map(|pc| pc.close()) {
             tracing::debug!(%e, "close");
         }
-        self.leg = None;
+        if let Some(l) = self.leg.as_mut() {
+            l.close(now);
+        }
         self.inbound.clear();
     }
 

@@ -169,8 +169,9 @@ impl Worker {
             }
         }
         let keys: Vec<ConnKey> = st.conns.keys().copied().collect();
+        let now = Instant::now();
         for k in keys {
-            st.close(k);
+            st.close(k, now);
         }
         st.send(&mut io);
         PENDING.with(|p| *p.borrow_mut() = None);
@@ -241,7 +242,7 @@ impl State {
                 }
             }
             Ctl::Close(key, done) => {
-                self.close(key);
+                self.close(key, now);
                 let _ = done.send(());
             }
             Ctl::Pli(key, receiver, ssrc) => {
@@ -254,13 +255,13 @@ impl State {
         }
     }
 
-    fn close(&mut self, key: ConnKey) {
+    fn close(&mut self, key: ConnKey, now: Instant) {
         let Some(mut c) = self.conns.remove(&key) else {
             return;
         };
         let out = &mut self.out;
         if catch_unwind(AssertUnwindSafe(|| {
-            c.close();
+            c.close(now);
             c.drain_writes(out);
         }))
         .is_err()

@@ -52,6 +52,11 @@ impl Leg {
     pub fn transport_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
         self.transport.poll_transmit()
     }
+
+    /// The endpoint is released: the peer is told (DTLS close_notify).
+    pub fn close(&mut self, now: Instant) {
+        self.transport.close(now);
+    }
 }
 
 impl Conn {

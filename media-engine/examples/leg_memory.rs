@@ -149,7 +149,7 @@ fn main() -> anyhow::Result<()> {
     let provider = rtc::crypto::default_provider().map_err(|e| anyhow::anyhow!("{e}"))?;
     // The engine's certificate and the one DTLS configuration every leg shares.
     let cert = media_engine::media::factory::new_certificate()?;
-    let server = media_engine::media::leg::dtls_server(&provider, &cert)?;
+    let server = media_engine::media::leg::dtls_server(&provider, &cert, true)?;
     let fingerprint = media_engine::media::leg::fingerprint(&provider, &cert)?;
     let client = dtls_config(&provider, &cert.dtls_certificate, true)?;
     let engine_addr: SocketAddr = "127.0.0.1:40000".parse()?;

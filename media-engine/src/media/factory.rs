@@ -138,7 +138,7 @@ impl PcFactory {
         }
         let provider = rtc::crypto::default_provider().map_err(|e| Error::Crypto(e.to_string()))?;
         let tls = LegTls {
-            dtls: crate::media::leg::dtls_server(&provider, &cert)?,
+            dtls: crate::media::leg::dtls_server(&provider, &cert, self.gcm_only)?,
             fingerprint: crate::media::leg::fingerprint(&provider, &cert)?.into(),
             provider,
         };

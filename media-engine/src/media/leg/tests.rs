@@ -213,7 +213,7 @@ fn run(fingerprint: Option<&str>) -> (Seen, std::collections::HashMap<u32, usize
     let t0 = Instant::now();
     let provider = ok(rtc::crypto::default_provider());
     let cert = ok(crate::media::factory::new_certificate());
-    let server = ok(super::dtls_server(&provider, &cert));
+    let server = ok(super::dtls_server(&provider, &cert, false));
     let fp = ok(super::fingerprint(&provider, &cert));
     let engine: SocketAddr = ok("127.0.0.1:40000".parse());
     let peer_addr: SocketAddr = ok("127.0.0.2:20000".parse());
@@ -241,6 +241,8 @@ fn run(fingerprint: Option<&str>) -> (Seen, std::collections::HashMap<u32, usize
     let expected = fingerprint.unwrap_or(&a.remote_fingerprint);
     ok(leg.start(t0, &a.remote_ufrag, &a.remote_pwd, expected));
     ok(leg.add_remote_candidate(&peer_host.candidate));
+    // A browser's mDNS candidate: never resolved (no multicast query ever leaves the leg).
+    let _ = leg.add_remote_candidate("candidate:9 1 udp 2113937151 4c1f-peer.local 50000 typ host");
 
     let tracks: Vec<Track> = a
         .agreed

@@ -15,6 +15,8 @@ use rtc::dtls::config::HandshakeConfig;
 use rtc::dtls::endpoint::{Endpoint, EndpointEvent};
 use rtc::ice::agent::agent_config::AgentConfig;
 use rtc::ice::agent::Agent;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::ice::network_type::NetworkType;
 use rtc::ice::state::ConnectionState;
 use rtc::ice::Event;
 use rtc::sansio::Protocol;
@@ -89,11 +91,22 @@ impl Transport {
         dtls: Arc<HandshakeConfig>,
         provider: Arc<dyn RTCCryptoProvider>,
     ) -> Result<Self, rtc::shared::error::Error> {
+        // As the engine's `rtc` connections run ICE (`factory.rs`): no mDNS (a remote `.local`
+        // candidate is dropped, never queried), checks every 50 ms for the same 1.4 s budget,
+        // host and peer-reflexive pairs accepted without waiting, one address family.
         let config = AgentConfig {
             local_ufrag: ufrag.to_string(),
             local_pwd: pwd.to_string(),
+            multicast_dns_mode: MulticastDnsMode::Disabled,
             check_interval: CHECK_INTERVAL,
+            max_binding_requests: Some(28),
             host_acceptance_min_wait: Some(Duration::ZERO),
+            prflx_acceptance_min_wait: Some(Duration::ZERO),
+            network_types: vec![if local.is_ipv4() {
+                NetworkType::Udp4
+            } else {
+                NetworkType::Udp6
+            }],
             ..Default::default()
         };
         let mut ice = Agent::new(now, Arc::new(config), provider.clone())?;

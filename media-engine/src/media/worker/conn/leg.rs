@@ -342,6 +342,9 @@ impl Conn {
         // Consent lost: nothing can be sent until ICE is back (DTLS and SRTP stay as they are).
         if matches!(s, ConnectionState::Failed | ConnectionState::Disconnected) {
             self.set_connected(false);
+            if s == ConnectionState::Failed {
+                self.emit_error("ICE or DTLS connection failed");
+            }
         } else if s == ConnectionState::Connected
             && self.leg.as_ref().is_some_and(|l| l.transport.is_secure())
         {

@@ -204,6 +204,7 @@ struct Seen {
     failed: Option<String>,
     /// What the leg sent when closed: (to the peer, first byte).
     closed_with: Option<(bool, Option<u8>)>,
+    deaf_after_close: bool,
     dropped: Vec<Dropped>,
 }
 
@@ -357,6 +358,12 @@ fn run(fingerprint: Option<&str>) -> (Seen, std::collections::HashMap<u32, usize
     seen.closed_with = leg
         .poll_transmit()
         .map(|(to, d)| (to == peer_addr, d.first().copied()));
+    // ... and hears nothing more.
+    let hello = BytesMut::from(&[22u8, 0xfe, 0xfd, 0, 0][..]);
+    if let Err(d) = leg.handle_datagram(now, peer_addr, hello) {
+        seen.dropped.push(d);
+        seen.deaf_after_close = true;
+    }
     (seen, received)
 }
 
@@ -389,6 +396,7 @@ fn media_flows_to_an_rtc_peer_and_its_rtcp_comes_back() {
     assert!(seen.recovered, "the lost packet was not sent again");
     assert!(seen.dropped.contains(&Dropped::Unknown));
     assert_eq!(seen.closed_with, Some((true, Some(21))));
+    assert!(seen.deaf_after_close);
 }
 
 #[test]

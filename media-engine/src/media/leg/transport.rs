@@ -75,6 +75,7 @@ pub struct Transport {
     srtcp: Option<Context>,
     events: VecDeque<LegEvent>,
     secure: bool,
+    closed: bool,
 }
 
 /// How often ICE checks run while connecting (libwebrtc: 50 ms at first).
@@ -122,6 +123,7 @@ impl Transport {
             srtcp: None,
             events: VecDeque::new(),
             secure: false,
+            closed: false,
         })
     }
 
@@ -157,14 +159,17 @@ impl Transport {
         Ok(())
     }
 
-    /// A datagram from `from`. STUN goes to ICE; DTLS and SRTCP are heard only from the selected
-    /// pair. Returns the peer's RTCP, opened, when it was SRTCP.
+    /// A datagram from `from`. STUN goes to ICE; DTLS and SRTCP are heard only from the peer's
+    /// candidates, and nothing once closed. Returns the peer's RTCP, opened, when it was SRTCP.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         from: SocketAddr,
         datagram: BytesMut,
     ) -> Result<Option<BytesMut>, Dropped> {
+        if self.closed {
+            return Err(Dropped::Unknown);
+        }
         // RFC 7983: the first byte tells STUN (0–3), DTLS (20–63) and RTP/RTCP (128–191) apart.
         match datagram.first().copied() {
             Some(0..=3) => {
@@ -252,6 +257,9 @@ impl Transport {
         }
         self.srtcp = None;
         self.secure = false;
+        // A late datagram must not reach the DTLS server, which would take it for a new
+        // handshake.
+        self.closed = true;
     }
 
     pub fn poll_event(&mut self) -> Option<LegEvent> {

@@ -17,6 +17,8 @@ pub enum Error {
     Bind(SocketAddr, std::io::Error),
     #[error("cannot start a media worker: {0}")]
     Thread(std::io::Error),
+    #[error("media worker {0} did not start: {1}")]
+    WorkerStart(usize, String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -63,22 +63,31 @@ impl Worker {
         }
     }
 
-    /// Runs on the worker's own thread until `cancel`.
-    pub fn run(self, cancel: CancellationToken) {
+    /// Runs on the worker's own thread until `cancel`; `started` hears once its runtime and
+    /// socket are up (or why they are not).
+    pub fn run(
+        self,
+        cancel: CancellationToken,
+        started: std::sync::mpsc::SyncSender<Result<(), String>>,
+    ) {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
             Ok(rt) => rt,
             Err(e) => {
-                tracing::error!(%e, "media worker could not start");
+                let _ = started.send(Err(format!("runtime: {e}")));
                 return;
             }
         };
-        rt.block_on(self.serve(cancel));
+        rt.block_on(self.serve(cancel, started));
     }
 
-    async fn serve(self, cancel: CancellationToken) {
+    async fn serve(
+        self,
+        cancel: CancellationToken,
+        started: std::sync::mpsc::SyncSender<Result<(), String>>,
+    ) {
         let Self {
             handle,
             socket,
@@ -89,10 +98,11 @@ impl Worker {
         let mut io = match Io::new(socket, settings.gso) {
             Ok(io) => io,
             Err(e) => {
-                tracing::error!(%e, "media worker socket");
+                let _ = started.send(Err(format!("socket: {e}")));
                 return;
             }
         };
+        let _ = started.send(Ok(()));
         tracing::debug!(
             worker = handle.index(),
             addr = %handle.0.local,

@@ -34,6 +34,8 @@ const CROSS_QUEUE: usize = 4096;
 /// one operation in flight and PLIs are rate-limited, so this is only reached by a worker that
 /// has fallen far behind; callers then wait (PLIs are dropped).
 const CONTROL_QUEUE: usize = 1024;
+/// How long a worker may take to build its runtime and register its socket.
+const WORKER_START: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A pipeline's seat on a worker, held for as long as the pipeline lives.
 pub struct Placement {
@@ -89,10 +91,18 @@ impl Workers {
             let handle = WorkerHandle(shared);
             let run = event_loop::Worker::new(handle.clone(), socket, io, ctl_rx, media_rx);
             let cancel = cancel.clone();
+            let (started, up) = std::sync::mpsc::sync_channel(1);
             std::thread::Builder::new()
                 .name(format!("media-worker-{index}"))
-                .spawn(move || run.run(cancel))
+                .spawn(move || run.run(cancel, started))
                 .map_err(Error::Thread)?;
+            // The engine is ready only with every worker serving: a worker that cannot start
+            // stops the engine at start-up instead of leaving its share of pipelines unserved.
+            match up.recv_timeout(WORKER_START) {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => return Err(Error::WorkerStart(index, why)),
+                Err(_) => return Err(Error::WorkerStart(index, "did not start".into())),
+            }
             workers.push(handle);
         }
         Ok(Self { factory, workers })

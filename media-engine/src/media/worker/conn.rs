@@ -378,14 +378,9 @@ impl Conn {
             RTCIceConnectionState::Disconnected | RTCIceConnectionState::Closed => "DISCONNECTED",
             _ => return,
         };
-        if self.last_ice == Some(state) {
+        if !self.ice_state(state) {
             return;
         }
-        self.last_ice = Some(state);
-        self.emit(
-            name::ICE_COMPONENT_STATE_CHANGED,
-            json!({"state": state, "streamId": 1, "componentId": 1}),
-        );
         if state == "CONNECTED" {
             if let Some((local, remote)) = self.selected_pair(now) {
                 let pair = candidate_pair("1", 1, &local, &remote);
@@ -417,6 +412,19 @@ impl Conn {
         if matches!(s, RTCPeerConnectionState::Failed) {
             self.emit_error("ICE or DTLS connection failed");
         }
+    }
+
+    /// ICE's state as Kurento names it, reported when it changed (true then).
+    fn ice_state(&mut self, state: &'static str) -> bool {
+        if self.last_ice == Some(state) {
+            return false;
+        }
+        self.last_ice = Some(state);
+        self.emit(
+            name::ICE_COMPONENT_STATE_CHANGED,
+            json!({"state": state, "streamId": 1, "componentId": 1}),
+        );
+        true
     }
 
     /// The connection can (or can no longer) carry media: Kurento's connection and media

@@ -326,14 +326,9 @@ impl Conn {
             ConnectionState::Disconnected | ConnectionState::Closed => "DISCONNECTED",
             _ => return,
         };
-        if self.last_ice == Some(state) {
+        if !self.ice_state(state) {
             return;
         }
-        self.last_ice = Some(state);
-        self.emit(
-            name::ICE_COMPONENT_STATE_CHANGED,
-            json!({"state": state, "streamId": 1, "componentId": 1}),
-        );
         if state == "CONNECTED" {
             if let Some(lines) = self.leg.as_ref().and_then(|l| l.selected.clone()) {
                 self.emit_pair(&lines);

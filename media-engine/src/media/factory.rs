@@ -132,8 +132,7 @@ impl PcFactory {
     pub fn leg_tls(&self) -> Result<LegTls, Error> {
         let cert = self.certificate()?;
         let mut legs = self.legs.lock();
-        if let Some((c, tls)) = legs.as_ref().filter(|(c, _)| *c == cert) {
-            let _ = c;
+        if let Some((_, tls)) = legs.as_ref().filter(|(c, _)| *c == cert) {
             return Ok(tls.clone());
         }
         let provider = rtc::crypto::default_provider().map_err(|e| Error::Crypto(e.to_string()))?;

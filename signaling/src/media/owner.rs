@@ -83,9 +83,7 @@ impl<M: Send + 'static> Owner<M> {
         &self,
         f: impl FnOnce(&mut M) -> R + Send + 'static,
     ) -> Option<R> {
-        self.slot(true, move |s| s.media.as_mut().map(f))
-            .await
-            .flatten()
+        self.on_media(true, f).await
     }
 
     /// Runs `f` on the media now, even while a transition runs (reads: snapshots, statistics).
@@ -93,7 +91,15 @@ impl<M: Send + 'static> Owner<M> {
         &self,
         f: impl FnOnce(&mut M) -> R + Send + 'static,
     ) -> Option<R> {
-        self.slot(false, move |s| s.media.as_mut().map(f))
+        self.on_media(false, f).await
+    }
+
+    async fn on_media<R: Send + 'static>(
+        &self,
+        settled: bool,
+        f: impl FnOnce(&mut M) -> R + Send + 'static,
+    ) -> Option<R> {
+        self.slot(settled, move |s| s.media.as_mut().map(f))
             .await
             .flatten()
     }

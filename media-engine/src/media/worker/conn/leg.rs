@@ -27,6 +27,8 @@ use crate::media::{bump, MediaKind, COUNTERS};
 
 pub struct Leg {
     transport: Transport,
+    /// The crypto the leg's send path is keyed with (the one its DTLS used).
+    provider: std::sync::Arc<dyn rtc::crypto::RTCCryptoProvider>,
     agreed: Vec<Agreed>,
     /// The selected pair, as candidate lines (local, remote).
     pub selected: Option<(String, String)>,
@@ -115,7 +117,7 @@ impl Conn {
             &self.ufrag,
             &self.pwd,
             tls.dtls,
-            tls.provider,
+            tls.provider.clone(),
         )
         .and_then(|mut t| {
             t.start(now, &a.remote_ufrag, &a.remote_pwd, &a.remote_fingerprint)?;
@@ -176,6 +178,7 @@ impl Conn {
         bump(&COUNTERS.leg_transports);
         self.leg = Some(Box::new(Leg {
             transport,
+            provider: tls.provider,
             agreed: a.agreed,
             selected: None,
             cipher: "",
@@ -297,13 +300,13 @@ impl Conn {
                         l.cipher = cipher;
                     }
                     self.count_srtp_profile(cipher);
-                    let crypto = self.factory.leg_tls().map(|t| t.provider);
-                    match crypto
-                        .map(|p| Direct::new(now, &keys, profile, &self.out_tracks, p.crypto()))
-                    {
-                        Ok(Ok(d)) => self.direct = Some(d),
-                        Ok(Err(e)) => tracing::warn!(endpoint = %self.id, %e, "direct leg: SRTP"),
-                        Err(e) => tracing::warn!(endpoint = %self.id, %e, "direct leg: SRTP"),
+                    let direct = self.leg.as_ref().map(|l| {
+                        Direct::new(now, &keys, profile, &self.out_tracks, l.provider.crypto())
+                    });
+                    match direct {
+                        Some(Ok(d)) => self.direct = Some(d),
+                        Some(Err(e)) => tracing::warn!(endpoint = %self.id, %e, "direct leg: SRTP"),
+                        None => {}
                     }
                     self.media_dest = self.leg.as_ref().and_then(|l| l.transport.remote());
                     self.set_connected(true);

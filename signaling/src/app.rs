@@ -1,8 +1,10 @@
 //! Signaling's shared state and the lifecycle operations the REST API and the browser protocol
-//! both use. The registry lock guards the sessions' plain state and is never held across an
-//! `.await`; each session's media has one owner task (`media/owner.rs`) that applies its
-//! changes in order and runs placement and re-homing as transitions, so nothing waits on a lock
-//! across an engine round trip.
+//! both use. Each session has one owner task (`owner.rs`) holding its record (connections,
+//! tokens, publications) and its media, applying every change in order and running placement
+//! and re-homing as transitions, so nothing waits on a lock across an engine round trip. The
+//! node-wide registry holds only indexes — which owner serves each session id, which socket
+//! each joined participant is on (and its reconnection window), the re-homing holds — behind a
+//! lock that is never held across an `.await`.
 
 use parking_lot::Mutex;
 use rtcpool_config::SignalingSettings;
@@ -18,9 +20,10 @@ use crate::cluster::Cluster;
 use crate::core::{Attached, Hold, Holds, Notice, Roster};
 use crate::error::Error;
 use crate::ids;
-use crate::media::owner::{Owner, Slot, Step};
 use crate::media::{Bandwidth, Released, SessionMedia};
-use crate::model::{Connection, ConnectionProps, Publisher, Session, SessionProps};
+use crate::model::{Connection, ConnectionProps, Session, SessionProps};
+use crate::owner::{Owner, Slot, Step};
+use crate::pool::select::steer::Steer;
 use crate::pool::{EnginePool, PoolEvent};
 use crate::rpc::wire::Notification;
 use crate::webhook::{events, Webhook};
@@ -46,7 +49,8 @@ impl kms_client::outbox::Weigh for Outgoing {
 pub type OutTx = kms_client::outbox::Outbox<Outgoing>;
 
 pub struct Registry {
-    pub sessions: BTreeMap<String, Session>,
+    /// Each session's owner (holding its record and media) by session id.
+    pub sessions: BTreeMap<String, SessionOwner>,
     /// Joined participants by rpc session id, their sockets and reconnection windows.
     pub roster: Roster<OutTx>,
     /// What re-homed sessions still owe their participants, and when.
@@ -85,8 +89,8 @@ pub struct Metrics {
     pub ws_open: AtomicU64,
 }
 
-/// The handle to a session media's owner task.
-pub(crate) type MediaOwner = Owner<SessionMedia>;
+/// The handle to a session's owner task: its record and its media.
+pub type SessionOwner = Owner<Session, SessionMedia>;
 
 pub struct App {
     /// This process's identity, tagged on every pipeline it creates (`ownership.rs`); its node
@@ -97,9 +101,9 @@ pub struct App {
     /// Which session each of our live pipelines belongs to (pipeline id → session id).
     pub(crate) pipelines: Mutex<HashMap<String, String>>,
     pub settings: SignalingSettings,
-    pub reg: Mutex<Registry>,
-    /// Each session's media owner (a map lookup under this lock, never held across `.await`).
-    media: Mutex<HashMap<String, MediaOwner>>,
+    /// Shared with the sessions' owners, whose steps update a participant's record and its
+    /// roster entry together.
+    pub reg: Arc<Mutex<Registry>>,
     pub pool: Arc<EnginePool>,
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
@@ -149,8 +153,7 @@ impl App {
             cluster,
             pipelines: Mutex::new(HashMap::new()),
             settings,
-            reg: Mutex::new(Registry::new()),
-            media: Mutex::new(HashMap::new()),
+            reg: Arc::new(Mutex::new(Registry::new())),
             pool,
             webhook,
             shutdown,
@@ -203,24 +206,28 @@ impl App {
         if !self.cluster.claim_session(&id).await? {
             return Err(Error::SessionExists(id));
         }
-        let mut reg = self.reg.lock();
-        if reg.sessions.contains_key(&id) {
-            return Err(Error::SessionExists(id));
-        }
         let s = Session::new(id.clone(), props, ids::now_ms());
-        let json = s.rest_json(false);
+        let (json, created_at) = (s.rest_json(false), s.created_at);
+        {
+            let mut reg = self.reg.lock();
+            if reg.sessions.contains_key(&id) {
+                return Err(Error::SessionExists(id));
+            }
+            reg.sessions.insert(id.clone(), Owner::spawn(s, None));
+        }
         self.webhook
-            .emit("sessionCreated", Some((&id, s.created_at)), Map::new());
+            .emit("sessionCreated", Some((&id, created_at)), Map::new());
         self.changed(&id);
-        reg.sessions.insert(id, s);
         Ok(json)
     }
 
     /// `POST /sessions/{id}/connection`: a pending connection with its token.
-    pub fn create_connection(&self, session_id: &str, props: ConnectionProps) -> Option<Value> {
-        let mut reg = self.reg.lock();
-        let s = reg.sessions.get_mut(session_id)?;
-        let id = ids::connection_id();
+    pub async fn create_connection(
+        &self,
+        session_id: &str,
+        props: ConnectionProps,
+    ) -> Option<Value> {
+        let owner = self.session(session_id)?;
         let token = format!(
             "{}?sessionId={}&token={}",
             self.settings.public_ws_url(),
@@ -228,7 +235,7 @@ impl App {
             ids::token_id()
         );
         let c = Connection {
-            id,
+            id: ids::connection_id(),
             token,
             props,
             created_at: ids::now_ms(),
@@ -237,7 +244,7 @@ impl App {
             subscriptions: Vec::new(),
         };
         let json = c.rest_json(session_id);
-        s.add(c);
+        owner.record(move |s| s.add(c)).await?;
         self.changed(session_id);
         Some(json)
     }
@@ -249,19 +256,52 @@ impl App {
         }
     }
 
+    // ---- sessions ------------------------------------------------------------------------
+
+    /// The owner of a session this node serves.
+    pub fn session(&self, session_id: &str) -> Option<SessionOwner> {
+        self.reg.lock().sessions.get(session_id).cloned()
+    }
+
+    /// Runs `f` on the record of a session this node serves (a step of its owner); `None` when
+    /// there is no such session (or it closed meanwhile).
+    pub async fn on_session<T: Send + 'static>(
+        &self,
+        session_id: &str,
+        f: impl FnOnce(&mut Session) -> T + Send + 'static,
+    ) -> Option<T> {
+        self.session(session_id)?.record(f).await
+    }
+
+    /// Every session's owner (for the rare walks over all sessions).
+    pub fn sessions(&self) -> Vec<(String, SessionOwner)> {
+        self.reg
+            .lock()
+            .sessions
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     // ---- notifications -------------------------------------------------------------------
 
     /// Sends to one connection of a session (if it has a live socket).
-    pub fn send_to(&self, session_id: &str, connection_id: &str, n: &Notification) {
-        let reg = self.reg.lock();
-        let rpc = reg
-            .sessions
-            .get(session_id)
-            .and_then(|s| s.connections.get(connection_id))
-            .and_then(|c| c.active.as_ref())
-            .map(|a| a.rpc.clone());
-        if let Some(tx) = rpc.and_then(|r| reg.roster.socket(&r)) {
-            let _ = tx.send(Outgoing::Text(n.to_text()));
+    pub async fn send_to(&self, session_id: &str, connection_id: &str, n: &Notification) {
+        let c = connection_id.to_string();
+        let rpc = self
+            .on_session(session_id, move |s| {
+                s.connections
+                    .get(&c)
+                    .and_then(|c| c.active.as_ref())
+                    .map(|a| a.rpc.clone())
+            })
+            .await
+            .flatten();
+        if let Some(rpc) = rpc {
+            self.deliver(&[Notice {
+                to: vec![rpc],
+                n: n.clone(),
+            }]);
         }
     }
 
@@ -271,71 +311,17 @@ impl App {
     }
 
     /// Sends to every active connection of a session except `except`.
-    pub fn broadcast(&self, session_id: &str, except: Option<&str>, n: &Notification) {
-        let text = n.to_text();
-        let reg = self.reg.lock();
-        let Some(s) = reg.sessions.get(session_id) else {
-            return;
-        };
-        for c in s.active().filter(|c| Some(c.id.as_str()) != except) {
-            let tx = c.active.as_ref().and_then(|a| reg.roster.socket(&a.rpc));
-            if let Some(tx) = tx {
-                let _ = tx.send(Outgoing::Text(text.clone()));
-            }
+    pub async fn broadcast(&self, session_id: &str, except: Option<&str>, n: &Notification) {
+        let except = except.map(str::to_string);
+        let to = self
+            .on_session(session_id, move |s| s.audience(except.as_deref()))
+            .await;
+        if let Some(to) = to {
+            self.deliver(&[Notice { to, n: n.clone() }]);
         }
     }
 
     // ---- media -------------------------------------------------------------------------
-
-    /// Every session's media owner (for the rare walks over all sessions' media).
-    pub(crate) fn media_owners(&self) -> Vec<(String, MediaOwner)> {
-        self.media
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
-    /// The owner of the session's media, started when it has none yet (its first join).
-    fn media_owner(&self, session_id: &str) -> MediaOwner {
-        self.media
-            .lock()
-            .entry(session_id.to_string())
-            .or_insert_with(|| Owner::spawn(None))
-            .clone()
-    }
-
-    /// The owner of the session's media, if it has one.
-    pub(crate) fn existing_media(&self, session_id: &str) -> Option<MediaOwner> {
-        self.media.lock().get(session_id).cloned()
-    }
-
-    fn take_media_owner(&self, session_id: &str) -> Option<MediaOwner> {
-        self.media.lock().remove(session_id)
-    }
-
-    /// Gives the session the media a node adopting it rebuilt (`cluster/adopt.rs`).
-    pub(crate) async fn install_media(&self, session_id: &str, m: SessionMedia) {
-        self.relay_views
-            .lock()
-            .insert(session_id.to_string(), m.view.clone());
-        let owner = self.media_owner(session_id);
-        let clash = owner
-            .slot(true, move |s| match s.media {
-                Some(_) => Some(m),
-                None => {
-                    s.media = Some(m);
-                    None
-                }
-            })
-            .await
-            .flatten();
-        if let Some(m) = clash {
-            tracing::warn!(session = %session_id, "adopted media for a session that has some; releasing the adopted objects");
-            self.unclaim(m.pipeline.id());
-            m.release_all().await;
-        }
-    }
 
     /// Takes engine objects out of the session's media (`take`, a step of its owner) and releases
     /// them after.
@@ -344,7 +330,7 @@ impl App {
         session_id: &str,
         take: impl FnOnce(&mut SessionMedia) -> Option<Released> + Send + 'static,
     ) {
-        let gone = match self.existing_media(session_id) {
+        let gone = match self.session(session_id) {
             Some(owner) => owner.with(take).await.flatten(),
             None => None,
         };
@@ -354,15 +340,12 @@ impl App {
         }
     }
 
-    /// Whether `connection` is still a joined participant of `session_id` (it may have left
-    /// while its engine work ran).
-    pub fn still_joined(&self, session_id: &str, connection: &str) -> bool {
-        self.reg
-            .lock()
-            .sessions
-            .get(session_id)
-            .and_then(|s| s.connections.get(connection))
-            .is_some_and(|c| c.active.is_some())
+    /// Whether `connection` is a joined participant of `session_id` now.
+    pub async fn has_joined(&self, session_id: &str, connection: &str) -> bool {
+        let c = connection.to_string();
+        self.on_session(session_id, move |s| s.has_joined(&c))
+            .await
+            .unwrap_or(false)
     }
 
     /// Records that our `pipeline` carries `session_id` (reconciliation keeps it).
@@ -379,74 +362,53 @@ impl App {
 
     /// Places the session on an engine and creates its pipeline, once (first join). A failed
     /// placement lowers that engine's effective weight and the next admitted engine is tried.
-    /// Placement is the media owner's transition: joins arriving meanwhile wait for it, not for
+    /// Placement is the session owner's transition: joins arriving meanwhile wait for it, not for
     /// a lock, and other sessions never do.
     pub async fn ensure_pipeline(self: &Arc<Self>, session_id: &str) -> Result<(), Error> {
-        if !self.reg.lock().sessions.contains_key(session_id) {
-            return Err(Error::SessionClosed(session_id.to_string()));
-        }
-        let owner = self.media_owner(session_id);
+        let closed = || Error::SessionClosed(session_id.to_string());
+        let owner = self.session(session_id).ok_or_else(closed)?;
         let (outcome, placed) = tokio::sync::oneshot::channel();
-        let (app, sid, me) = (self.clone(), session_id.to_string(), owner.clone());
+        let (app, sid) = (self.clone(), session_id.to_string());
         owner
             .transition(move |slot| {
-                if slot.media.is_some() || slot.closed {
-                    let done = slot.media.is_some();
-                    let _ = outcome.send(done.then_some(()).ok_or(Error::SessionClosed(sid)));
-                    return None;
-                }
+                let steer = match (&slot.record, &slot.media) {
+                    (Some(s), None) => s.props.steer(),
+                    (record, _) => {
+                        let placed = record.is_some().then_some(());
+                        let _ = outcome.send(placed.ok_or(Error::SessionClosed(sid)));
+                        return None;
+                    }
+                };
                 Some(Box::pin(async move {
-                    let placed = app.place(&sid).await;
-                    let step: Step<SessionMedia> = Box::new(move |slot| {
-                        let _ = outcome.send(app.commit_placement(&sid, &me, slot, placed));
+                    let placed = app.place(&sid, &steer).await;
+                    let step: Step<Session, SessionMedia> = Box::new(move |slot| {
+                        let _ = outcome.send(app.commit_placement(&sid, slot, placed));
                     });
                     step
                 }))
             })
             .await;
-        placed
-            .await
-            .unwrap_or_else(|_| Err(Error::SessionClosed(session_id.to_string())))
+        placed.await.unwrap_or_else(|_| Err(closed()))
     }
 
-    /// The placement's result, applied by the session's media owner. The session may have been
-    /// closed while the pipeline was being made: then nobody would ever release it, so it goes
-    /// now.
+    /// The placement's result, applied by the session's owner. The session may have been closed
+    /// while the pipeline was being made: then nobody would ever release it, so it goes now.
     fn commit_placement(
         &self,
         session_id: &str,
-        me: &MediaOwner,
-        slot: &mut Slot<SessionMedia>,
+        slot: &mut Slot<Session, SessionMedia>,
         placed: Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), Error>,
     ) -> Result<(), Error> {
         let (engine, client, pipeline) = placed?;
-        let live = !slot.closed && {
-            let mut reg = self.reg.lock();
-            match reg.sessions.get_mut(session_id) {
-                Some(s) => {
-                    s.engine = Some(engine.clone());
-                    true
-                }
-                None => false,
-            }
-        };
-        if !live {
-            // Drop the owner this join started for the closed session, if it is still there.
-            {
-                let mut owners = self.media.lock();
-                if owners.get(session_id).is_some_and(|o| o.same(me)) {
-                    owners.remove(session_id);
-                }
-            }
+        let Some(record) = slot.record.as_mut() else {
             self.unclaim(pipeline.id());
-            if let Some(e) = self.pool.get(&engine) {
-                e.session_removed(session_id);
-            }
+            self.engine_left(&engine, session_id);
             tokio::spawn(async move {
                 let _ = pipeline.release().await;
             });
             return Err(Error::SessionClosed(session_id.to_string()));
-        }
+        };
+        record.engine = Some(engine.clone());
         let m = SessionMedia::new(session_id.to_string(), engine, client, pipeline);
         self.relay_views
             .lock()
@@ -456,14 +418,16 @@ impl App {
         Ok(())
     }
 
-    /// A new pipeline for `session_id` on an admitted engine, claimed and tagged as ours.
+    /// A new pipeline for `session_id` on an admitted engine (among those `steer` allows),
+    /// claimed and tagged as ours.
     async fn place(
         &self,
         session_id: &str,
+        steer: &Steer,
     ) -> Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), Error> {
         let mut tried = Vec::new();
         for _ in 0..self.pool.all().len().max(1) {
-            let engine = match self.pick_engine(session_id, &tried).await {
+            let engine = match self.pick_engine(steer, &tried).await {
                 Ok(e) => e,
                 Err(why) => {
                     tracing::warn!(session = %session_id, %why, "no engine admitted");
@@ -531,22 +495,15 @@ impl App {
     /// be asked, this node's own strategy.
     async fn pick_engine(
         &self,
-        session_id: &str,
+        steer: &Steer,
         tried: &[String],
     ) -> Result<Arc<crate::pool::Engine>, String> {
-        let steer = self
-            .reg
-            .lock()
-            .sessions
-            .get(session_id)
-            .map(|s| s.props.steer())
-            .unwrap_or_default();
         let shared = self.cluster.enabled()
             && self.settings.pool_strategy == rtcpool_config::Strategy::WeightedRoundRobin;
         if shared {
             let candidates: Vec<(String, u32)> = self
                 .pool
-                .admitted_soon(&steer)
+                .admitted_soon(steer)
                 .await
                 .into_iter()
                 .filter(|(e, _)| !tried.contains(&e.id))
@@ -563,7 +520,7 @@ impl App {
                 Err(e) => tracing::warn!(%e, "shared round robin unavailable; picking locally"),
             }
         }
-        self.pool.pick_soon_steered(&steer).await
+        self.pool.pick_soon_steered(steer).await
     }
 
     /// An engine was lost: every session it hosted moves to an admitted engine (participants keep
@@ -595,26 +552,26 @@ impl App {
         self.timers_changed.notify_one();
     }
 
-    /// The nudge of a re-homed session fell due.
+    /// The nudge of a re-homed session fell due: the participants whose media is not back yet
+    /// are told to reconnect (their socket is closed).
     async fn nudge(&self, session_id: &str) {
-        let Some(owner) = self.existing_media(session_id) else {
+        let Some(owner) = self.session(session_id) else {
             return;
         };
-        let unsettled = owner.with(|m| m.unsettled.clone()).await;
-        let Some(unsettled) = unsettled else {
-            return;
-        };
+        let unsettled = owner
+            .slot(true, |slot| {
+                let (s, m) = (slot.record.as_ref()?, slot.media.as_ref()?);
+                let rpcs = m.unsettled.iter().filter_map(|c| {
+                    let rpc = s.connections.get(c)?.active.as_ref()?.rpc.clone();
+                    Some((c.clone(), rpc))
+                });
+                Some(rpcs.collect::<Vec<_>>())
+            })
+            .await
+            .flatten();
         let reg = self.reg.lock();
-        let Some(s) = reg.sessions.get(session_id) else {
-            return;
-        };
-        for c in unsettled {
-            let socket = s
-                .connections
-                .get(&c)
-                .and_then(|c| c.active.as_ref())
-                .and_then(|a| reg.roster.socket(&a.rpc));
-            if let Some(tx) = socket {
+        for (c, rpc) in unsettled.unwrap_or_default() {
+            if let Some(tx) = reg.roster.socket(&rpc) {
                 tracing::info!(session = %session_id, connection = %c, "nudging participant to reconnect its media");
                 let _ = tx.send(Outgoing::Close("media moved to another engine"));
             }
@@ -624,7 +581,7 @@ impl App {
     /// The wait for a re-homed session's publishers ended: those that did not come back are
     /// unpublished.
     async fn unpublish_stale(self: &Arc<Self>, session_id: &str) {
-        let Some(owner) = self.existing_media(session_id) else {
+        let Some(owner) = self.session(session_id) else {
             return;
         };
         let Some(stale) = owner.with(|m| m.stale_publishers()).await else {
@@ -644,15 +601,14 @@ impl App {
             .pool
             .get(engine_id)
             .is_some_and(|e| e.snapshot().connected);
-        let sessions: Vec<String> = self
-            .reg
-            .lock()
-            .sessions
-            .values()
-            .filter(|s| s.engine.as_deref() == Some(engine_id))
-            .map(|s| s.id.clone())
-            .collect();
-        for session_id in sessions {
+        for (session_id, owner) in self.sessions() {
+            let engine = engine_id.to_string();
+            let on_it = owner
+                .record(move |s| s.engine.as_ref() == Some(&engine))
+                .await;
+            if on_it != Some(true) {
+                continue;
+            }
             let engine = engine_id.to_string();
             self.rehome_session(&session_id, reason, old_alive, move |m| {
                 m.engine_id == engine
@@ -675,27 +631,28 @@ impl App {
         release_old: bool,
         still_broken: impl FnOnce(&SessionMedia) -> bool + Send + 'static,
     ) {
-        let Some(owner) = self.existing_media(session_id) else {
+        let Some(owner) = self.session(session_id) else {
             return;
         };
         let (outcome, moved) = tokio::sync::oneshot::channel();
         let (app, sid) = (self.clone(), session_id.to_string());
         owner
             .transition(move |slot| {
+                let steer = slot.record.as_ref()?.props.steer();
                 let far = slot
                     .media
                     .as_ref()
                     .filter(|m| still_broken(m))?
                     .far_engines();
                 Some(Box::pin(async move {
-                    let placed = match app.place(&sid).await {
+                    let placed = match app.place(&sid, &steer).await {
                         Err(e) => match app.place_on_spanned(&sid, &far).await {
                             Some(p) => Ok(p),
                             None => Err(e),
                         },
                         ok => ok,
                     };
-                    let step: Step<SessionMedia> = Box::new(move |slot| {
+                    let step: Step<Session, SessionMedia> = Box::new(move |slot| {
                         let _ = outcome.send(app.commit_rehoming(&sid, slot, placed));
                     });
                     step
@@ -721,14 +678,14 @@ impl App {
         }
     }
 
-    /// A re-homing's placement, applied by the session's media owner.
+    /// A re-homing's placement, applied by the session's owner.
     fn commit_rehoming(
         &self,
         session_id: &str,
-        slot: &mut Slot<SessionMedia>,
+        slot: &mut Slot<Session, SessionMedia>,
         placed: Result<(String, kms_client::KurentoClient, kms_client::MediaPipeline), Error>,
     ) -> Rehomed {
-        let Some(m) = slot.media.as_mut() else {
+        let (Some(record), Some(m)) = (slot.record.as_mut(), slot.media.as_mut()) else {
             // Closed while the new pipeline was being made.
             if let Ok((engine, _, pipeline)) = placed {
                 self.unclaim(pipeline.id());
@@ -748,9 +705,7 @@ impl App {
                 if let Some(e) = self.pool.get(&old_engine) {
                     e.session_removed(session_id);
                 }
-                if let Some(s) = self.reg.lock().sessions.get_mut(session_id) {
-                    s.engine = Some(new_engine);
-                }
+                record.engine = Some(new_engine);
                 self.changed(session_id);
                 self.schedule_holds(session_id, &old_engine);
                 Rehomed::Moved { old, far }
@@ -778,28 +733,28 @@ impl App {
         reason: &str,
         evicted: bool,
     ) {
-        let evicted_socket = {
-            let mut reg = self.reg.lock();
-            let Some(d) = reg
-                .sessions
-                .get_mut(session_id)
-                .and_then(|s| s.depart(connection_id, reason, evicted))
-            else {
-                return;
-            };
-            // Delivered before the participant leaves the roster: an evicted one hears it too.
-            reg.deliver(&d.notices);
-            if let Some(s) = reg.sessions.get(session_id) {
-                self.hook_departure(s, &d.gone, &d.cut, reason);
-            }
-            if let Some(r) = &d.rpc {
-                self.cluster.participant_left(r);
-            }
-            d.rpc
-                .and_then(|r| reg.roster.remove(&r))
-                .and_then(|m| m.socket)
+        let (reg, webhook) = (self.reg.clone(), self.webhook.clone());
+        let (connection, why) = (connection_id.to_string(), reason.to_string());
+        // The record and the roster change in one step of the session's owner.
+        let departed = self
+            .on_session(session_id, move |s| {
+                let d = s.depart(&connection, &why, evicted)?;
+                let mut reg = reg.lock();
+                // Delivered before the participant leaves the roster: an evicted one hears it too.
+                reg.deliver(&d.notices);
+                webhook.departure(s, &d.gone, &d.cut, &why);
+                let socket = d.rpc.as_ref().and_then(|r| reg.roster.remove(r)?.socket);
+                Some((d.rpc, d.empty, socket))
+            })
+            .await
+            .flatten();
+        let Some((rpc, empty, socket)) = departed else {
+            return;
         };
-        if let (true, Some(Attached { tx, .. })) = (evicted, evicted_socket) {
+        if let Some(r) = &rpc {
+            self.cluster.participant_left(r);
+        }
+        if let (true, Some(Attached { tx, .. })) = (evicted, socket) {
             // OpenVidu closes the evicted socket after a grace period; the client leaves on
             // the notification.
             tokio::spawn(async move {
@@ -810,153 +765,74 @@ impl App {
         let connection = connection_id.to_string();
         self.release_detached(session_id, move |m| Some(m.detach_participant(&connection)))
             .await;
-        let empty = self
-            .reg
-            .lock()
-            .sessions
-            .get(session_id)
-            .is_none_or(|s| s.active().next().is_none());
         if empty {
-            self.close_session_if_empty(session_id).await;
-        }
-    }
-
-    /// The last participant left: the session and its pipeline go (OpenVidu destroys it).
-    async fn close_session_if_empty(&self, session_id: &str) {
-        let engine = {
-            let mut reg = self.reg.lock();
-            let Some(s) = reg.sessions.get(session_id) else {
-                return;
-            };
-            if s.active().next().is_some() || s.engine.is_none() {
-                return;
-            }
-            reg.holds.forget(session_id);
-            let s = reg.sessions.remove(session_id);
-            self.cluster.session_closed(session_id);
-            if let Some(s) = &s {
-                let fields = events::session_destroyed(s, "lastParticipantLeft", ids::now_ms());
-                self.webhook
-                    .emit("sessionDestroyed", Some((&s.id, s.created_at)), fields);
-            }
-            s.and_then(|s| s.engine)
-        };
-        self.release_media(session_id, engine).await;
-    }
-
-    async fn release_media(&self, session_id: &str, engine: Option<String>) {
-        self.relay_views.lock().remove(session_id);
-        if let Some(owner) = self.take_media_owner(session_id) {
-            if let Some(mut m) = owner.close().await {
-                self.unclaim(m.pipeline.id());
-                let far = m.take_far();
-                self.release(session_id, far).await;
-                m.release_all().await;
-            }
-        }
-        if let Some(engine) = engine {
-            self.engine_left(&engine, session_id);
+            self.close_session_where(session_id, "lastParticipantLeft", |s| {
+                s.active().next().is_none() && s.engine.is_some()
+            })
+            .await;
         }
     }
 
     /// `DELETE /sessions/{id}` and shutdown: every participant is evicted with `reason`, the
     /// pipeline released, the session removed. False when the session is unknown.
     pub async fn close_session(&self, session_id: &str, reason: &str) -> bool {
-        let engine = {
-            let mut reg = self.reg.lock();
-            let Some(s) = reg.sessions.remove(session_id) else {
-                return false;
-            };
-            self.cluster.session_closed(session_id);
-            reg.holds.forget(session_id);
-            let (notices, rpcs) = s.close(reason);
-            reg.deliver(&notices);
-            self.hook_close(&s, reason);
-            for r in &rpcs {
-                reg.roster.remove(r);
-                self.cluster.participant_left(r);
-            }
-            s.engine
-        };
-        self.release_media(session_id, engine).await;
-        true
+        self.close_session_where(session_id, reason, |_| true).await
     }
 
-    /// Webhook events of a participant that left `s` (already out of it): the streams it
-    /// published (and the others' subscriptions to it) and received, then `participantLeft`.
-    fn hook_departure(&self, s: &Session, gone: &Connection, cut: &[(String, u64)], reason: &str) {
-        if !self.webhook.enabled() {
-            return;
-        }
-        let now = ids::now_ms();
-        let session = Some((s.id.as_str(), s.created_at));
-        let destroyed = "webrtcConnectionDestroyed";
-        if let Some(p) = &gone.publisher {
-            self.hook_stream_ended((&s.id, s.created_at), &gone.id, p, cut, reason);
-        }
-        for (stream, since) in &gone.subscriptions {
-            let Some(owner) = s.by_stream(stream) else {
-                continue;
-            };
-            if let Some(p) = &owner.publisher {
-                let f = events::webrtc_connection(
-                    &owner.id,
-                    p,
-                    Some(&gone.id),
-                    *since,
-                    Some((reason, now)),
-                );
-                self.webhook.emit(destroyed, session, f);
-            }
-        }
-        let f = events::participant(gone, Some((reason, now)));
-        self.webhook.emit("participantLeft", session, f);
-    }
-
-    /// Webhook events of a session closed with `reason`: every participant's streams and
-    /// departure, then `sessionDestroyed`.
-    fn hook_close(&self, s: &Session, reason: &str) {
-        if !self.webhook.enabled() {
-            return;
-        }
-        for c in s.active() {
-            if let Some(p) = &c.publisher {
-                // Its subscribers' ends are reported with their own departures below.
-                self.hook_stream_ended((&s.id, s.created_at), &c.id, p, &[], reason);
-            }
-            // Its subscriptions and its departure (its own stream was just reported).
-            let mut own = c.clone();
-            own.publisher = None;
-            self.hook_departure(s, &own, &[], reason);
-        }
-        let f = events::session_destroyed(s, reason, ids::now_ms());
-        self.webhook
-            .emit("sessionDestroyed", Some((&s.id, s.created_at)), f);
-    }
-
-    /// `webrtcConnectionDestroyed` of `owner`'s stream `p` ended with `reason`: for each
-    /// subscription to it in `cut` (subscriber, since), then for the publication itself.
-    pub fn hook_stream_ended(
+    /// Closes the session if `when` holds for its record then (the last participant left: the
+    /// session and its pipeline go, as OpenVidu destroys it). In one step of its owner the
+    /// record and media are taken, every participant left still there hears `reason` and leaves
+    /// the roster, and the session leaves the index; its engine objects are released after.
+    async fn close_session_where(
         &self,
-        session: (&str, u64),
-        owner: &str,
-        p: &Publisher,
-        cut: &[(String, u64)],
+        session_id: &str,
         reason: &str,
-    ) {
-        if !self.webhook.enabled() {
-            return;
+        when: impl FnOnce(&Session) -> bool + Send + 'static,
+    ) -> bool {
+        let Some(owner) = self.session(session_id) else {
+            return false;
+        };
+        let (reg, webhook, me) = (self.reg.clone(), self.webhook.clone(), owner.clone());
+        let (sid, why) = (session_id.to_string(), reason.to_string());
+        let closed = owner
+            .slot(false, move |slot| {
+                if !when(slot.record.as_ref()?) {
+                    return None;
+                }
+                let (s, media) = (slot.record.take()?, slot.media.take());
+                let mut reg = reg.lock();
+                if reg.sessions.get(&sid).is_some_and(|o| o.same(&me)) {
+                    reg.sessions.remove(&sid);
+                }
+                reg.holds.forget(&sid);
+                let (notices, rpcs) = s.close(&why);
+                reg.deliver(&notices);
+                for r in &rpcs {
+                    reg.roster.remove(r);
+                }
+                webhook.session_closed(&s, &why);
+                Some((s.engine, rpcs, media))
+            })
+            .await
+            .flatten();
+        let Some((engine, rpcs, media)) = closed else {
+            return false;
+        };
+        self.cluster.session_closed(session_id);
+        for r in &rpcs {
+            self.cluster.participant_left(r);
         }
-        let now = ids::now_ms();
-        let ended = Some((reason, now));
-        for (sub, since) in cut {
-            let f = events::webrtc_connection(owner, p, Some(sub), *since, ended);
-            self.webhook
-                .emit("webrtcConnectionDestroyed", Some(session), f);
+        self.relay_views.lock().remove(session_id);
+        if let Some(mut m) = media {
+            self.unclaim(m.pipeline.id());
+            let far = m.take_far();
+            self.release(session_id, far).await;
+            m.release_all().await;
         }
-        let f = events::webrtc_connection(owner, p, None, p.created_at, ended);
-        self.webhook
-            .emit("webrtcConnectionDestroyed", Some(session), f);
+        if let Some(engine) = engine {
+            self.engine_left(&engine, session_id);
+        }
+        true
     }
 
     /// `mediaNodeStatusChanged` of `engine` from `old` to `new`.
@@ -965,7 +841,7 @@ impl App {
         self.webhook.emit("mediaNodeStatusChanged", None, f);
     }
 
-    /// Every session, closed with `openviduServerStopped` (graceful shutdown).
+    /// Every session, closed with `reason` (graceful shutdown).
     pub async fn close_all(&self, reason: &str) {
         let ids: Vec<String> = self.reg.lock().sessions.keys().cloned().collect();
         for id in ids {
@@ -1027,8 +903,8 @@ async fn run_timers(app: std::sync::Weak<App>) {
     }
 }
 
-/// Drops sessions created by REST that nobody joined within the threshold (OpenVidu's
-/// `OPENVIDU_SESSIONS_GARBAGE_*`).
+/// Closes sessions created by REST that nobody joined within the threshold (OpenVidu's
+/// `OPENVIDU_SESSIONS_GARBAGE_*`; `sessionDestroyed` with `automaticStop`).
 async fn collect_garbage(app: std::sync::Weak<App>) {
     let Some(interval) = app
         .upgrade()
@@ -1044,11 +920,13 @@ async fn collect_garbage(app: std::sync::Weak<App>) {
         }
         let threshold_ms = app.settings.openvidu_sessions_garbage_threshold * 1000;
         let now = ids::now_ms();
-        let mut reg = app.reg.lock();
-        reg.sessions.retain(|_, s| {
-            s.engine.is_some()
-                || s.active().next().is_some()
-                || now.saturating_sub(s.created_at) < threshold_ms
-        });
+        for (id, _) in app.sessions() {
+            let unused = move |s: &Session| {
+                s.engine.is_none()
+                    && s.active().next().is_none()
+                    && now.saturating_sub(s.created_at) >= threshold_ms
+            };
+            app.close_session_where(&id, "automaticStop", unused).await;
+        }
     }
 }

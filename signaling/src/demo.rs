@@ -73,7 +73,7 @@ pub async fn token(State(app): State<Arc<App>>, body: Bytes) -> Response {
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", PATH)
             .into_response();
     };
-    match app.create_connection(&session, props) {
+    match app.create_connection(&session, props).await {
         Some(c) => ok_json(json!({"token": c["token"], "session": session})),
         None => ApiError::new(
             StatusCode::CONFLICT,

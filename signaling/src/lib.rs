@@ -13,6 +13,7 @@ pub mod local_engines;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod owner;
 pub mod ownership;
 pub mod pool;
 pub mod rest;

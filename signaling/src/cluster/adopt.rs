@@ -46,22 +46,37 @@ impl App {
             session.engine = None;
         }
         let now = tokio::time::Instant::now().into_std();
-        let participants = {
-            let mut reg = self.reg.lock();
-            let joined: Vec<(String, String)> = session
-                .active()
-                .filter_map(|c| c.active.as_ref().map(|a| (a.rpc.clone(), c.id.clone())))
-                .collect();
-            for (rpc, connection) in &joined {
-                let _ = reg.roster.adopt(rpc, session_id, connection, now);
-            }
-            reg.sessions.insert(session_id.to_string(), session);
-            joined.len()
-        };
         let with_media = media.is_some();
-        if let Some(m) = media {
-            self.install_media(session_id, m).await;
+        if let Some(m) = &media {
+            self.relay_views
+                .lock()
+                .insert(session_id.to_string(), m.view.clone());
         }
+        let joined: Vec<(String, String)> = session
+            .active()
+            .filter_map(|c| c.active.as_ref().map(|a| (a.rpc.clone(), c.id.clone())))
+            .collect();
+        let clash = {
+            let mut reg = self.reg.lock();
+            match reg.sessions.contains_key(session_id) {
+                true => media,
+                false => {
+                    for (rpc, connection) in &joined {
+                        let _ = reg.roster.adopt(rpc, session_id, connection, now);
+                    }
+                    let owner = crate::owner::Owner::spawn(session, media);
+                    reg.sessions.insert(session_id.to_string(), owner);
+                    None
+                }
+            }
+        };
+        if let Some(m) = clash {
+            tracing::warn!(session = %session_id, "adopted a session that was made here meanwhile; releasing the adopted objects");
+            self.unclaim(m.pipeline.id());
+            m.release_all().await;
+            return Ok(true);
+        }
+        let participants = joined.len();
         self.timers_changed.notify_one();
         self.changed(session_id);
         tracing::info!(session = %session_id, participants, with_media, "adopted a session of a dead node");

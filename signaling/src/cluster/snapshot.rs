@@ -45,12 +45,18 @@ impl Dirty {
 pub async fn collect(app: &App, sessions: Vec<String>) -> Vec<(String, String)> {
     let mut snaps = Vec::with_capacity(sessions.len());
     for id in sessions {
-        let Some(session) = app.reg.lock().sessions.get(&id).cloned() else {
+        let Some(owner) = app.session(&id) else {
             continue;
         };
-        let media = match app.existing_media(&id) {
-            Some(owner) => owner.peek(|m| m.ids()).await,
-            None => None,
+        // The record and the media as they are together (a read: not waiting for a placement).
+        let snap = owner
+            .slot(false, |s| {
+                Some((s.record.clone()?, s.media.as_ref().map(|m| m.ids())))
+            })
+            .await
+            .flatten();
+        let Some((session, media)) = snap else {
+            continue;
         };
         if let Ok(json) = serde_json::to_string(&Snapshot { session, media }) {
             snaps.push((id, json));

@@ -4,7 +4,6 @@
 //! endpoint exists are held. A subscription the session's engine cannot take may go to another
 //! engine, fed through a relay of its publisher (`relay.rs`).
 
-pub mod owner;
 pub mod relay;
 mod span;
 pub use span::sample_relays;
@@ -1013,7 +1012,7 @@ async fn relay_candidates(
             sdp_mid: c.sdp_mid,
             candidate: c.candidate,
         };
-        app.send_to(&session, &owner, &n);
+        app.send_to(&session, &owner, &n).await;
     }
 }
 

@@ -42,10 +42,12 @@ const NEW_RELAY_ENDPOINTS: u64 = 3;
 
 impl App {
     /// The engine a new subscription of `sm`'s session to `publisher` goes to: None for the
-    /// session's own, or a far engine (with this node's client for it).
+    /// session's own, or a far engine (with this node's client for it) among those the
+    /// session's `steer` allows.
     pub fn subscriber_site(
         &self,
         sm: &SessionMedia,
+        steer: crate::pool::select::steer::Steer,
         publisher: &str,
     ) -> Option<(String, kms_client::KurentoClient)> {
         let span = self.settings.pool_session_span;
@@ -66,13 +68,6 @@ impl App {
             return None;
         }
         let labels = {
-            let steer = self
-                .reg
-                .lock()
-                .sessions
-                .get(&sm.session_id)
-                .map(|s| s.props.steer())
-                .unwrap_or_default();
             match (steer.labels.is_empty(), &origin) {
                 (false, _) => steer.labels,
                 (true, Some(o)) => o.labels.clone(),
@@ -138,7 +133,7 @@ impl App {
     /// site there; the subscribers it had reconnect their streams and are placed again (nudged
     /// like after a re-homing if they do not).
     pub async fn drop_far_engine(&self, engine_id: &str, alive: bool) {
-        for (session_id, owner) in self.media_owners() {
+        for (session_id, owner) in self.sessions() {
             let engine = engine_id.to_string();
             let gone = owner
                 .with(move |m| match m.engine_id != engine {

@@ -33,7 +33,7 @@ pub type Figures = HashMap<(String, String), Value>;
 impl App {
     /// The WebRTC figures of every endpoint of `session_id` (empty when it has no media here).
     pub async fn webrtc_figures(&self, session_id: &str) -> Figures {
-        let Some(owner) = self.existing_media(session_id) else {
+        let Some(owner) = self.session(session_id) else {
             return Figures::new();
         };
         let Some(targets) = owner.peek(|m| m.webrtc_targets()).await else {

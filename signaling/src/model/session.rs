@@ -48,6 +48,13 @@ impl Session {
         self.in_order().filter(|c| c.active.is_some())
     }
 
+    /// Whether `connection` is a joined participant.
+    pub fn has_joined(&self, connection: &str) -> bool {
+        self.connections
+            .get(connection)
+            .is_some_and(|c| c.active.is_some())
+    }
+
     pub fn by_token(&self, token: &str) -> Option<&Connection> {
         self.connections.values().find(|c| c.token == token)
     }

@@ -35,7 +35,7 @@ pub async fn create(State(app): State<Arc<App>>, Path(id): Path<String>, body: B
         )
         .into_response();
     }
-    match app.create_connection(&id, props) {
+    match app.create_connection(&id, props).await {
         Some(json) => ok_json(json),
         None => ApiError::missing(StatusCode::NOT_FOUND, "Session", &id, &p).into_response(),
     }
@@ -51,8 +51,14 @@ pub async fn list(
         true => app.webrtc_figures(&id).await,
         false => Default::default(),
     };
-    let reg = app.reg.lock();
-    let Some(s) = reg.sessions.get(&id) else {
+    let listed = app
+        .on_session(&id, move |s| {
+            let json = |c: &crate::model::Connection| c.rest_json(&s.id);
+            let shown = s.in_order().filter(|c| pending || c.active.is_some());
+            shown.map(json).collect::<Vec<Value>>()
+        })
+        .await;
+    let Some(mut content) = listed else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             format!("Session {id} not found"),
@@ -60,15 +66,9 @@ pub async fn list(
         )
         .into_response();
     };
-    let content: Vec<Value> = s
-        .in_order()
-        .filter(|c| pending || c.active.is_some())
-        .map(|c| {
-            let mut v = c.rest_json(&id);
-            add_to_connection(&mut v, &figures);
-            v
-        })
-        .collect();
+    for v in &mut content {
+        add_to_connection(v, &figures);
+    }
     ok_json(list_json(content))
 }
 
@@ -82,17 +82,21 @@ pub async fn get(
         true => app.webrtc_figures(&id).await,
         false => Default::default(),
     };
-    let reg = app.reg.lock();
-    let Some(s) = reg.sessions.get(&id) else {
-        return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response();
-    };
-    match s.connections.get(&cid) {
-        Some(c) => {
-            let mut v = c.rest_json(&id);
+    let c = cid.clone();
+    let found = app
+        .on_session(&id, move |s| {
+            s.connections.get(&c).map(|c| c.rest_json(&s.id))
+        })
+        .await;
+    match found {
+        None => ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response(),
+        Some(None) => {
+            ApiError::missing(StatusCode::NOT_FOUND, "Connection", &cid, &p).into_response()
+        }
+        Some(Some(mut v)) => {
             add_to_connection(&mut v, &figures);
             ok_json(v)
         }
-        None => ApiError::missing(StatusCode::NOT_FOUND, "Connection", &cid, &p).into_response(),
     }
 }
 
@@ -102,24 +106,29 @@ pub async fn remove(
     Path((id, cid)): Path<(String, String)>,
 ) -> Response {
     let p = format!("{}/{cid}", path(&id));
-    let active = {
-        let mut reg = app.reg.lock();
-        let Some(s) = reg.sessions.get_mut(&id) else {
-            return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response();
-        };
-        match s.connections.get(&cid).map(|c| c.active.is_some()) {
-            None => {
-                return ApiError::missing(StatusCode::NOT_FOUND, "Connection", &cid, &p)
-                    .into_response()
+    let c = cid.clone();
+    // An unused token goes at once; an active connection is evicted below.
+    let found = app
+        .on_session(&id, move |s| {
+            let active = s.connections.get(&c).map(|c| c.active.is_some());
+            if active == Some(false) {
+                s.remove(&c);
             }
-            Some(false) => {
-                s.remove(&cid);
-                app.changed(&id);
-                false
-            }
-            Some(true) => true,
+            active
+        })
+        .await;
+    let active = match found {
+        None => {
+            return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response()
         }
+        Some(None) => {
+            return ApiError::missing(StatusCode::NOT_FOUND, "Connection", &cid, &p).into_response()
+        }
+        Some(Some(active)) => active,
     };
+    if !active {
+        app.changed(&id);
+    }
     if active {
         app.remove_participant(&id, &cid, "forceDisconnectByServer", true)
             .await;

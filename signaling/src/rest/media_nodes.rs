@@ -19,7 +19,7 @@ use crate::pool::{Engine, Status};
 const PATH: &str = "/openvidu/api/media-nodes";
 
 /// The Media Node object (+ rtcpool's health fields).
-pub fn node_json(app: &App, e: &Engine, with_sessions: bool) -> Value {
+pub async fn node_json(app: &App, e: &Engine, with_sessions: bool) -> Value {
     let s = e.snapshot();
     let admitted = app.pool.admitted(&s);
     let mut v = json!({
@@ -47,20 +47,17 @@ pub fn node_json(app: &App, e: &Engine, with_sessions: bool) -> Value {
         v["statsAge"] = json!(Instant::now().saturating_duration_since(st.at).as_millis() as u64);
     }
     if with_sessions {
-        let reg = app.reg.lock();
-        let sessions: Vec<Value> = s
-            .sessions
-            .iter()
-            .filter_map(|id| reg.sessions.get(id))
-            .map(|x| {
-                let mut j = x.rest_json(false);
-                if app.cluster.enabled() {
-                    // rtcpool's addition: which signaling node owns the session.
-                    j["ownerNode"] = json!(app.instance);
-                }
-                j
-            })
-            .collect();
+        let mut sessions = Vec::with_capacity(s.sessions.len());
+        for id in &s.sessions {
+            let Some(mut j) = app.on_session(id, |x| x.rest_json(false)).await else {
+                continue;
+            };
+            if app.cluster.enabled() {
+                // rtcpool's addition: which signaling node owns the session.
+                j["ownerNode"] = json!(app.instance);
+            }
+            sessions.push(j);
+        }
         v["sessions"] = json!(sessions);
     }
     v
@@ -81,12 +78,10 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let with = flag(&q, "sessions", false);
-    let content: Vec<Value> = app
-        .pool
-        .all()
-        .iter()
-        .map(|e| node_json(&app, e, with))
-        .collect();
+    let mut content = Vec::new();
+    for e in app.pool.all() {
+        content.push(node_json(&app, &e, with).await);
+    }
     ok_json(list_json(content))
 }
 
@@ -96,7 +91,7 @@ pub async fn get(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     match app.pool.get(&id) {
-        Some(e) => ok_json(node_json(&app, &e, flag(&q, "sessions", false))),
+        Some(e) => ok_json(node_json(&app, &e, flag(&q, "sessions", false)).await),
         None => not_found(&id),
     }
 }
@@ -173,7 +168,7 @@ pub async fn add(
         }
         app.hook_node_status(&e.snapshot(), "launching", Status::Running.as_str());
     }
-    ok_json(node_json(&app, &e, false))
+    ok_json(node_json(&app, &e, false).await)
 }
 
 /// `PATCH {status?, weight?}`: 200 changed, 204 unchanged, 400 invalid, 404 unknown.
@@ -232,7 +227,7 @@ pub async fn patch(State(app): State<Arc<App>>, Path(id): Path<String>, body: By
         changed = true;
     }
     if changed {
-        ok_json(node_json(&app, &e, false))
+        ok_json(node_json(&app, &e, false).await)
     } else {
         no_content()
     }

@@ -52,24 +52,25 @@ pub async fn list(
     let pending = flag(&q, "pendingConnections", false);
     let mut figures = HashMap::new();
     if flag(&q, "webRtcStats", false) {
-        let ids: Vec<String> = app.reg.lock().sessions.keys().cloned().collect();
-        for id in ids {
+        for (id, _) in app.sessions() {
             let f = app.webrtc_figures(&id).await;
             figures.insert(id, f);
         }
     }
-    let reg = app.reg.lock();
-    let content: Vec<Value> = reg
-        .sessions
-        .values()
-        .map(|s| {
-            let mut v = with_span(&app, s, s.rest_json(pending));
-            if let Some(f) = figures.get(&s.id) {
-                add_to_session(&mut v, f);
-            }
-            v
-        })
-        .collect();
+    let mut content = Vec::new();
+    for (id, owner) in app.sessions() {
+        let Some((v, engine)) = owner
+            .record(move |s| (s.rest_json(pending), s.engine.clone()))
+            .await
+        else {
+            continue;
+        };
+        let mut v = with_span(&app, &id, engine.as_deref(), v);
+        if let Some(f) = figures.get(&id) {
+            add_to_session(&mut v, f);
+        }
+        content.push(v);
+    }
     ok_json(list_json(content))
 }
 
@@ -83,9 +84,12 @@ pub async fn get(
         true => app.webrtc_figures(&id).await,
         false => Default::default(),
     };
-    match app.reg.lock().sessions.get(&id) {
-        Some(s) => {
-            let mut v = with_span(&app, s, s.rest_json(pending));
+    let found = app
+        .on_session(&id, move |s| (s.rest_json(pending), s.engine.clone()))
+        .await;
+    match found {
+        Some((v, engine)) => {
+            let mut v = with_span(&app, &id, engine.as_deref(), v);
             add_to_session(&mut v, &figures);
             ok_json(v)
         }
@@ -115,23 +119,23 @@ pub async fn close(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respo
 
 /// Where the session's media is (OpenVidu Pro's `mediaNodeId`) and, when it spans engines, every
 /// engine it uses (`mediaNodeIds`, its own first) and its relays.
-fn with_span(app: &App, s: &crate::model::Session, mut v: Value) -> Value {
-    let Some(engine) = &s.engine else {
+fn with_span(app: &App, id: &str, engine: Option<&str>, mut v: Value) -> Value {
+    let Some(engine) = engine else {
         return v;
     };
     let relays = app
         .relay_views
         .lock()
-        .get(&s.id)
+        .get(id)
         .map(|r| r.lock().clone())
         .unwrap_or_default();
-    let mut nodes = vec![engine.clone()];
+    let mut nodes = vec![engine.to_string()];
     for r in &relays {
         if !nodes.contains(&r.to_media_node_id) {
             nodes.push(r.to_media_node_id.clone());
         }
     }
-    v["mediaNodeId"] = Value::from(engine.clone());
+    v["mediaNodeId"] = Value::from(engine);
     v["mediaNodeIds"] = serde_json::json!(nodes);
     v["relays"] = Value::Array(relays.iter().map(|r| r.json()).collect());
     v

@@ -44,11 +44,8 @@ pub async fn send(State(app): State<Arc<App>>, body: Bytes) -> Response {
         return ApiError::new(StatusCode::BAD_REQUEST, e.message, PATH).into_response();
     }
     let active = app
-        .reg
-        .lock()
-        .sessions
-        .get(&session)
-        .map(|s| s.active().next().is_some());
+        .on_session(&session, |s| s.active().next().is_some())
+        .await;
     match active {
         None => {
             return ApiError::missing(StatusCode::NOT_FOUND, "Session", &session, PATH)
@@ -69,7 +66,7 @@ pub async fn send(State(app): State<Arc<App>>, body: Bytes) -> Response {
         kind: Some(kind.unwrap_or_else(|| "signal".into())),
         from: None,
     };
-    match deliver_signal(&app, &session, &to, &n) {
+    match deliver_signal(&app, &session, &to, &n).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => ApiError::new(StatusCode::NOT_ACCEPTABLE, e.message, PATH).into_response(),
     }

@@ -14,12 +14,12 @@ pub async fn remove(
     Path((id, sid)): Path<(String, String)>,
 ) -> Response {
     let p = format!("/openvidu/api/sessions/{id}/stream/{sid}");
-    let owner = {
-        let reg = app.reg.lock();
-        let Some(s) = reg.sessions.get(&id) else {
-            return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response();
-        };
-        s.by_stream(&sid).map(|c| c.id.clone())
+    let stream = sid.clone();
+    let owner = app
+        .on_session(&id, move |s| s.by_stream(&stream).map(|c| c.id.clone()))
+        .await;
+    let Some(owner) = owner else {
+        return ApiError::missing(StatusCode::BAD_REQUEST, "Session", &id, &p).into_response();
     };
     let Some(owner) = owner else {
         return ApiError::missing(StatusCode::NOT_FOUND, "Stream", &sid, &p).into_response();

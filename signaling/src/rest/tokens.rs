@@ -22,7 +22,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(p) => p,
         Err(m) => return ApiError::new(StatusCode::BAD_REQUEST, m, PATH).into_response(),
     };
-    let Some(c) = app.create_connection(&session, props) else {
+    let Some(c) = app.create_connection(&session, props).await else {
         return ApiError::missing(StatusCode::NOT_FOUND, "Session", &session, PATH).into_response();
     };
     let mut out = json!({

@@ -14,15 +14,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, target: String) -> Result<Value, 
             "The user does not have permissions to force disconnect",
         ));
     }
-    let known = ctx
-        .app
-        .reg
-        .lock()
-        .sessions
-        .get(&me.session_id)
-        .and_then(|s| s.connections.get(&target))
-        .is_some_and(|c| c.active.is_some());
-    if !known {
+    if !ctx.app.has_joined(&me.session_id, &target).await {
         return Err(RpcError::new(
             Code::UserNotFound,
             format!("Connection {target} is not in the session"),

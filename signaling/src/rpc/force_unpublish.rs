@@ -15,14 +15,14 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, stream: String) -> Result<Value, 
             "The user does not have permissions to force unpublish",
         ));
     }
+    let id = stream.clone();
     let owner = ctx
         .app
-        .reg
-        .lock()
-        .sessions
-        .get(&me.session_id)
-        .and_then(|s| s.by_stream(&stream))
-        .map(|c| c.id.clone());
+        .on_session(&me.session_id, move |s| {
+            s.by_stream(&id).map(|c| c.id.clone())
+        })
+        .await
+        .flatten();
     let Some(owner) = owner else {
         return Err(RpcError::new(
             Code::UserNotStreaming,

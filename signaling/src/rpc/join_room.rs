@@ -37,86 +37,81 @@ pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
         ip: ctx.ip.to_string(),
         rpc: ctx.rpc.clone(),
     };
-    // Consume the token (or, with the server secret, make a connection on the spot) under one
-    // lock, so a token can be used once only.
-    let connection_id = {
-        let mut reg = ctx.app.reg.lock();
-        let Some(s) = reg.sessions.get_mut(&session_id) else {
-            return Err(RpcError::new(
-                Code::RoomNotFound,
-                format!(
-                    "Unable to join session {session_id}. Session {session_id} cannot be found"
-                ),
-            ));
-        };
-        let by_secret = !secret.is_empty()
-            && rtcpool_config::secret::matches(
-                secret.as_bytes(),
-                ctx.app.settings.openvidu_secret.as_bytes(),
-            );
-        s.admit(&token, by_secret, active, ids::connection_id)
-            .map_err(|_| {
-                RpcError::new(
-                    Code::UserUnauthorized,
-                    format!("Unable to join session {session_id}. Token {token} is not valid"),
-                )
-            })?
+    let not_found = || {
+        RpcError::new(
+            Code::RoomNotFound,
+            format!("Unable to join session {session_id}. Session {session_id} cannot be found"),
+        )
     };
+    let closed = || RpcError::new(Code::RoomClosed, format!("Session {session_id} was closed"));
+    let owner = ctx.app.session(&session_id).ok_or_else(not_found)?;
+    // Consume the token (or, with the server secret, make a connection on the spot) in one step
+    // of the session's owner, so a token can be used once only.
+    let by_secret = !secret.is_empty()
+        && rtcpool_config::secret::matches(
+            secret.as_bytes(),
+            ctx.app.settings.openvidu_secret.as_bytes(),
+        );
+    let presented = token.clone();
+    let connection_id = owner
+        .record(move |s| s.admit(&presented, by_secret, active, ids::connection_id))
+        .await
+        .ok_or_else(not_found)?
+        .map_err(|_| {
+            RpcError::new(
+                Code::UserUnauthorized,
+                format!("Unable to join session {session_id}. Token {token} is not valid"),
+            )
+        })?;
     if let Err(e) = ctx.app.ensure_pipeline(&session_id).await {
         // Give the token back: nothing is half-joined.
-        if let Some(s) = ctx.app.reg.lock().sessions.get_mut(&session_id) {
-            s.give_back(&connection_id);
-        }
+        let c = connection_id.clone();
+        owner.record(move |s| s.give_back(&c)).await;
         return Err(e.into());
     }
-    let (result, joined, hook) = {
-        let mut reg = ctx.app.reg.lock();
-        let Some(s) = reg.sessions.get(&session_id) else {
-            return Err(RpcError::new(
-                Code::RoomClosed,
-                format!("Session {session_id} was closed"),
-            ));
-        };
-        let Some(me) = s.connections.get(&connection_id) else {
-            return Err(RpcError::new(
-                Code::RoomClosed,
-                format!("Session {session_id} was closed"),
-            ));
-        };
+    // The answer, the others' notice and the roster entry in one step: a departure (an
+    // eviction by REST, say) comes wholly before or after.
+    let (reg, cid, sid) = (
+        ctx.app.reg.clone(),
+        connection_id.clone(),
+        session_id.clone(),
+    );
+    let (rpc, final_user) = (
+        ctx.rpc.clone(),
+        ctx.rpc.chars().take(16).collect::<String>(),
+    );
+    let attached = Attached {
+        id: ctx.socket,
+        tx: ctx.tx.clone(),
+    };
+    let joined = owner.record(move |s| {
+        let me = s.connections.get(&cid)?;
         let others: Vec<Value> = s
             .active()
-            .filter(|c| c.id != connection_id)
+            .filter(|c| c.id != cid)
             .map(|c| c.remote_json())
             .collect();
-        let ice: Vec<Value> = me.props.custom_ice_servers.clone();
         let result = json!({
             "id": me.id,
-            "finalUserId": ctx.rpc.chars().take(16).collect::<String>(),
+            "finalUserId": final_user,
             "createdAt": now,
             "metadata": me.metadata(),
             "value": others,
-            "session": session_id,
+            "session": sid,
             "version": OPENVIDU_VERSION,
             "mediaServer": "kurento",
             "videoSimulcast": false,
             "record": me.props.record,
             "role": me.role().as_str(),
-            "customIceServers": ice,
+            "customIceServers": me.props.custom_ice_servers,
         });
-        let joined = s.joined(&connection_id);
         let hook = (s.created_at, events::participant(me, None));
+        let notice = s.joined(&cid);
         // Requests of one socket run in order, so it cannot have joined since the check above.
-        let _ = reg.roster.join(
-            ctx.rpc,
-            &session_id,
-            &connection_id,
-            Attached {
-                id: ctx.socket,
-                tx: ctx.tx.clone(),
-            },
-        );
-        (result, joined, hook)
-    };
+        let _ = reg.lock().roster.join(&rpc, &sid, &cid, attached);
+        Some((result, notice, hook))
+    });
+    let (result, joined, hook) = joined.await.flatten().ok_or_else(closed)?;
     ctx.app.cluster.participant_joined(ctx.rpc, &session_id);
     ctx.app.changed(&session_id);
     ctx.app.deliver(joined.as_slice());

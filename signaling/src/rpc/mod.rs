@@ -54,16 +54,25 @@ pub struct Me {
 
 impl Ctx<'_> {
     /// 803 before `joinRoom`, as OpenVidu.
-    pub fn me(&self, method: &str) -> Result<Me, RpcError> {
-        let reg = self.app.reg.lock();
-        let p = reg.roster.get(self.rpc.as_str()).ok_or_else(|| {
-            RpcError::new(Code::Transport, format!("No connection found for participant with privateId {}. Method '{method}' cannot be called before 'Session.connect()'", self.rpc))
-        })?;
-        let role = reg
-            .sessions
-            .get(&p.session_id)
-            .and_then(|s| s.connections.get(&p.connection_id))
-            .map(|c| c.role())
+    pub async fn me(&self, method: &str) -> Result<Me, RpcError> {
+        let p = self
+            .app
+            .reg
+            .lock()
+            .roster
+            .get(self.rpc.as_str())
+            .map(|p| (p.session_id.clone(), p.connection_id.clone()));
+        let Some((session_id, connection_id)) = p else {
+            return Err(RpcError::new(Code::Transport, format!("No connection found for participant with privateId {}. Method '{method}' cannot be called before 'Session.connect()'", self.rpc)));
+        };
+        let c = connection_id.clone();
+        let role = self
+            .app
+            .on_session(&session_id, move |s| {
+                s.connections.get(&c).map(|c| c.role())
+            })
+            .await
+            .flatten()
             .ok_or_else(|| {
                 RpcError::new(
                     Code::UserNotFound,
@@ -71,8 +80,8 @@ impl Ctx<'_> {
                 )
             })?;
         Ok(Me {
-            session_id: p.session_id.clone(),
-            connection_id: p.connection_id.clone(),
+            session_id,
+            connection_id,
             role,
         })
     }
@@ -87,7 +96,7 @@ pub async fn dispatch(
 ) -> Result<Value, RpcError> {
     crate::limits::check_params(name, p)?;
     let me = match request::needs_participant(name) {
-        true => Some(ctx.me(name)?),
+        true => Some(ctx.me(name).await?),
         false => None,
     };
     let req = request::decode(name, p)?;
@@ -110,13 +119,13 @@ pub async fn dispatch(
             endpoint_name,
             candidate,
         } => on_ice_candidate::handle(ctx, me()?, endpoint_name, candidate).await,
-        Request::SendMessage { message } => send_message::handle(ctx, me()?, message),
+        Request::SendMessage { message } => send_message::handle(ctx, me()?, message).await,
         Request::StreamPropertyChanged {
             stream_id: _,
             property,
             new_value,
             reason,
-        } => stream_property_changed::handle(ctx, me()?, property, new_value, reason),
+        } => stream_property_changed::handle(ctx, me()?, property, new_value, reason).await,
         Request::ForceDisconnect { connection_id } => {
             force_disconnect::handle(ctx, me()?, connection_id).await
         }

@@ -17,7 +17,7 @@ pub async fn handle(
     let Some(c) = candidate else {
         return Ok(super::empty());
     };
-    let Some(owner) = ctx.app.existing_media(&me.session_id) else {
+    let Some(owner) = ctx.app.session(&me.session_id) else {
         return Ok(super::empty());
     };
     // One step of the session's media owner finds the endpoint: a candidate does not wait behind

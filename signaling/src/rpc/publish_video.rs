@@ -43,23 +43,21 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
     })
     .await?;
     let created_at = ids::now_ms();
+    let (connection, stream) = (me.connection_id.clone(), stream_id.clone());
     let published = ctx
         .app
-        .reg
-        .lock()
-        .sessions
-        .get_mut(&me.session_id)
-        .ok_or(Error::NotJoined)
-        .and_then(|s| {
+        .on_session(&me.session_id, move |s| {
             let p = Publisher {
-                stream_id: stream_id.clone(),
+                stream_id: stream,
                 created_at,
                 media,
             };
-            let hook = events::webrtc_connection(&me.connection_id, &p, None, created_at, None);
-            let notice = s.publish(&me.connection_id, p)?;
+            let hook = events::webrtc_connection(&connection, &p, None, created_at, None);
+            let notice = s.publish(&connection, p)?;
             Ok((notice, s.created_at, hook))
-        });
+        })
+        .await
+        .unwrap_or(Err(Error::NotJoined));
     match published {
         Ok((notice, session_created, hook)) => {
             ctx.app.changed(&me.session_id);
@@ -77,17 +75,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, p: PublishVideo) -> Result<Value,
 
 /// Runs a (re)publication planned by a step of the session's media owner: its engine work
 /// outside the owner, then the commit, another step; the endpoint it replaces is released
-/// afterwards; a participant that left meanwhile takes it along. Returns the SDP answer.
+/// afterwards; a participant that left meanwhile takes it along (the commit checks, in the same
+/// step). Returns the SDP answer.
 pub(super) async fn publish_on_engine(
     ctx: &Ctx<'_>,
     me: &Me,
     offer: &str,
     plan: impl FnOnce(&mut SessionMedia) -> Result<PublicationPlan, Error> + Send + 'static,
 ) -> Result<String, RpcError> {
-    let owner = ctx
-        .app
-        .existing_media(&me.session_id)
-        .ok_or(Error::NoMedia)?;
+    let owner = ctx.app.session(&me.session_id).ok_or(Error::NoMedia)?;
     let plan = owner.with(plan).await.ok_or(Error::NoMedia)??;
     let (negotiated, answer) = match plan.negotiate(offer, ctx.app.bandwidth()).await {
         Ok(n) => n,
@@ -96,17 +92,26 @@ pub(super) async fn publish_on_engine(
             return Err(e.into());
         }
     };
+    // Committed only for a participant still joined: one that left meanwhile (its departure
+    // released what the session had of it) takes this endpoint along now.
+    let connection = me.connection_id.clone();
     let committed = owner
-        .slot(true, move |s| match s.media.as_mut() {
-            Some(sm) => sm.commit_publication(negotiated),
-            None => Err(Released::from(negotiated)),
+        .slot(true, move |s| {
+            let joined = s.record.as_ref().is_some_and(|r| r.has_joined(&connection));
+            match s.media.as_mut() {
+                Some(sm) if joined => sm.commit_publication(negotiated).map_err(|g| (g, false)),
+                _ => Err((Released::from(negotiated), !joined)),
+            }
         })
         .await;
     let (old, held, endpoint) = match committed {
         Some(Ok(c)) => c,
         None => return Err(Error::NoMedia.into()),
-        Some(Err(gone)) => {
+        Some(Err((gone, left))) => {
             ctx.app.release(&me.session_id, gone).await;
+            if left {
+                return Err(Error::ParticipantLeft.into());
+            }
             return Err(RpcError::new(
                 Code::RoomClosed,
                 "The session's media moved or the stream ended while publishing",
@@ -115,15 +120,6 @@ pub(super) async fn publish_on_engine(
     };
     if let Some(old) = old {
         let _ = old.release().await;
-    }
-    if !ctx.app.still_joined(&me.session_id, &me.connection_id) {
-        let connection = me.connection_id.clone();
-        ctx.app
-            .release_detached(&me.session_id, move |sm| {
-                Some(sm.detach_publisher(&connection))
-            })
-            .await;
-        return Err(Error::ParticipantLeft.into());
     }
     ctx.app.changed(&me.session_id);
     for c in held {

@@ -33,35 +33,39 @@ pub async fn subscribe(
     stream_id: &str,
     offer: &str,
 ) -> Result<String, RpcError> {
-    let publisher = {
-        let reg = ctx.app.reg.lock();
-        reg.sessions
-            .get(session_id)
-            .and_then(|s| s.by_stream(stream_id))
-            .map(|c| c.id.clone())
-    };
+    let stream = stream_id.to_string();
+    let publisher = ctx
+        .app
+        .on_session(session_id, move |s| {
+            s.by_stream(&stream).map(|c| c.id.clone())
+        })
+        .await
+        .flatten();
     let Some(publisher) = publisher else {
         return Err(RpcError::new(
             Code::UserNotStreaming,
             format!("Stream {stream_id} does not exist"),
         ));
     };
-    let owner = ctx.app.existing_media(session_id).ok_or(Error::NoMedia)?;
+    let owner = ctx.app.session(session_id).ok_or(Error::NoMedia)?;
     // After an engine loss the publisher reconnects first; a subscriber asking before that waits
     // for it (bounded), outside the session's media owner.
     let deadline = tokio::time::Instant::now() + PUBLISHER_WAIT;
     let plan = loop {
         let (app, subscriber, from) = (ctx.app.clone(), me.to_string(), publisher.clone());
-        let step = owner.with(move |sm| {
+        let step = owner.slot(true, move |slot| {
+            let (Some(s), Some(sm)) = (slot.record.as_ref(), slot.media.as_mut()) else {
+                return None;
+            };
             if sm.publisher_state(&from) == PublisherState::Stale {
-                return Ok(Err(sm.ready.clone()));
+                return Some(Ok(Err(sm.ready.clone())));
             }
             // Its own engine, or another one fed through a relay when that one is full.
-            let far = app.subscriber_site(sm, &from);
-            sm.plan_subscription(Arc::downgrade(&app), &subscriber, &from, far)
-                .map(Ok)
+            let far = app.subscriber_site(sm, s.props.steer(), &from);
+            let plan = sm.plan_subscription(Arc::downgrade(&app), &subscriber, &from, far);
+            Some(plan.map(Ok))
         });
-        let ready = match step.await.ok_or(Error::NoMedia)?? {
+        let ready = match step.await.flatten().ok_or(Error::NoMedia)?? {
             Ok(plan) => break plan,
             Err(ready) => ready,
         };
@@ -86,17 +90,45 @@ pub async fn subscribe(
             return Err(e.into());
         }
     };
+    // One step commits the endpoint and records the subscription, only for a subscriber still
+    // joined: one that left while its endpoint was being made (its departure released what the
+    // session had of it) takes this endpoint along now.
+    let now = ids::now_ms();
+    let (subscriber, stream) = (me.to_string(), stream_id.to_string());
     let committed = owner
-        .slot(true, move |s| match s.media.as_mut() {
-            Some(sm) => sm.commit_subscription(negotiated),
-            None => Err(Released::from(negotiated)),
+        .slot(true, move |slot| {
+            let (Some(s), Some(sm)) = (slot.record.as_mut(), slot.media.as_mut()) else {
+                return Err((Released::from(negotiated), false));
+            };
+            let Some(c) = s
+                .connections
+                .get_mut(&subscriber)
+                .filter(|c| c.active.is_some())
+            else {
+                return Err((Released::from(negotiated), true));
+            };
+            let committed = sm.commit_subscription(negotiated).map_err(|g| (g, false))?;
+            c.subscriptions.retain(|(s, _)| *s != stream);
+            c.subscriptions.push((stream, now));
+            let p = s
+                .connections
+                .get(&publisher)
+                .and_then(|c| c.publisher.as_ref());
+            let hook = p.map(|p| {
+                let f = events::webrtc_connection(&publisher, p, Some(&subscriber), now, None);
+                (s.created_at, f)
+            });
+            Ok((committed, hook))
         })
         .await;
-    let (old, held, endpoint) = match committed {
+    let ((old, held, endpoint), hook) = match committed {
         Some(Ok(c)) => c,
         None => return Err(Error::NoMedia.into()),
-        Some(Err(gone)) => {
+        Some(Err((gone, left))) => {
             ctx.app.release(session_id, gone).await;
+            if left {
+                return Err(Error::ParticipantLeft.into());
+            }
             return Err(RpcError::new(
                 Code::UserNotStreaming,
                 format!("Stream {stream_id} moved or ended while subscribing"),
@@ -104,37 +136,9 @@ pub async fn subscribe(
         }
     };
     ctx.app.release(session_id, old).await;
-    // The subscriber may have left while its endpoint was being made (its objects were released
-    // before this one joined them): then this one goes too.
-    if !ctx.app.still_joined(session_id, me) {
-        let (me, from) = (me.to_string(), publisher.clone());
-        ctx.app
-            .release_detached(session_id, move |sm| sm.detach_subscription(&me, &from))
-            .await;
-        return Err(Error::ParticipantLeft.into());
-    }
     for c in held {
         let _ = endpoint.add_ice_candidate(&c).await;
     }
-    let now = ids::now_ms();
-    let hook = {
-        let mut reg = ctx.app.reg.lock();
-        let Some(s) = reg.sessions.get_mut(session_id) else {
-            return Ok(answer);
-        };
-        if let Some(c) = s.connections.get_mut(me) {
-            c.subscriptions.retain(|(s, _)| s != stream_id);
-            c.subscriptions.push((stream_id.to_string(), now));
-        }
-        let p = s
-            .connections
-            .get(&publisher)
-            .and_then(|c| c.publisher.as_ref());
-        p.map(|p| {
-            let f = events::webrtc_connection(&publisher, p, Some(me), now, None);
-            (s.created_at, f)
-        })
-    };
     ctx.app.changed(session_id);
     if let Some((created, f)) = hook {
         ctx.app

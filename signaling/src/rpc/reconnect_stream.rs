@@ -16,15 +16,16 @@ pub async fn handle(
     stream: String,
     offer: String,
 ) -> Result<Value, RpcError> {
-    let mine = {
-        let reg = ctx.app.reg.lock();
-        reg.sessions
-            .get(&me.session_id)
-            .and_then(|s| s.connections.get(&me.connection_id))
-            .and_then(|c| c.publisher.as_ref())
-            .filter(|pb| pb.stream_id == stream)
-            .map(|pb| pb.created_at)
-    };
+    let (connection, id) = (me.connection_id.clone(), stream.clone());
+    let mine = ctx
+        .app
+        .on_session(&me.session_id, move |s| {
+            let c = s.connections.get(&connection)?;
+            let pb = c.publisher.as_ref().filter(|pb| pb.stream_id == id)?;
+            Some(pb.created_at)
+        })
+        .await
+        .flatten();
     if let Some(created_at) = mine {
         // The publisher's own stream: on the same engine a new endpoint on the same PassThrough;
         // after an engine loss, a fresh publication on the session's new engine.

@@ -6,9 +6,10 @@ use serde_json::Value;
 
 use super::wire::{Code, Notification, RpcError};
 use super::{Ctx, Me};
+use crate::core::Notice;
 use crate::webhook::events;
 
-pub fn handle(ctx: &mut Ctx<'_>, me: Me, text: String) -> Result<Value, RpcError> {
+pub async fn handle(ctx: &mut Ctx<'_>, me: Me, text: String) -> Result<Value, RpcError> {
     let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(&text) else {
         return Err(RpcError::new(
             Code::SignalFormatInvalid,
@@ -29,7 +30,7 @@ pub fn handle(ctx: &mut Ctx<'_>, me: Me, text: String) -> Result<Value, RpcError
         kind,
         from: Some(me.connection_id.clone()),
     };
-    deliver(ctx.app, &me.session_id, &to, &n)?;
+    deliver(ctx.app, &me.session_id, &to, &n).await?;
     Ok(super::empty())
 }
 
@@ -74,59 +75,54 @@ pub fn check_signal(data: Option<&str>, kind: Option<&str>, to: &[String]) -> Re
     Ok(())
 }
 
-/// Shared with REST `/signal`: checks every recipient first, so a bad `to` sends nothing.
-pub fn deliver(
+/// Shared with REST `/signal`: checks every recipient first, so a bad `to` sends nothing. One
+/// step of the session's owner finds the recipients' sockets.
+pub async fn deliver(
     app: &crate::app::App,
     session_id: &str,
     to: &[String],
     n: &Notification,
 ) -> Result<(), RpcError> {
-    if to.is_empty() {
-        app.broadcast(session_id, None, n);
-        hook_signal(app, session_id, to, n);
-        return Ok(());
-    }
-    {
-        let reg = app.reg.lock();
-        let s = reg.sessions.get(session_id);
-        if let Some(bad) = to.iter().find(|c| {
-            s.and_then(|s| s.connections.get(*c))
-                .and_then(|c| c.active.as_ref())
-                .is_none()
-        }) {
+    let named = to.to_vec();
+    let found = app
+        .on_session(session_id, move |s| {
+            if named.is_empty() {
+                let everyone = s.active().map(|c| c.id.clone()).collect();
+                return Ok((s.audience(None), everyone, s.created_at));
+            }
+            let mut rpcs = Vec::with_capacity(named.len());
+            for c in &named {
+                match s.connections.get(c).and_then(|c| c.active.as_ref()) {
+                    Some(a) => rpcs.push(a.rpc.clone()),
+                    None => return Err(c.clone()),
+                }
+            }
+            Ok((rpcs, named, s.created_at))
+        })
+        .await;
+    let (rpcs, everyone, created) = match found {
+        Some(Ok(found)) => found,
+        Some(Err(bad)) => {
             return Err(RpcError::new(
                 Code::SignalToInvalid,
                 format!("Signal 'to' names an unknown connection: {bad}"),
-            ));
+            ))
         }
-    }
-    for c in to {
-        app.send_to(session_id, c, n);
-    }
-    hook_signal(app, session_id, to, n);
+        None => return Ok(()),
+    };
+    app.deliver(&[Notice {
+        to: rpcs,
+        n: n.clone(),
+    }]);
+    hook_signal(app, (session_id, created), &everyone, n);
     Ok(())
 }
 
 /// `signalSent` (`to` lists every recipient, also for a signal to everyone).
-fn hook_signal(app: &crate::app::App, session_id: &str, to: &[String], n: &Notification) {
-    if !app.webhook.enabled() {
-        return;
-    }
+fn hook_signal(app: &crate::app::App, session: (&str, u64), to: &[String], n: &Notification) {
     let Notification::SendMessage { data, kind, from } = n else {
         return;
     };
-    let (created, everyone) = {
-        let reg = app.reg.lock();
-        let Some(s) = reg.sessions.get(session_id) else {
-            return;
-        };
-        let everyone: Vec<String> = match to.is_empty() {
-            true => s.active().map(|c| c.id.clone()).collect(),
-            false => to.to_vec(),
-        };
-        (s.created_at, everyone)
-    };
-    let f = events::signal(from.as_deref(), &everyone, kind.as_deref(), data.as_deref());
-    app.webhook
-        .emit("signalSent", Some((session_id, created)), f);
+    let f = events::signal(from.as_deref(), to, kind.as_deref(), data.as_deref());
+    app.webhook.emit("signalSent", Some(session), f);
 }

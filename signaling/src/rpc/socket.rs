@@ -188,6 +188,7 @@ where
     let wanted = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or_default();
     let session = {
         let reg = app.reg.lock();
+        // Only indexes are read here: which sessions and participants this node serves.
         if reg.roster.get(rpc).is_some() {
             return Ok(None);
         }

@@ -8,21 +8,21 @@ use serde_json::Value;
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
 
-pub fn handle(
+pub async fn handle(
     ctx: &mut Ctx<'_>,
     me: Me,
     property: String,
     new_value: Value,
     reason: String,
 ) -> Result<Value, RpcError> {
+    let connection = me.connection_id.clone();
     let changed = ctx
         .app
-        .reg
-        .lock()
-        .sessions
-        .get_mut(&me.session_id)
-        .ok_or(Error::NotPublishing)
-        .and_then(|s| s.change_stream_property(&me.connection_id, &property, &new_value, &reason));
+        .on_session(&me.session_id, move |s| {
+            s.change_stream_property(&connection, &property, &new_value, &reason)
+        })
+        .await
+        .unwrap_or(Err(Error::NotPublishing));
     match changed {
         Ok(notice) => {
             ctx.app.changed(&me.session_id);

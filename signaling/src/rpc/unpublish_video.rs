@@ -27,16 +27,18 @@ pub async fn unpublish(
     reason: &str,
     except: Option<&str>,
 ) -> Result<(), RpcError> {
+    let (who, why, except) = (
+        publisher.to_string(),
+        reason.to_string(),
+        except.map(str::to_string),
+    );
     let unpublished = app
-        .reg
-        .lock()
-        .sessions
-        .get_mut(session_id)
-        .ok_or(Error::NotPublishing)
-        .and_then(|s| {
-            s.unpublish(publisher, reason, except)
+        .on_session(session_id, move |s| {
+            s.unpublish(&who, &why, except.as_deref())
                 .map(|u| (u, s.created_at))
-        });
+        })
+        .await
+        .unwrap_or(Err(Error::NotPublishing));
     let Ok((u, session_created)) = unpublished else {
         return Err(RpcError::new(
             Code::UserNotStreaming,
@@ -47,7 +49,7 @@ pub async fn unpublish(
     app.release_detached(session_id, move |sm| Some(sm.detach_publisher(&connection)))
         .await;
     app.deliver(&[u.notice]);
-    app.hook_stream_ended(
+    app.webhook.stream_ended(
         (session_id, session_created),
         publisher,
         &u.publisher,

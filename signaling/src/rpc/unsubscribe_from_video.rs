@@ -12,7 +12,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
     let publisher = crate::ids::connection_of_stream(&sender)
         .unwrap_or(&sender)
         .to_string();
-    let gone = match ctx.app.existing_media(&me.session_id) {
+    let gone = match ctx.app.session(&me.session_id) {
         Some(owner) => {
             let (me, publisher) = (me.connection_id.clone(), publisher.clone());
             owner
@@ -31,13 +31,10 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
     };
     ctx.app.changed(&me.session_id);
     ctx.app.release(&me.session_id, gone).await;
-    let hooks = {
-        let mut reg = ctx.app.reg.lock();
-        let Some(s) = reg.sessions.get_mut(&me.session_id) else {
-            return Ok(super::empty());
-        };
+    let connection = me.connection_id.clone();
+    let hooks = ctx.app.on_session(&me.session_id, move |s| {
         let mut ended = Vec::new();
-        if let Some(c) = s.connections.get_mut(&me.connection_id) {
+        if let Some(c) = s.connections.get_mut(&connection) {
             c.subscriptions.retain(|(st, at)| {
                 let keep = crate::ids::connection_of_stream(st) != Some(publisher.as_str());
                 if !keep {
@@ -59,7 +56,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
                         events::webrtc_connection(
                             &publisher,
                             p,
-                            Some(&me.connection_id),
+                            Some(&connection),
                             *since,
                             Some(("unsubscribe", now)),
                         )
@@ -68,6 +65,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, sender: String) -> Result<Value, 
             })
             .unwrap_or_default();
         (s.created_at, hooks)
+    });
+    let Some(hooks) = hooks.await else {
+        return Ok(super::empty());
     };
     for f in hooks.1 {
         ctx.app.webhook.emit(

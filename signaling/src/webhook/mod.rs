@@ -7,6 +7,7 @@
 
 pub mod cdr;
 pub mod events;
+mod session;
 
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;

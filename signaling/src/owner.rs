@@ -1,5 +1,6 @@
-//! One owner per session's media: a task that holds the state and applies every change to it in
-//! turn, so no lock guards it and nothing waits on one across an engine round trip.
+//! One owner per session: a task that holds the session's record and its media and applies
+//! every change to them in turn, so no lock guards them and nothing waits on one across an
+//! engine round trip.
 //!
 //! Callers hold an [`Owner`] handle (a cheap clone) and send it *steps*: plain functions on the
 //! state that return at once. Engine work runs outside the task: a caller plans under a step,
@@ -7,49 +8,60 @@
 //! engine work — placing the session's pipeline, moving it to another engine — is a
 //! *transition*: the owner starts it as a child task and goes on serving; when the work ends its
 //! result is applied as one more step. Meanwhile steps that depend on which pipeline is current
-//! ([`Owner::with`], and further transitions) wait for it, in order; reads ([`Owner::peek`]) do
-//! not.
+//! ([`Owner::with`], and further transitions) wait for it, in order; reads of the media
+//! ([`Owner::peek`]) and every step on the record ([`Owner::record`]: joins, tokens, notices)
+//! do not.
+//!
+//! A step may take the node-wide roster lock for a moment (a participant's record and its
+//! socket change together); nothing holding that lock ever waits for an owner.
 
 use futures::future::BoxFuture;
 use std::collections::VecDeque;
 use tokio::sync::{mpsc, oneshot};
 
-/// The state a step sees: the media (none before placement or after close) and whether the
-/// session was closed (work finishing after that releases what it made).
-pub struct Slot<M> {
+/// The state a step sees: the session's record (none once the session is closed: work
+/// finishing after that releases what it made) and its media (none before placement).
+pub struct Slot<R, M> {
+    pub record: Option<R>,
     pub media: Option<M>,
-    pub closed: bool,
+}
+
+impl<R, M> Slot<R, M> {
+    /// The session was closed.
+    pub fn closed(&self) -> bool {
+        self.record.is_none()
+    }
 }
 
 /// A change applied by the owner, with the state to itself.
-pub type Step<M> = Box<dyn FnOnce(&mut Slot<M>) + Send>;
+pub type Step<R, M> = Box<dyn FnOnce(&mut Slot<R, M>) + Send>;
 /// A transition's engine work; its output is applied when it ends.
-pub type Work<M> = BoxFuture<'static, Step<M>>;
+pub type Work<R, M> = BoxFuture<'static, Step<R, M>>;
 /// Starts a transition: looks at the state and returns the work, or nothing to do.
-pub type Start<M> = Box<dyn FnOnce(&mut Slot<M>) -> Option<Work<M>> + Send>;
+pub type Start<R, M> = Box<dyn FnOnce(&mut Slot<R, M>) -> Option<Work<R, M>> + Send>;
 
-enum Command<M> {
+enum Command<R, M> {
     Step {
-        step: Step<M>,
+        step: Step<R, M>,
         settled: bool,
     },
     Begin {
-        start: Start<M>,
+        start: Start<R, M>,
         done: oneshot::Sender<()>,
     },
-    Done(Step<M>),
+    Done(Step<R, M>),
 }
 
 /// How many commands may wait for one owner before senders wait.
 const QUEUE: usize = 256;
 
-/// A handle to a session media's owner task. The task ends when every handle is gone and no
+/// A handle to a session's owner task. The task ends when every handle is gone and no
 /// transition is running.
-pub struct Owner<M> {
-    tx: mpsc::Sender<Command<M>>,
+pub struct Owner<R, M> {
+    tx: mpsc::Sender<Command<R, M>>,
 }
 
-impl<M> Clone for Owner<M> {
+impl<R, M> Clone for Owner<R, M> {
     fn clone(&self) -> Self {
         Self {
             tx: self.tx.clone(),
@@ -57,18 +69,15 @@ impl<M> Clone for Owner<M> {
     }
 }
 
-impl<M: Send + 'static> Owner<M> {
-    /// Starts the owner of `media` (none until placed).
-    pub fn spawn(media: Option<M>) -> Self {
+impl<R: Send + 'static, M: Send + 'static> Owner<R, M> {
+    /// Starts the owner of a session's `record` and `media` (none until placed).
+    pub fn spawn(record: R, media: Option<M>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(
-            Slot {
-                media,
-                closed: false,
-            },
-            rx,
-            tx.downgrade(),
-        ));
+        let slot = Slot {
+            record: Some(record),
+            media,
+        };
+        tokio::spawn(run(slot, rx, tx.downgrade()));
         Self { tx }
     }
 
@@ -79,26 +88,26 @@ impl<M: Send + 'static> Owner<M> {
 
     /// Runs `f` on the media once no transition is running; `None` when there is no media (not
     /// placed, or closed).
-    pub async fn with<R: Send + 'static>(
+    pub async fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut M) -> R + Send + 'static,
-    ) -> Option<R> {
+        f: impl FnOnce(&mut M) -> T + Send + 'static,
+    ) -> Option<T> {
         self.on_media(true, f).await
     }
 
     /// Runs `f` on the media now, even while a transition runs (reads: snapshots, statistics).
-    pub async fn peek<R: Send + 'static>(
+    pub async fn peek<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut M) -> R + Send + 'static,
-    ) -> Option<R> {
+        f: impl FnOnce(&mut M) -> T + Send + 'static,
+    ) -> Option<T> {
         self.on_media(false, f).await
     }
 
-    async fn on_media<R: Send + 'static>(
+    async fn on_media<T: Send + 'static>(
         &self,
         settled: bool,
-        f: impl FnOnce(&mut M) -> R + Send + 'static,
-    ) -> Option<R> {
+        f: impl FnOnce(&mut M) -> T + Send + 'static,
+    ) -> Option<T> {
         self.slot(settled, move |s| s.media.as_mut().map(f))
             .await
             .flatten()
@@ -106,35 +115,44 @@ impl<M: Send + 'static> Owner<M> {
 
     /// Runs `f` on the whole state (`settled`: after any running transition); `None` when the
     /// owner is gone.
-    pub async fn slot<R: Send + 'static>(
+    pub async fn slot<T: Send + 'static>(
         &self,
         settled: bool,
-        f: impl FnOnce(&mut Slot<M>) -> R + Send + 'static,
-    ) -> Option<R> {
+        f: impl FnOnce(&mut Slot<R, M>) -> T + Send + 'static,
+    ) -> Option<T> {
         let (reply, answer) = oneshot::channel();
-        let step: Step<M> = Box::new(move |s| {
+        let step: Step<R, M> = Box::new(move |s| {
             let _ = reply.send(f(s));
         });
         self.tx.send(Command::Step { step, settled }).await.ok()?;
         answer.await.ok()
     }
 
-    /// Closes the session's media: takes it out at once (even while a transition runs, whose
-    /// result then finds the slot closed); later steps see none.
-    pub async fn close(&self) -> Option<M> {
-        self.slot(false, |s| {
-            s.closed = true;
-            s.media.take()
-        })
-        .await
-        .flatten()
+    /// Runs `f` on the session's record now, even while a transition runs; `None` once the
+    /// session is closed.
+    pub async fn record<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut R) -> T + Send + 'static,
+    ) -> Option<T> {
+        self.slot(false, move |s| s.record.as_mut().map(f))
+            .await
+            .flatten()
+    }
+
+    /// Closes the session: takes its record and media out at once (even while a transition
+    /// runs, whose result then finds the slot closed); later steps see neither. `None` when it
+    /// was closed already.
+    pub async fn close(&self) -> Option<(R, Option<M>)> {
+        self.slot(false, |s| Some((s.record.take()?, s.media.take())))
+            .await
+            .flatten()
     }
 
     /// Starts a transition once no other one runs, and returns when it has ended (at once when
     /// `start` finds nothing to do).
     pub async fn transition(
         &self,
-        start: impl FnOnce(&mut Slot<M>) -> Option<Work<M>> + Send + 'static,
+        start: impl FnOnce(&mut Slot<R, M>) -> Option<Work<R, M>> + Send + 'static,
     ) {
         let (done, ended) = oneshot::channel();
         let begin = Command::Begin {
@@ -148,14 +166,14 @@ impl<M: Send + 'static> Owner<M> {
 }
 
 /// The owner task: applies steps in arrival order, parks settled ones during a transition.
-async fn run<M: Send + 'static>(
-    mut slot: Slot<M>,
-    mut rx: mpsc::Receiver<Command<M>>,
-    me: mpsc::WeakSender<Command<M>>,
+async fn run<R: Send + 'static, M: Send + 'static>(
+    mut slot: Slot<R, M>,
+    mut rx: mpsc::Receiver<Command<R, M>>,
+    me: mpsc::WeakSender<Command<R, M>>,
 ) {
     // The transition running now (its caller waits for `done`) and what waits for it.
     let mut moving: Option<oneshot::Sender<()>> = None;
-    let mut parked: VecDeque<Command<M>> = VecDeque::new();
+    let mut parked: VecDeque<Command<R, M>> = VecDeque::new();
     while let Some(cmd) = rx.recv().await {
         match cmd {
             Command::Done(step) => {
@@ -181,10 +199,10 @@ async fn run<M: Send + 'static>(
 }
 
 /// Applies a step or starts a transition; returns the transition's `done` when one started.
-fn apply<M: Send + 'static>(
-    slot: &mut Slot<M>,
-    cmd: Command<M>,
-    me: &mpsc::WeakSender<Command<M>>,
+fn apply<R: Send + 'static, M: Send + 'static>(
+    slot: &mut Slot<R, M>,
+    cmd: Command<R, M>,
+    me: &mpsc::WeakSender<Command<R, M>>,
 ) -> Option<oneshot::Sender<()>> {
     match cmd {
         Command::Step { step, .. } | Command::Done(step) => {
@@ -210,11 +228,11 @@ mod tests {
     use std::time::Duration;
     use tokio::time::{sleep, Instant};
 
-    fn placing(value: u32, after: Duration) -> Work<Vec<u32>> {
+    fn placing(value: u32, after: Duration) -> Work<u8, Vec<u32>> {
         Box::pin(async move {
             sleep(after).await;
-            let step: Step<Vec<u32>> = Box::new(move |s| {
-                if s.closed {
+            let step: Step<u8, Vec<u32>> = Box::new(move |s| {
+                if s.closed() {
                     return;
                 }
                 s.media.get_or_insert_with(Vec::new).push(value);
@@ -225,7 +243,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn steps_wait_for_a_transition_and_reads_do_not() {
-        let owner = Owner::<Vec<u32>>::spawn(Some(vec![1]));
+        let owner = Owner::<u8, Vec<u32>>::spawn(0, Some(vec![1]));
         let t0 = Instant::now();
         let mover = owner.clone();
         let (began, started) = oneshot::channel();
@@ -239,8 +257,18 @@ mod tests {
             Instant::now() - t0
         });
         assert!(started.await.is_ok());
-        // A read answers at once, from the state before the transition ends.
+        // A read answers at once, from the state before the transition ends, and so does a
+        // change of the record.
         assert_eq!(owner.peek(|m| m.clone()).await, Some(vec![1]));
+        assert_eq!(
+            owner
+                .record(|r| {
+                    *r += 1;
+                    *r
+                })
+                .await,
+            Some(1)
+        );
         assert_eq!(Instant::now() - t0, Duration::ZERO);
         // A step waits and sees the transition's result.
         assert_eq!(owner.with(|m| m.clone()).await, Some(vec![1, 2]));
@@ -250,7 +278,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn transitions_run_one_at_a_time_and_in_order() {
-        let owner = Owner::<Vec<u32>>::spawn(None);
+        let owner = Owner::<u8, Vec<u32>>::spawn(0, None);
         let mut waits = Vec::new();
         for v in 0..3 {
             let o = owner.clone();
@@ -274,7 +302,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_close_during_a_transition_is_seen_by_its_result() {
-        let owner = Owner::<Vec<u32>>::spawn(None);
+        let owner = Owner::<u8, Vec<u32>>::spawn(0, None);
         let mover = owner.clone();
         let (began, started) = oneshot::channel();
         let moved = tokio::spawn(async move {
@@ -286,25 +314,29 @@ mod tests {
                 .await
         });
         assert!(started.await.is_ok());
-        assert_eq!(owner.close().await, None);
+        assert_eq!(owner.close().await, Some((0, None)));
         assert!(moved.await.is_ok());
-        let after = owner.slot(true, |s| (s.closed, s.media.clone())).await;
+        let after = owner.slot(true, |s| (s.closed(), s.media.clone())).await;
         assert_eq!(after, Some((true, None)));
+        // Nothing more of the session is seen; a second close finds nothing.
+        assert_eq!(owner.record(|r| *r).await, None);
+        assert_eq!(owner.close().await, None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_transition_reports_after_the_last_handle_is_gone() {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
-        let owner = Owner::<Vec<u32>>::spawn(None);
+        let owner = Owner::<u8, Vec<u32>>::spawn(0, None);
         let applied = Arc::new(AtomicBool::new(false));
         let seen = applied.clone();
         let (began, started) = oneshot::channel();
-        let start = move |_: &mut Slot<Vec<u32>>| -> Option<Work<Vec<u32>>> {
+        let start = move |_: &mut Slot<u8, Vec<u32>>| -> Option<Work<u8, Vec<u32>>> {
             let _ = began.send(());
             Some(Box::pin(async move {
                 sleep(Duration::from_secs(1)).await;
-                let step: Step<Vec<u32>> = Box::new(move |_| seen.store(true, Ordering::SeqCst));
+                let step: Step<u8, Vec<u32>> =
+                    Box::new(move |_| seen.store(true, Ordering::SeqCst));
                 step
             }))
         };

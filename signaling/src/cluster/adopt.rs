@@ -13,6 +13,7 @@ use super::Route;
 use crate::app::App;
 use crate::error::Error;
 use crate::media::{MediaIds, SessionMedia};
+use crate::model::Role;
 
 impl App {
     /// Takes `session_id` over from its dead owner. True when this node has the session now
@@ -52,17 +53,17 @@ impl App {
                 .lock()
                 .insert(session_id.to_string(), m.view.clone());
         }
-        let joined: Vec<(String, String)> = session
+        let joined: Vec<(String, String, Role)> = session
             .active()
-            .filter_map(|c| c.active.as_ref().map(|a| (a.rpc.clone(), c.id.clone())))
+            .filter_map(|c| Some((c.active.as_ref()?.rpc.clone(), c.id.clone(), c.role())))
             .collect();
         let clash = {
             let mut reg = self.reg.lock();
             match reg.sessions.contains_key(session_id) {
                 true => media,
                 false => {
-                    for (rpc, connection) in &joined {
-                        let _ = reg.roster.adopt(rpc, session_id, connection, now);
+                    for (rpc, connection, role) in &joined {
+                        let _ = reg.roster.adopt(rpc, session_id, connection, *role, now);
                     }
                     let owner = crate::owner::Owner::spawn(session, media);
                     reg.sessions.insert(session_id.to_string(), owner);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Deadlines;
 use crate::error::Error;
+use crate::model::Role;
 
 /// A socket a participant is on: the shell's id for it and the handle to write to it.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct Attached<S> {
 pub struct Member<S> {
     pub session_id: String,
     pub connection_id: String,
+    /// Its role, fixed at its join (what it may do, read by each of its requests).
+    pub role: Role,
     /// None while detached (within its reconnection window).
     pub socket: Option<Attached<S>>,
 }
@@ -44,9 +47,10 @@ impl<S> Roster<S> {
         rpc: &str,
         session_id: &str,
         connection_id: &str,
+        role: Role,
         socket: Attached<S>,
     ) -> Result<(), Error> {
-        self.insert(rpc, session_id, connection_id, Some(socket))
+        self.insert(rpc, session_id, connection_id, role, Some(socket))
     }
 
     fn insert(
@@ -54,6 +58,7 @@ impl<S> Roster<S> {
         rpc: &str,
         session_id: &str,
         connection_id: &str,
+        role: Role,
         socket: Option<Attached<S>>,
     ) -> Result<(), Error> {
         if self.members.contains_key(rpc) {
@@ -64,6 +69,7 @@ impl<S> Roster<S> {
             Member {
                 session_id: session_id.to_string(),
                 connection_id: connection_id.to_string(),
+                role,
                 socket,
             },
         );
@@ -77,9 +83,10 @@ impl<S> Roster<S> {
         rpc: &str,
         session_id: &str,
         connection_id: &str,
+        role: Role,
         now: Instant,
     ) -> Result<(), Error> {
-        self.insert(rpc, session_id, connection_id, None)?;
+        self.insert(rpc, session_id, connection_id, role, None)?;
         self.lapses.schedule(rpc.to_string(), now + self.window);
         Ok(())
     }
@@ -177,8 +184,8 @@ mod tests {
     fn a_participant_that_does_not_come_back_lapses_after_the_window() {
         let t0 = Instant::now();
         let mut r = Roster::new(WINDOW);
-        assert!(r.join("rpc1", "s", "con_a", on(1)).is_ok());
-        assert!(r.join("rpc2", "s", "con_b", on(2)).is_ok());
+        assert!(r.join("rpc1", "s", "con_a", Role::Publisher, on(1)).is_ok());
+        assert!(r.join("rpc2", "s", "con_b", Role::Publisher, on(2)).is_ok());
         assert!(r.detach("rpc1", 1, t0));
         assert!(r.socket("rpc1").is_none());
         assert_eq!(r.next_deadline(), Some(t0 + WINDOW));
@@ -195,14 +202,17 @@ mod tests {
     fn an_adopted_participant_waits_for_its_socket_for_one_window() {
         let t0 = Instant::now();
         let mut r = Roster::new(WINDOW);
-        assert!(r.adopt("rpc1", "s", "con_a", t0).is_ok());
-        assert!(r.adopt("rpc1", "s", "con_a", t0).is_err(), "once");
+        assert!(r.adopt("rpc1", "s", "con_a", Role::Publisher, t0).is_ok());
+        assert!(
+            r.adopt("rpc1", "s", "con_a", Role::Publisher, t0).is_err(),
+            "once"
+        );
         assert!(r.socket("rpc1").is_none());
         assert_eq!(r.next_deadline(), Some(t0 + WINDOW));
         // Its socket comes back through another node: the window is cancelled.
         assert!(matches!(r.reattach("rpc1", on(7)), Ok(None)));
         assert!(r.lapsed(t0 + WINDOW).is_empty());
-        assert!(r.adopt("rpc2", "s", "con_b", t0).is_ok());
+        assert!(r.adopt("rpc2", "s", "con_b", Role::Publisher, t0).is_ok());
         assert_eq!(
             r.lapsed(t0 + WINDOW).len(),
             1,
@@ -214,7 +224,7 @@ mod tests {
     fn reconnecting_within_the_window_keeps_the_place() {
         let t0 = Instant::now();
         let mut r = Roster::new(WINDOW);
-        assert!(r.join("rpc1", "s", "con_a", on(1)).is_ok());
+        assert!(r.join("rpc1", "s", "con_a", Role::Publisher, on(1)).is_ok());
         r.detach("rpc1", 1, t0);
         assert_eq!(
             r.reattach("rpc1", on(7)).map(|old| old.map(|a| a.id)),
@@ -232,7 +242,7 @@ mod tests {
     fn an_old_socket_closing_after_the_participant_moved_changes_nothing() {
         let t0 = Instant::now();
         let mut r = Roster::new(WINDOW);
-        assert!(r.join("rpc1", "s", "con_a", on(1)).is_ok());
+        assert!(r.join("rpc1", "s", "con_a", Role::Publisher, on(1)).is_ok());
         // The browser reconnected before the server noticed the old socket was dead.
         assert_eq!(
             r.reattach("rpc1", on(2)).map(|old| old.map(|a| a.id)),
@@ -246,9 +256,9 @@ mod tests {
     #[test]
     fn unknown_and_duplicate_participants_are_refused() {
         let mut r = Roster::new(WINDOW);
-        assert!(r.join("rpc1", "s", "con_a", on(1)).is_ok());
+        assert!(r.join("rpc1", "s", "con_a", Role::Publisher, on(1)).is_ok());
         assert_eq!(
-            r.join("rpc1", "s", "con_b", on(2)),
+            r.join("rpc1", "s", "con_b", Role::Publisher, on(2)),
             Err(Error::AlreadyJoined)
         );
         assert_eq!(
@@ -262,7 +272,7 @@ mod tests {
     fn leaving_while_detached_cancels_the_lapse() {
         let t0 = Instant::now();
         let mut r = Roster::new(WINDOW);
-        assert!(r.join("rpc1", "s", "con_a", on(1)).is_ok());
+        assert!(r.join("rpc1", "s", "con_a", Role::Publisher, on(1)).is_ok());
         r.detach("rpc1", 1, t0);
         assert!(r.remove("rpc1").is_some());
         assert!(r.lapsed(t0 + WINDOW).is_empty());

@@ -106,9 +106,10 @@ pub async fn handle(ctx: &mut Ctx<'_>, j: JoinRoom) -> Result<Value, RpcError> {
             "customIceServers": me.props.custom_ice_servers,
         });
         let hook = (s.created_at, events::participant(me, None));
+        let role = me.role();
         let notice = s.joined(&cid);
         // Requests of one socket run in order, so it cannot have joined since the check above.
-        let _ = reg.lock().roster.join(&rpc, &sid, &cid, attached);
+        let _ = reg.lock().roster.join(&rpc, &sid, &cid, role, attached);
         Some((result, notice, hook))
     });
     let (result, joined, hook) = joined.await.flatten().ok_or_else(closed)?;

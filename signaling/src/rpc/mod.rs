@@ -53,36 +53,17 @@ pub struct Me {
 }
 
 impl Ctx<'_> {
-    /// 803 before `joinRoom`, as OpenVidu.
-    pub async fn me(&self, method: &str) -> Result<Me, RpcError> {
-        let p = self
-            .app
-            .reg
-            .lock()
-            .roster
-            .get(self.rpc.as_str())
-            .map(|p| (p.session_id.clone(), p.connection_id.clone()));
-        let Some((session_id, connection_id)) = p else {
-            return Err(RpcError::new(Code::Transport, format!("No connection found for participant with privateId {}. Method '{method}' cannot be called before 'Session.connect()'", self.rpc)));
-        };
-        let c = connection_id.clone();
-        let role = self
-            .app
-            .on_session(&session_id, move |s| {
-                s.connections.get(&c).map(|c| c.role())
-            })
-            .await
-            .flatten()
-            .ok_or_else(|| {
-                RpcError::new(
-                    Code::UserNotFound,
-                    "Participant is no longer in the session",
-                )
-            })?;
+    /// 803 before `joinRoom`, as OpenVidu. Read from the roster alone: a participant's entry
+    /// there and its record change together (one step of its session's owner).
+    pub fn me(&self, method: &str) -> Result<Me, RpcError> {
+        let reg = self.app.reg.lock();
+        let p = reg.roster.get(self.rpc.as_str()).ok_or_else(|| {
+            RpcError::new(Code::Transport, format!("No connection found for participant with privateId {}. Method '{method}' cannot be called before 'Session.connect()'", self.rpc))
+        })?;
         Ok(Me {
-            session_id,
-            connection_id,
-            role,
+            session_id: p.session_id.clone(),
+            connection_id: p.connection_id.clone(),
+            role: p.role,
         })
     }
 }
@@ -96,7 +77,7 @@ pub async fn dispatch(
 ) -> Result<Value, RpcError> {
     crate::limits::check_params(name, p)?;
     let me = match request::needs_participant(name) {
-        true => Some(ctx.me(name).await?),
+        true => Some(ctx.me(name)?),
         false => None,
     };
     let req = request::decode(name, p)?;

@@ -241,22 +241,33 @@ mod tests {
         })
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn steps_wait_for_a_transition_and_reads_do_not() {
-        let owner = Owner::<u8, Vec<u32>>::spawn(0, Some(vec![1]));
-        let t0 = Instant::now();
+    /// Starts a transition placing `value` after `after` and returns once it began, with the
+    /// task waiting for it (its output: when the transition ended).
+    async fn begin_placing(
+        owner: &Owner<u8, Vec<u32>>,
+        value: u32,
+        after: Duration,
+    ) -> tokio::task::JoinHandle<Instant> {
         let mover = owner.clone();
         let (began, started) = oneshot::channel();
         let moved = tokio::spawn(async move {
             mover
-                .transition(|_| {
+                .transition(move |_| {
                     let _ = began.send(());
-                    Some(placing(2, Duration::from_secs(1)))
+                    Some(placing(value, after))
                 })
                 .await;
-            Instant::now() - t0
+            Instant::now()
         });
         assert!(started.await.is_ok());
+        moved
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steps_wait_for_a_transition_and_reads_do_not() {
+        let owner = Owner::<u8, Vec<u32>>::spawn(0, Some(vec![1]));
+        let t0 = Instant::now();
+        let moved = begin_placing(&owner, 2, Duration::from_secs(1)).await;
         // A read answers at once, from the state before the transition ends, and so does a
         // change of the record.
         assert_eq!(owner.peek(|m| m.clone()).await, Some(vec![1]));
@@ -273,7 +284,7 @@ mod tests {
         // A step waits and sees the transition's result.
         assert_eq!(owner.with(|m| m.clone()).await, Some(vec![1, 2]));
         assert_eq!(Instant::now() - t0, Duration::from_secs(1));
-        assert_eq!(moved.await.ok(), Some(Duration::from_secs(1)));
+        assert_eq!(moved.await.ok(), Some(t0 + Duration::from_secs(1)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -303,17 +314,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_close_during_a_transition_is_seen_by_its_result() {
         let owner = Owner::<u8, Vec<u32>>::spawn(0, None);
-        let mover = owner.clone();
-        let (began, started) = oneshot::channel();
-        let moved = tokio::spawn(async move {
-            mover
-                .transition(|_| {
-                    let _ = began.send(());
-                    Some(placing(7, Duration::from_secs(1)))
-                })
-                .await
-        });
-        assert!(started.await.is_ok());
+        let moved = begin_placing(&owner, 7, Duration::from_secs(1)).await;
         assert_eq!(owner.close().await, Some((0, None)));
         assert!(moved.await.is_ok());
         let after = owner.slot(true, |s| (s.closed(), s.media.clone())).await;

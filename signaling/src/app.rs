@@ -766,7 +766,8 @@ impl App {
         self.release_detached(session_id, move |m| Some(m.detach_participant(&connection)))
             .await;
         if empty {
-            self.close_session_where(session_id, "lastParticipantLeft", |s| {
+            let reason = Some("lastParticipantLeft");
+            self.close_session_where(session_id, reason, |s| {
                 s.active().next().is_none() && s.engine.is_some()
             })
             .await;
@@ -776,24 +777,27 @@ impl App {
     /// `DELETE /sessions/{id}` and shutdown: every participant is evicted with `reason`, the
     /// pipeline released, the session removed. False when the session is unknown.
     pub async fn close_session(&self, session_id: &str, reason: &str) -> bool {
-        self.close_session_where(session_id, reason, |_| true).await
+        self.close_session_where(session_id, Some(reason), |_| true)
+            .await
     }
 
     /// Closes the session if `when` holds for its record then (the last participant left: the
     /// session and its pipeline go, as OpenVidu destroys it). In one step of its owner the
-    /// record and media are taken, every participant left still there hears `reason` and leaves
-    /// the roster, and the session leaves the index; its engine objects are released after.
+    /// record and media are taken, every participant still there hears `reason` and leaves the
+    /// roster, the webhook hears it, and the session leaves the index; its engine objects are
+    /// released after. No `reason`: the session goes silently (OpenVidu's garbage collection of
+    /// sessions nobody joined).
     async fn close_session_where(
         &self,
         session_id: &str,
-        reason: &str,
+        reason: Option<&str>,
         when: impl FnOnce(&Session) -> bool + Send + 'static,
     ) -> bool {
         let Some(owner) = self.session(session_id) else {
             return false;
         };
         let (reg, webhook, me) = (self.reg.clone(), self.webhook.clone(), owner.clone());
-        let (sid, why) = (session_id.to_string(), reason.to_string());
+        let (sid, why) = (session_id.to_string(), reason.map(str::to_string));
         let closed = owner
             .slot(false, move |slot| {
                 if !when(slot.record.as_ref()?) {
@@ -805,12 +809,14 @@ impl App {
                     reg.sessions.remove(&sid);
                 }
                 reg.holds.forget(&sid);
-                let (notices, rpcs) = s.close(&why);
+                let (notices, rpcs) = s.close(why.as_deref().unwrap_or_default());
                 reg.deliver(&notices);
                 for r in &rpcs {
                     reg.roster.remove(r);
                 }
-                webhook.session_closed(&s, &why);
+                if let Some(why) = &why {
+                    webhook.session_closed(&s, why);
+                }
                 Some((s.engine, rpcs, media))
             })
             .await
@@ -903,8 +909,9 @@ async fn run_timers(app: std::sync::Weak<App>) {
     }
 }
 
-/// Closes sessions created by REST that nobody joined within the threshold (OpenVidu's
-/// `OPENVIDU_SESSIONS_GARBAGE_*`; `sessionDestroyed` with `automaticStop`).
+/// Drops sessions created by REST that nobody joined within the threshold (OpenVidu's
+/// `OPENVIDU_SESSIONS_GARBAGE_*`; silently, as OpenVidu: no webhook event), releasing their id
+/// in a cluster too.
 async fn collect_garbage(app: std::sync::Weak<App>) {
     let Some(interval) = app
         .upgrade()
@@ -926,7 +933,7 @@ async fn collect_garbage(app: std::sync::Weak<App>) {
                     && s.active().next().is_none()
                     && now.saturating_sub(s.created_at) >= threshold_ms
             };
-            app.close_session_where(&id, "automaticStop", unused).await;
+            app.close_session_where(&id, None, unused).await;
         }
     }
 }

@@ -461,3 +461,83 @@ async fn media_node_status_changes_are_reported() -> anyhow::Result<()> {
     sig.shutdown().await;
     Ok(())
 }
+
+/// OpenVidu's garbage collection: a session created by REST that nobody joins within the
+/// threshold is dropped silently (no `sessionDestroyed`, as OpenVidu's `closeNonActiveSessions`),
+/// its id free again; a session someone joined stays, and so do its tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_nobody_joined_are_dropped_silently() -> anyhow::Result<()> {
+    let (hook, seen) = receiver().await?;
+    let engine = LocalEngine::start().await?;
+    let uris = vec![(engine.url(), 1)];
+    // When the suite runs on Redis: where this node claims its session ids.
+    let mut store = None;
+    let sig = LocalSignaling::start_with(vec![engine], uris, |s| {
+        s.openvidu_webhook = true;
+        s.openvidu_webhook_endpoint = format!("http://{hook}/hook");
+        s.openvidu_sessions_garbage_interval = 1;
+        s.openvidu_sessions_garbage_threshold = 1;
+        store = s.redis_url.clone().map(|u| (u, s.cluster_name.clone()));
+    })
+    .await?;
+    let _unused = sig.token("gc_unused", "PUBLISHER").await?;
+    let used = sig.token("gc_used", "PUBLISHER").await?;
+    let mut a = Bot::open(&used).await?;
+    a.join(&used, "alice").await?;
+    let sig = &sig;
+    let gone = |id: &'static str| async move {
+        let path = format!("/openvidu/api/sessions/{id}");
+        sig.http("GET", &path, None).await.map(|(st, _)| st == 404)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !gone("gc_unused").await? {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the unused session was not collected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Another collection round passes: the joined session stays.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(!gone("gc_used").await?, "a joined session was collected");
+    // Its id is free again, in the cluster too.
+    if let Some((url, cluster)) = &store {
+        let key = format!("{cluster}:session:gc_unused");
+        let out = std::process::Command::new("redis-cli")
+            .args(["-u", url, "EXISTS", &key])
+            .output()?;
+        let exists = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            exists, "0",
+            "the collected session's id is still claimed in Redis"
+        );
+    }
+    let (st, _) = sig
+        .http(
+            "POST",
+            "/openvidu/api/sessions",
+            Some(&json!({"customSessionId": "gc_unused"})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    a.call("leaveRoom", json!({})).await?;
+    let closed = wait_until(Duration::from_secs(10), || {
+        seen.lock()
+            .iter()
+            .any(|(_, v)| v["event"] == "sessionDestroyed" && v["sessionId"] == "gc_used")
+    })
+    .await;
+    assert!(closed, "the joined session's close was not reported");
+    let destroyed: Vec<Value> = seen
+        .lock()
+        .iter()
+        .filter(|(_, v)| v["event"] == "sessionDestroyed")
+        .map(|(_, v)| v["sessionId"].clone())
+        .collect();
+    assert_eq!(
+        destroyed,
+        vec![json!("gc_used")],
+        "only the joined session is reported"
+    );
+    Ok(())
+}

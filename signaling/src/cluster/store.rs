@@ -222,11 +222,16 @@ impl Store {
             }
         }
         let mut pipe = redis::pipe();
+        let mut any = false;
         for (rpc, session) in rpcs {
             pipe.set_ex(self.key(&["rpc", rpc]), session, RPC_TTL_SECS)
                 .ignore();
+            any = true;
         }
-        pipe.query_async::<()>(&mut self.conn()?).await?;
+        // Redis refuses an empty pipeline ("empty command"): a node without participants.
+        if any {
+            pipe.query_async::<()>(&mut self.conn()?).await?;
+        }
         Ok(())
     }
 
@@ -252,6 +257,9 @@ impl Store {
     pub async fn nodes(&self) -> Result<(Vec<NodeInfo>, Vec<String>), Error> {
         let mut c = self.conn()?;
         let ids: Vec<String> = c.smembers(self.key(&["nodes"])).await?;
+        if ids.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.hgetall(self.key(&["node", id]));
@@ -312,6 +320,9 @@ impl Store {
 
     /// Writes sessions' snapshots (the owner, after changes).
     pub async fn put_snapshots(&self, snaps: &[(String, String)]) -> Result<(), Error> {
+        if snaps.is_empty() {
+            return Ok(());
+        }
         let mut pipe = redis::pipe();
         for (session, json) in snaps {
             pipe.set(self.key(&["snap", session]), json).ignore();

@@ -24,21 +24,32 @@ impl RedisServer {
         Self::spawn(port, &[]).await
     }
 
-    /// A replica of the server on `primary`'s port (for Sentinel to promote).
+    /// A replica of the server on `primary`'s port (for Sentinel to promote), returned once it is
+    /// in sync with the primary.
     pub async fn start_replica_of(primary: u16) -> anyhow::Result<Self> {
-        let primary = primary.to_string();
+        // The primary sends its data at once: by default Redis waits 5 s for more replicas before
+        // a diskless transfer, which a test's own deadlines then raced.
+        command(primary, &["CONFIG", "SET", "repl-diskless-sync-delay", "0"]).await?;
+        let port = primary.to_string();
         // The primary's data loaded straight into memory: no dump.rdb in the working directory.
-        Self::spawn(
+        let me = Self::spawn(
             free_port()?,
             &[
                 "--replicaof",
                 "127.0.0.1",
-                &primary,
+                &port,
                 "--repl-diskless-load",
                 "on-empty-db",
             ],
         )
-        .await
+        .await?;
+        started("the replica's sync", || async {
+            command(me.port, &["INFO", "replication"])
+                .await
+                .is_ok_and(|i| i.contains("master_link_status:up"))
+        })
+        .await?;
+        Ok(me)
     }
 
     /// Also serving TLS on a second port (returned) with `cert`/`key`; clients are not asked

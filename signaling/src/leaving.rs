@@ -1,4 +1,5 @@
-//! Participants leaving and sessions closing: a departure or an eviction, a session closed by
+//! Participants leaving and sessions closing: a departure or an eviction, an unpublication, a
+//! session closed by
 //! REST, by its last participant or at shutdown, and the two tasks that make them happen on
 //! time (reconnection windows and re-homing holds falling due; garbage collection of sessions
 //! nobody joined). Each change to the session is one step of its owner.
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use crate::app::{App, Outgoing};
 use crate::core::{Attached, Hold};
+use crate::error::Error;
 use crate::ids;
 use crate::model::Session;
 
@@ -60,6 +62,43 @@ impl App {
             })
             .await;
         }
+    }
+
+    /// Ends `publisher`'s publication with `reason` (`unpublishVideo`, `forceUnpublish`, the REST
+    /// stream deletion, a publisher that did not come back after a re-homing): its endpoint and
+    /// every subscription to it are released, the others (but `except`) told. Refused with
+    /// [`Error::NotPublishing`].
+    pub async fn unpublish(
+        &self,
+        session_id: &str,
+        publisher: &str,
+        reason: &str,
+        except: Option<&str>,
+    ) -> Result<(), Error> {
+        let (who, why, except) = (
+            publisher.to_string(),
+            reason.to_string(),
+            except.map(str::to_string),
+        );
+        let (u, session_created) = self
+            .on_session(session_id, move |s| {
+                s.unpublish(&who, &why, except.as_deref())
+                    .map(|u| (u, s.created_at))
+            })
+            .await
+            .unwrap_or(Err(Error::NotPublishing))?;
+        let connection = publisher.to_string();
+        self.release_detached(session_id, move |sm| Some(sm.detach_publisher(&connection)))
+            .await;
+        self.deliver(&[u.notice]);
+        self.webhook.stream_ended(
+            (session_id, session_created),
+            publisher,
+            &u.publisher,
+            &u.cut,
+            reason,
+        );
+        Ok(())
     }
 
     /// `DELETE /sessions/{id}` and shutdown: every participant is evicted with `reason`, the

@@ -257,9 +257,9 @@ impl App {
         };
         for publisher in stale {
             tracing::info!(session = %session_id, connection = %publisher, "publisher did not come back after re-homing; unpublishing");
-            let _ =
-                crate::rpc::unpublish(self, session_id, &publisher, "mediaServerDisconnect", None)
-                    .await;
+            let _ = self
+                .unpublish(session_id, &publisher, "mediaServerDisconnect", None)
+                .await;
         }
     }
 

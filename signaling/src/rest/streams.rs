@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::{no_content, ApiError};
 use crate::app::App;
-use crate::rpc::unpublish;
 
 pub async fn remove(
     State(app): State<Arc<App>>,
@@ -24,7 +23,10 @@ pub async fn remove(
     let Some(owner) = owner else {
         return ApiError::missing(StatusCode::NOT_FOUND, "Stream", &sid, &p).into_response();
     };
-    match unpublish(&app, &id, &owner, "forceUnpublishByServer", None).await {
+    match app
+        .unpublish(&id, &owner, "forceUnpublishByServer", None)
+        .await
+    {
         Ok(()) => no_content(),
         Err(_) => ApiError::missing(StatusCode::NOT_FOUND, "Stream", &sid, &p).into_response(),
     }

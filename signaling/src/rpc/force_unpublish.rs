@@ -3,7 +3,6 @@
 
 use serde_json::Value;
 
-use super::unpublish_video::unpublish;
 use super::wire::{Code, RpcError};
 use super::{Ctx, Me};
 use crate::model::Role;
@@ -29,13 +28,8 @@ pub async fn handle(ctx: &mut Ctx<'_>, me: Me, stream: String) -> Result<Value, 
             format!("Stream {stream} does not exist"),
         ));
     };
-    unpublish(
-        ctx.app,
-        &me.session_id,
-        &owner,
-        "forceUnpublishByUser",
-        None,
-    )
-    .await?;
+    ctx.app
+        .unpublish(&me.session_id, &owner, "forceUnpublishByUser", None)
+        .await?;
     Ok(super::empty())
 }

@@ -24,7 +24,6 @@ pub mod wire;
 
 pub use join_room::OPENVIDU_VERSION;
 pub use send_message::{check_signal, deliver as deliver_signal, recipients as signal_recipients};
-pub use unpublish_video::unpublish;
 
 use serde_json::{Map, Value};
 use std::sync::Arc;

@@ -296,17 +296,6 @@ impl App {
         self.reg.lock().deliver(notices);
     }
 
-    /// Sends to every active connection of a session except `except`.
-    pub async fn broadcast(&self, session_id: &str, except: Option<&str>, n: &Notification) {
-        let except = except.map(str::to_string);
-        let to = self
-            .on_session(session_id, move |s| s.audience(except.as_deref()))
-            .await;
-        if let Some(to) = to {
-            self.deliver(&[Notice { to, n: n.clone() }]);
-        }
-    }
-
     // ---- media -------------------------------------------------------------------------
 
     /// Takes engine objects out of the session's media (`take`, a step of its owner) and releases

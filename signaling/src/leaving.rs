@@ -1,8 +1,7 @@
 //! Participants leaving and sessions closing: a departure or an eviction, an unpublication, a
-//! session closed by
-//! REST, by its last participant or at shutdown, and the two tasks that make them happen on
-//! time (reconnection windows and re-homing holds falling due; garbage collection of sessions
-//! nobody joined). Each change to the session is one step of its owner.
+//! session closed by REST, by its last participant or at shutdown, and the two tasks that make
+//! them happen on time (reconnection windows and re-homing holds falling due; garbage
+//! collection of sessions nobody joined). Each change to the session is one step of its owner.
 
 use std::time::Duration;
 
@@ -130,7 +129,7 @@ impl App {
                 if !when(slot.record.as_ref()?) {
                     return None;
                 }
-                let (s, media) = (slot.record.take()?, slot.media.take());
+                let (s, media) = slot.close()?;
                 let mut reg = reg.lock();
                 if reg.sessions.get(&sid).is_some_and(|o| o.same(&me)) {
                     reg.sessions.remove(&sid);

@@ -27,9 +27,11 @@ pub struct Slot<R, M> {
 }
 
 impl<R, M> Slot<R, M> {
-    /// The session was closed.
-    pub fn closed(&self) -> bool {
-        self.record.is_none()
+    /// Closes the session: takes its record and media out (even while a transition runs, whose
+    /// result then finds the slot closed); later steps see neither. `None` when it was closed
+    /// already.
+    pub fn close(&mut self) -> Option<(R, Option<M>)> {
+        Some((self.record.take()?, self.media.take()))
     }
 }
 
@@ -139,15 +141,6 @@ impl<R: Send + 'static, M: Send + 'static> Owner<R, M> {
             .flatten()
     }
 
-    /// Closes the session: takes its record and media out at once (even while a transition
-    /// runs, whose result then finds the slot closed); later steps see neither. `None` when it
-    /// was closed already.
-    pub async fn close(&self) -> Option<(R, Option<M>)> {
-        self.slot(false, |s| Some((s.record.take()?, s.media.take())))
-            .await
-            .flatten()
-    }
-
     /// Starts a transition once no other one runs, and returns when it has ended (at once when
     /// `start` finds nothing to do).
     pub async fn transition(
@@ -232,7 +225,7 @@ mod tests {
         Box::pin(async move {
             sleep(after).await;
             let step: Step<u8, Vec<u32>> = Box::new(move |s| {
-                if s.closed() {
+                if s.record.is_none() {
                     return;
                 }
                 s.media.get_or_insert_with(Vec::new).push(value);
@@ -315,13 +308,18 @@ mod tests {
     async fn a_close_during_a_transition_is_seen_by_its_result() {
         let owner = Owner::<u8, Vec<u32>>::spawn(0, None);
         let moved = begin_placing(&owner, 7, Duration::from_secs(1)).await;
-        assert_eq!(owner.close().await, Some((0, None)));
+        assert_eq!(
+            owner.slot(false, Slot::close).await.flatten(),
+            Some((0, None))
+        );
         assert!(moved.await.is_ok());
-        let after = owner.slot(true, |s| (s.closed(), s.media.clone())).await;
+        let after = owner
+            .slot(true, |s| (s.record.is_none(), s.media.clone()))
+            .await;
         assert_eq!(after, Some((true, None)));
         // Nothing more of the session is seen; a second close finds nothing.
         assert_eq!(owner.record(|r| *r).await, None);
-        assert_eq!(owner.close().await, None);
+        assert_eq!(owner.slot(false, Slot::close).await.flatten(), None);
     }
 
     #[tokio::test(start_paused = true)]

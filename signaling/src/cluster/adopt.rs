@@ -48,11 +48,7 @@ impl App {
         }
         let now = tokio::time::Instant::now().into_std();
         let with_media = media.is_some();
-        if let Some(m) = &media {
-            self.relay_views
-                .lock()
-                .insert(session_id.to_string(), m.view.clone());
-        }
+        let view = media.as_ref().map(|m| m.view.clone());
         let joined: Vec<(String, String, Role)> = session
             .active()
             .filter_map(|c| Some((c.active.as_ref()?.rpc.clone(), c.id.clone(), c.role())))
@@ -76,6 +72,10 @@ impl App {
             self.unclaim(m.pipeline.id());
             m.release_all().await;
             return Ok(true);
+        }
+        // Only now: a session made here meanwhile keeps its own relays' view.
+        if let Some(view) = view {
+            self.relay_views.lock().insert(session_id.to_string(), view);
         }
         let participants = joined.len();
         self.timers_changed.notify_one();
